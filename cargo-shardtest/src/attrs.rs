@@ -1,0 +1,159 @@
+//! Test attributes (`#[shard::serial]`, `#[shard::group]`, `#[shard::flaky]`,
+//! `#[shard::non_critical]`) as the runner and planner see them, and the listing protocol
+//! through which a test binary reports them without running any test.
+//!
+//! # Protocol
+//! A binary linked against `shardtest-lib`, run as
+//! `SHARDTEST_LIST_ATTRIBUTES=1 <bin> --list --format terse`, prints one line per attributed
+//! test *before* libtest's own listing:
+//!
+//! ```text
+//! shardtest-attrs: {"v":1,"name":"db::migrates","serial":"","group":{"name":"db","max":2},"flaky":{"retries":3,"backoff_ms":200},"non_critical":true}
+//! ```
+//!
+//! `name` is the libtest name (module path without the crate name). `serial` is the key
+//! (`""` for the global serial set) or absent. A binary without the library ignores the
+//! variable and just lists, so the same invocation serves every binary.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Environment variable that asks a test binary to print its attribute lines.
+pub const LIST_ATTRIBUTES_ENV: &str = "SHARDTEST_LIST_ATTRIBUTES";
+/// Prefix of an attribute line in a listing.
+pub const ATTRIBUTE_LINE_PREFIX: &str = "shardtest-attrs: ";
+/// Version of the attribute line format this runner understands.
+pub const ATTRIBUTE_PROTOCOL_VERSION: u32 = 1;
+
+/// A concurrency group: at most `max` of its tests run at the same time.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupLimit {
+    /// The group's name.
+    pub name: String,
+    /// How many members may run at once (at least 1).
+    pub max: u32,
+}
+
+/// Retry policy of a flaky test.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FlakyPolicy {
+    /// How many times a failed test is run again.
+    pub retries: u32,
+    /// Wait before the first retry, in milliseconds; doubled for each further retry.
+    #[serde(default)]
+    pub backoff_ms: u64,
+}
+
+impl FlakyPolicy {
+    /// Wait before retry number `retry` (1-based): `backoff * 2^(retry-1)`, capped at 60 s.
+    ///
+    /// ```
+    /// # use shardtest::attrs::FlakyPolicy;
+    /// use std::time::Duration;
+    /// let p = FlakyPolicy { retries: 3, backoff_ms: 100 };
+    /// assert_eq!(p.backoff_before(1), Duration::from_millis(100));
+    /// assert_eq!(p.backoff_before(3), Duration::from_millis(400));
+    /// ```
+    pub fn backoff_before(&self, retry: u32) -> Duration {
+        let factor = 1u64 << retry.saturating_sub(1).min(16);
+        Duration::from_millis(self.backoff_ms.saturating_mul(factor).min(60_000))
+    }
+}
+
+/// Everything the runner knows about a test besides its name.
+///
+/// ```
+/// # use shardtest::attrs::TestAttributes;
+/// let plain = TestAttributes::default();
+/// assert!(plain.is_plain());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TestAttributes {
+    /// Serial key: never overlaps another test with the same key (`""` is the global set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Concurrency group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupLimit>,
+    /// Retry policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flaky: Option<FlakyPolicy>,
+    /// A failure is reported but does not fail the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_critical: bool,
+}
+
+impl TestAttributes {
+    /// True when the test carries no attribute at all.
+    ///
+    /// ```
+    /// # use shardtest::attrs::TestAttributes;
+    /// let t = TestAttributes { non_critical: true, ..Default::default() };
+    /// assert!(!t.is_plain());
+    /// ```
+    pub fn is_plain(&self) -> bool {
+        *self == TestAttributes::default()
+    }
+}
+
+/// One decoded attribute line.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct AttributeLine {
+    /// Format version (see [`ATTRIBUTE_PROTOCOL_VERSION`]).
+    pub v: u32,
+    /// libtest name of the test.
+    pub name: String,
+    /// The attributes.
+    #[serde(flatten)]
+    pub attributes: TestAttributes,
+}
+
+/// Decodes a listing line if it is an attribute line. Returns `None` for ordinary lines, and
+/// `Some(Err(..))` for an attribute line this runner cannot read.
+///
+/// ```
+/// # use shardtest::attrs::parse_attribute_line;
+/// let line = r#"shardtest-attrs: {"v":1,"name":"t::a","serial":""}"#;
+/// let parsed = parse_attribute_line(line).unwrap().unwrap();
+/// assert_eq!(parsed.name, "t::a");
+/// assert_eq!(parsed.attributes.serial.as_deref(), Some(""));
+/// assert!(parse_attribute_line("t::a: test").is_none());
+/// ```
+pub fn parse_attribute_line(line: &str) -> Option<Result<AttributeLine, String>> {
+    let json = line.strip_prefix(ATTRIBUTE_LINE_PREFIX)?;
+    Some(match serde_json::from_str::<AttributeLine>(json) {
+        Ok(l) if l.v == ATTRIBUTE_PROTOCOL_VERSION => Ok(l),
+        Ok(l) => Err(format!(
+            "attribute line of version {} (this runner reads version {}): update cargo-shardtest",
+            l.v, ATTRIBUTE_PROTOCOL_VERSION
+        )),
+        Err(e) => Err(format!("unreadable attribute line `{line}`: {e}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_line_decodes() {
+        let line = r#"shardtest-attrs: {"v":1,"name":"db::m","serial":"redis","group":{"name":"db","max":2},"flaky":{"retries":3,"backoff_ms":200},"non_critical":true}"#;
+        let l = parse_attribute_line(line).unwrap().unwrap();
+        assert_eq!(l.attributes.serial.as_deref(), Some("redis"));
+        assert_eq!(
+            l.attributes.group,
+            Some(GroupLimit {
+                name: "db".into(),
+                max: 2
+            })
+        );
+        assert_eq!(l.attributes.flaky.as_ref().unwrap().retries, 3);
+        assert!(l.attributes.non_critical);
+    }
+
+    #[test]
+    fn future_version_is_an_error_not_a_silent_default() {
+        let line = r#"shardtest-attrs: {"v":9,"name":"x"}"#;
+        assert!(parse_attribute_line(line).unwrap().is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! The run's event stream. The scheduler emits [`RunEvent`]s in order; every output
+//! (terminal, JUnit, JSON, timings store) is an [`EventConsumer`] of this one stream, so a new
+//! report never touches the scheduler.
+
+use crate::attrs::TestAttributes;
+use crate::id::TestId;
+use crate::plan::ShardSpec;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// How one attempt of a test ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Exit status 0.
+    Passed,
+    /// Exited with a non-zero code (a failed assertion or panic).
+    Failed {
+        /// The exit code.
+        code: i32,
+    },
+    /// Killed by a signal it did not ask for (abort, segfault, external kill).
+    Crashed {
+        /// Signal number.
+        signal: i32,
+        /// Signal name, e.g. `SIGSEGV`.
+        name: String,
+    },
+    /// Ran past the hard timeout; its process group was killed.
+    TimedOut,
+    /// Could not be started.
+    SpawnFailed {
+        /// The OS error.
+        message: String,
+    },
+    /// Stopped because the run was interrupted (Ctrl-C / SIGTERM).
+    Interrupted,
+}
+
+impl AttemptOutcome {
+    /// True for a passing attempt.
+    ///
+    /// ```
+    /// # use shardtest::event::AttemptOutcome;
+    /// assert!(AttemptOutcome::Passed.is_pass());
+    /// assert!(!AttemptOutcome::TimedOut.is_pass());
+    /// ```
+    pub fn is_pass(&self) -> bool {
+        matches!(self, AttemptOutcome::Passed)
+    }
+
+    /// A short upper-case label for human output (`PASS`, `FAIL`, `CRASH`, `TIMEOUT`, ...).
+    ///
+    /// ```
+    /// # use shardtest::event::AttemptOutcome;
+    /// assert_eq!(AttemptOutcome::Failed { code: 101 }.label(), "FAIL");
+    /// ```
+    pub fn label(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Passed => "PASS",
+            AttemptOutcome::Failed { .. } => "FAIL",
+            AttemptOutcome::Crashed { .. } => "CRASH",
+            AttemptOutcome::TimedOut => "TIMEOUT",
+            AttemptOutcome::SpawnFailed { .. } => "ERROR",
+            AttemptOutcome::Interrupted => "INTERRUPTED",
+        }
+    }
+}
+
+/// Final status of a test in a run, after retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStatus {
+    /// First attempt passed.
+    Passed,
+    /// Failed at first, then a retry passed.
+    Flaky,
+    /// Every attempt failed (including crashes and timeouts).
+    Failed,
+    /// Not run (ignored test).
+    Skipped,
+    /// Run was interrupted before or while it ran.
+    NotRun,
+}
+
+/// One finished attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Wall time of the attempt.
+    #[serde(with = "crate::serde_duration")]
+    pub duration: Duration,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// Worker slot (0-based) it ran on.
+    pub worker: u32,
+    /// Processes of the test were still alive after it exited (they were killed).
+    #[serde(default)]
+    pub leaked: bool,
+    /// Captured output (stdout and stderr interleaved) when kept: failures and leaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// Last lines of the captured output, for failures.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output_tail: String,
+}
+
+/// Everything the run knows about its own setup, sent first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Unique id of this run (`SHARDTEST_RUN_ID`).
+    pub run_id: String,
+    /// The shard this run executes.
+    pub shard: ShardSpec,
+    /// Plan fingerprint.
+    pub fingerprint: String,
+    /// Worker count.
+    pub workers: u32,
+    /// Number of tests this shard will run (skipped ones excluded).
+    pub to_run: usize,
+    /// Predicted wall time of this shard.
+    #[serde(with = "crate::serde_duration")]
+    pub predicted: Duration,
+    /// When the run started.
+    pub started_at: SystemTime,
+}
+
+/// One event of a run, in the order they happen.
+#[derive(Clone, Debug)]
+pub enum RunEvent {
+    /// The run starts.
+    RunStarted(RunInfo),
+    /// A test will not run (ignored, or the run stopped before reaching it).
+    TestSkipped {
+        /// The test.
+        id: TestId,
+        /// Why it was not run.
+        status: TestStatus,
+        /// Its attributes.
+        attributes: TestAttributes,
+    },
+    /// An attempt started.
+    TestStarted {
+        /// The test.
+        id: TestId,
+        /// 1-based attempt.
+        attempt: u32,
+        /// Worker slot.
+        worker: u32,
+    },
+    /// An attempt has been running longer than the slow threshold (sent once per threshold
+    /// multiple).
+    TestSlow {
+        /// The test.
+        id: TestId,
+        /// Time it has run so far.
+        elapsed: Duration,
+    },
+    /// An attempt failed and the test will run again after `backoff`.
+    TestRetrying {
+        /// The test.
+        id: TestId,
+        /// The failed attempt.
+        failed: AttemptRecord,
+        /// Delay before the next attempt.
+        backoff: Duration,
+    },
+    /// A test is done (after its last attempt).
+    TestFinished {
+        /// The test.
+        id: TestId,
+        /// Final status.
+        status: TestStatus,
+        /// Every attempt, in order.
+        attempts: Vec<AttemptRecord>,
+        /// Its attributes (non-critical failures do not fail the run).
+        attributes: TestAttributes,
+    },
+    /// The run is over (normally or interrupted).
+    RunFinished {
+        /// Wall time of the run.
+        elapsed: Duration,
+        /// True when Ctrl-C / SIGTERM stopped it.
+        interrupted: bool,
+    },
+}
+
+/// A consumer of the event stream (terminal output, reports, timings store).
+pub trait EventConsumer {
+    /// Called for every event, in order.
+    fn on_event(&mut self, event: &RunEvent);
+}
+
+/// Sends each event to several consumers in turn.
+#[derive(Default)]
+pub struct Fanout<'a> {
+    consumers: Vec<&'a mut dyn EventConsumer>,
+}
+
+impl<'a> Fanout<'a> {
+    /// Adds a consumer.
+    pub fn push(&mut self, c: &'a mut dyn EventConsumer) {
+        self.consumers.push(c);
+    }
+}
+
+impl EventConsumer for Fanout<'_> {
+    fn on_event(&mut self, event: &RunEvent) {
+        for c in &mut self.consumers {
+            c.on_event(event);
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Test identity: [`BinaryId`], [`TestName`] and [`TestId`].
+//!
+//! A test is identified by the binary it lives in plus its libtest name. The binary id is
+//! derived from the package name, the target kind and the target name only, so two machines
+//! building the same commit compute the same ids (never a path or a hash).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Stable id of a test binary: `pkg` for a library's unit tests, `pkg::target` for an
+/// integration test, `pkg::bin/name`, `pkg::example/name` or `pkg::bench/name` otherwise.
+///
+/// ```
+/// use shardtest::id::BinaryId;
+/// assert_eq!(BinaryId::from_target("billing", "lib", "billing").as_str(), "billing");
+/// assert_eq!(BinaryId::from_target("billing", "test", "api").as_str(), "billing::api");
+/// assert_eq!(BinaryId::from_target("billing", "bin", "server").as_str(), "billing::bin/server");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BinaryId(String);
+
+impl BinaryId {
+    /// Wraps an already formed id (for example one read back from a report).
+    ///
+    /// ```
+    /// # use shardtest::id::BinaryId;
+    /// assert_eq!(BinaryId::new("pkg::it").to_string(), "pkg::it");
+    /// ```
+    pub fn new(id: impl Into<String>) -> Self {
+        BinaryId(id.into())
+    }
+
+    /// Forms the id of a cargo target. `kind` is cargo's target kind (`lib`, `rlib`,
+    /// `proc-macro`, `test`, `bin`, `example`, `bench`, ...).
+    ///
+    /// ```
+    /// # use shardtest::id::BinaryId;
+    /// assert_eq!(BinaryId::from_target("m", "proc-macro", "m").as_str(), "m");
+    /// ```
+    pub fn from_target(package: &str, kind: &str, target: &str) -> Self {
+        match kind {
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => {
+                BinaryId(package.to_string())
+            }
+            "test" => BinaryId(format!("{package}::{target}")),
+            other => BinaryId(format!("{package}::{other}/{target}")),
+        }
+    }
+
+    /// The id as text.
+    ///
+    /// ```
+    /// # use shardtest::id::BinaryId;
+    /// assert_eq!(BinaryId::new("a").as_str(), "a");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BinaryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A test's name as libtest prints it in `--list` (`module::path::test_fn`).
+///
+/// ```
+/// use shardtest::id::TestName;
+/// assert_eq!(TestName::new("tests::adds").as_str(), "tests::adds");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TestName(String);
+
+impl TestName {
+    /// Wraps a libtest test name.
+    ///
+    /// ```
+    /// # use shardtest::id::TestName;
+    /// let n = TestName::new("a::b");
+    /// assert_eq!(n.to_string(), "a::b");
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        TestName(name.into())
+    }
+
+    /// The name as text.
+    ///
+    /// ```
+    /// # use shardtest::id::TestName;
+    /// assert_eq!(TestName::new("x").as_str(), "x");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TestName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One test: binary id plus test name. Ordered by binary, then name; this order breaks every
+/// tie in planning and scheduling, so plans do not depend on input order.
+///
+/// Its text form is `"<binary-id> <test-name>"`: binary ids never contain a space, so the
+/// first space separates the two parts even when a (libtest-mimic) test name has spaces.
+///
+/// ```
+/// use shardtest::id::TestId;
+/// let id: TestId = "billing::api orders::creates".parse().unwrap();
+/// assert_eq!(id.binary.as_str(), "billing::api");
+/// assert_eq!(id.name.as_str(), "orders::creates");
+/// assert_eq!(id.to_string(), "billing::api orders::creates");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TestId {
+    /// The binary the test lives in.
+    pub binary: BinaryId,
+    /// The libtest name inside that binary.
+    pub name: TestName,
+}
+
+impl TestId {
+    /// Builds an id from its parts.
+    ///
+    /// ```
+    /// # use shardtest::id::{BinaryId, TestId, TestName};
+    /// let id = TestId::new(BinaryId::new("p"), TestName::new("t"));
+    /// assert_eq!(id.to_string(), "p t");
+    /// ```
+    pub fn new(binary: BinaryId, name: TestName) -> Self {
+        TestId { binary, name }
+    }
+}
+
+impl fmt::Display for TestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.binary, self.name)
+    }
+}
+
+/// The text was not of the form `"<binary-id> <test-name>"`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "`{0}` is not a test id: expected `<binary-id> <test-name>`, e.g. `mycrate::api tests::works`"
+)]
+pub struct ParseTestIdError(pub String);
+
+impl std::str::FromStr for TestId {
+    type Err = ParseTestIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(' ') {
+            Some((bin, name)) if !bin.is_empty() && !name.is_empty() => Ok(TestId {
+                binary: BinaryId::new(bin),
+                name: TestName::new(name),
+            }),
+            _ => Err(ParseTestIdError(s.to_string())),
+        }
+    }
+}
+
+impl Serialize for TestId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TestId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_order_by_binary_then_name() {
+        let a: TestId = "a z".parse().unwrap();
+        let b: TestId = "b a".parse().unwrap();
+        assert!(a < b);
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        assert!("nospace".parse::<TestId>().is_err());
+        assert!(" x".parse::<TestId>().is_err());
+        assert!("x ".parse::<TestId>().is_err());
+    }
+
+    #[test]
+    fn names_with_spaces_survive_a_round_trip() {
+        let id: TestId = "synth case 12 [slow]".parse().unwrap();
+        assert_eq!(id.name.as_str(), "case 12 [slow]");
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<TestId>(&json).unwrap(), id);
+    }
+}

@@ -1,0 +1,266 @@
+//! The test list: every test binary of the build and every test inside it, with its
+//! attributes and whether it is ignored. Listing runs each binary twice
+//! (`--list --format terse`, once more with `--ignored`), all binaries in parallel, and never
+//! runs a test.
+
+use crate::attrs::{self, TestAttributes};
+use crate::id::{BinaryId, TestId, TestName};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A test executable produced by the build, with what is needed to run it as cargo would.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestBinary {
+    /// Stable id (package, kind, target).
+    pub id: BinaryId,
+    /// Path of the executable.
+    pub path: PathBuf,
+    /// Package name.
+    pub package_name: String,
+    /// Package version.
+    pub package_version: String,
+    /// Directory of the package's `Cargo.toml`: the tests' working directory.
+    pub package_dir: PathBuf,
+    /// Cargo target kind (`lib`, `test`, `bin`, ...).
+    pub kind: String,
+    /// Cargo target name.
+    pub target_name: String,
+    /// `CARGO_BIN_EXE_<name>` values: binaries of the same package, for integration tests.
+    #[serde(default)]
+    pub bin_exes: BTreeMap<String, PathBuf>,
+}
+
+impl TestBinary {
+    /// The environment `cargo test` gives this binary's tests at run time.
+    ///
+    /// ```
+    /// # use shardtest::list::TestBinary;
+    /// # use shardtest::id::BinaryId;
+    /// let b = TestBinary {
+    ///     id: BinaryId::new("pkg"), path: "/t/pkg-123".into(), package_name: "pkg".into(),
+    ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
+    ///     target_name: "my-pkg".into(), bin_exes: Default::default(),
+    /// };
+    /// let env = b.cargo_env();
+    /// assert!(env.contains(&("CARGO_CRATE_NAME".to_string(), "my_pkg".into())));
+    /// assert!(env.contains(&("CARGO_PKG_VERSION_MINOR".to_string(), "2".into())));
+    /// ```
+    pub fn cargo_env(&self) -> Vec<(String, String)> {
+        let dir = self.package_dir.to_string_lossy().into_owned();
+        let mut env = vec![
+            ("CARGO_MANIFEST_DIR".to_string(), dir.clone()),
+            (
+                "CARGO_MANIFEST_PATH".to_string(),
+                self.package_dir
+                    .join("Cargo.toml")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            ("CARGO_PKG_NAME".to_string(), self.package_name.clone()),
+            (
+                "CARGO_PKG_VERSION".to_string(),
+                self.package_version.clone(),
+            ),
+            (
+                "CARGO_CRATE_NAME".to_string(),
+                self.target_name.replace('-', "_"),
+            ),
+        ];
+        let mut parts = self.package_version.splitn(3, '.');
+        for key in ["MAJOR", "MINOR", "PATCH"] {
+            let part = parts.next().unwrap_or("0");
+            let part: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
+            env.push((format!("CARGO_PKG_VERSION_{key}"), part));
+        }
+        for (name, path) in &self.bin_exes {
+            env.push((
+                format!("CARGO_BIN_EXE_{name}"),
+                path.to_string_lossy().into_owned(),
+            ));
+        }
+        env
+    }
+}
+
+/// One test of the list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCase {
+    /// The test's id.
+    pub id: TestId,
+    /// `#[ignore]`d: skipped unless `--ignored` / `--include-ignored`.
+    pub ignored: bool,
+    /// Attributes reported by the binary (empty for binaries without `shardtest-lib`).
+    #[serde(default, skip_serializing_if = "TestAttributes::is_plain")]
+    pub attributes: TestAttributes,
+}
+
+/// All binaries and tests of a build, sorted by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestList {
+    /// The binaries, sorted by id.
+    pub binaries: Vec<TestBinary>,
+    /// The tests, sorted by id.
+    pub tests: Vec<TestCase>,
+    /// Problems met while listing that did not stop it (unreadable attribute lines, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl TestList {
+    /// The binary a test belongs to.
+    pub fn binary(&self, id: &BinaryId) -> Option<&TestBinary> {
+        self.binaries
+            .binary_search_by(|b| b.id.cmp(id))
+            .ok()
+            .map(|i| &self.binaries[i])
+    }
+}
+
+/// Listing a binary failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The binary could not be started.
+    #[error("could not run test binary {binary} ({path}) to list its tests: {source}")]
+    Spawn {
+        /// Binary id.
+        binary: BinaryId,
+        /// Executable path.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The binary exited unsuccessfully when asked for its list.
+    #[error(
+        "test binary {binary} failed to list its tests ({status}); it printed:\n{stderr}\nhint: run `{path} --list` yourself; a binary with `harness = false` must understand libtest's `--list --format terse`"
+    )]
+    Failed {
+        /// Binary id.
+        binary: BinaryId,
+        /// Executable path.
+        path: String,
+        /// Exit status text.
+        status: String,
+        /// What it printed on stderr (tail).
+        stderr: String,
+    },
+}
+
+/// Lists every binary, in parallel, and assembles the sorted [`TestList`].
+pub fn list_tests(mut binaries: Vec<TestBinary>) -> Result<TestList, ListError> {
+    binaries.sort_by(|a, b| a.id.cmp(&b.id));
+    binaries.dedup_by(|a, b| a.id == b.id);
+    let listed: Vec<Result<ListedBinary, ListError>> =
+        binaries.par_iter().map(list_binary).collect();
+    let mut tests = Vec::new();
+    let mut warnings = Vec::new();
+    for (binary, listed) in binaries.iter().zip(listed) {
+        let listed = listed?;
+        warnings.extend(listed.warnings);
+        for name in listed.names {
+            let attributes = listed.attributes.get(&name).cloned().unwrap_or_default();
+            tests.push(TestCase {
+                ignored: listed.ignored.contains(&name),
+                id: TestId::new(binary.id.clone(), TestName::new(name)),
+                attributes,
+            });
+        }
+    }
+    tests.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(TestList {
+        binaries,
+        tests,
+        warnings,
+    })
+}
+
+struct ListedBinary {
+    names: Vec<String>,
+    ignored: BTreeSet<String>,
+    attributes: BTreeMap<String, TestAttributes>,
+    warnings: Vec<String>,
+}
+
+fn list_binary(binary: &TestBinary) -> Result<ListedBinary, ListError> {
+    let all = run_list(binary, false)?;
+    let ignored = run_list(binary, true)?;
+    let mut names = Vec::new();
+    let mut attributes = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for line in all.lines() {
+        if let Some(parsed) = attrs::parse_attribute_line(line) {
+            match parsed {
+                Ok(l) => {
+                    attributes.insert(l.name, l.attributes);
+                }
+                Err(e) => warnings.push(format!("{}: {e}", binary.id)),
+            }
+        } else if let Some(name) = terse_test_name(line) {
+            names.push(name.to_string());
+        }
+    }
+    let ignored = ignored
+        .lines()
+        .filter(|l| !l.starts_with(attrs::ATTRIBUTE_LINE_PREFIX))
+        .filter_map(terse_test_name)
+        .map(str::to_string)
+        .collect();
+    Ok(ListedBinary {
+        names,
+        ignored,
+        attributes,
+        warnings,
+    })
+}
+
+/// `name: test` -> `name`; benchmarks and other lines are not tests.
+fn terse_test_name(line: &str) -> Option<&str> {
+    line.strip_suffix(": test")
+}
+
+fn run_list(binary: &TestBinary, ignored: bool) -> Result<String, ListError> {
+    let mut cmd = Command::new(&binary.path);
+    cmd.args(["--list", "--format", "terse"]);
+    if ignored {
+        cmd.arg("--ignored");
+    } else {
+        cmd.env(attrs::LIST_ATTRIBUTES_ENV, "1");
+    }
+    cmd.current_dir(existing_dir(&binary.package_dir));
+    cmd.envs(binary.cargo_env());
+    let out = cmd.output().map_err(|source| ListError::Spawn {
+        binary: binary.id.clone(),
+        path: binary.path.clone(),
+        source,
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        return Err(ListError::Failed {
+            binary: binary.id.clone(),
+            path: binary.path.display().to_string(),
+            status: out.status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The package directory if it exists (it may not, for an archive run elsewhere), else `.`.
+pub(crate) fn existing_dir(dir: &Path) -> &Path {
+    if dir.is_dir() { dir } else { Path::new(".") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terse_lines_are_parsed() {
+        assert_eq!(terse_test_name("a::b: test"), Some("a::b"));
+        assert_eq!(terse_test_name("bench_x: bench"), None);
+        assert_eq!(terse_test_name(""), None);
+    }
+}

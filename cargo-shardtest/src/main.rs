@@ -1,1 +1,56 @@
-fn main() {}
+//! `cargo-shardtest`: thin entry point; the work is in the `shardtest` library.
+
+use clap::Parser;
+use shardtest::app::{self, BuildError, UsageError};
+use shardtest::cli::{self, Cli, Command};
+use shardtest::run::Interrupter;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::normalize_args(std::env::args().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                cli::EXIT_USAGE
+            } else {
+                cli::EXIT_OK
+            });
+        }
+    };
+    let interrupter = Interrupter::default();
+    let handler = interrupter.clone();
+    let interrupts = std::sync::atomic::AtomicU32::new(0);
+    if let Err(e) = ctrlc::set_handler(move || {
+        let n = interrupts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            eprintln!(
+                "\nshardtest: interrupted: stopping running tests and writing reports (press Ctrl-C again to quit at once)"
+            );
+            handler.interrupt();
+        } else {
+            std::process::exit(i32::from(cli::EXIT_INTERRUPTED));
+        }
+    }) {
+        eprintln!("warning: could not install the Ctrl-C handler: {e}");
+    }
+    let result = match cli.command {
+        Command::Run(args) => app::run_command(*args, &interrupter),
+        Command::List(args) => app::list_command(*args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let code = if e.downcast_ref::<UsageError>().is_some() {
+                cli::EXIT_USAGE
+            } else if e.downcast_ref::<BuildError>().is_some() {
+                cli::EXIT_BUILD_FAILED
+            } else {
+                cli::EXIT_USAGE
+            };
+            ExitCode::from(code)
+        }
+    }
+}

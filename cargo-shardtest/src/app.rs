@@ -1,0 +1,249 @@
+//! The commands: each turns parsed arguments into discover -> plan -> run -> report calls and
+//! an exit status. Errors carry context for the user; [`UsageError`] marks bad input (exit 2).
+
+use crate::cli::{self, BuildArgs, FilterArgs, ListArgs, ListFormat, RunArgs};
+use crate::discover::{self, BuildOutput, DiscoverError};
+use crate::event::{EventConsumer, Fanout};
+use crate::filter::{Selection, TestFilter};
+use crate::list::{self, TestCase, TestList};
+use crate::plan::{self, PlanInput, PlanItem, ShardPlan, ShardSpec};
+use crate::report::json::JsonReportBuilder;
+use crate::report::terminal::TerminalReporter;
+use crate::run::{self, Interrupter, RunnerConfig, ShardTest};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bad usage or input: the binary exits with status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The build or listing failed: the binary exits with status 101.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
+
+/// Default estimate for a test with no recorded duration.
+const DEFAULT_ESTIMATE: Duration = Duration::from_millis(100);
+
+/// Builds through cargo and lists every test.
+pub fn discover(build: &BuildArgs) -> Result<(BuildOutput, TestList)> {
+    let out = discover::build(&build.cargo_args(), build.manifest_path.as_deref()).map_err(
+        |e| match e {
+            DiscoverError::Metadata(m) => {
+                anyhow::Error::new(UsageError(format!("cargo metadata failed: {m}")))
+            }
+            other => anyhow::Error::new(BuildError(other.to_string())),
+        },
+    )?;
+    let list = list::list_tests(out.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
+    for w in &list.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok((out, list))
+}
+
+/// The tests a filter keeps, each with whether it runs or is only reported as skipped.
+pub fn select<'a>(list: &'a TestList, filter: &TestFilter) -> Vec<(&'a TestCase, Selection)> {
+    list.tests
+        .iter()
+        .map(|t| (t, filter.select(t)))
+        .filter(|(_, s)| *s != Selection::Excluded)
+        .collect()
+}
+
+/// Parses `--shard`: `K/N`, or `auto` (read from the CI environment).
+pub fn parse_shard(value: Option<&str>) -> Result<ShardSpec> {
+    match value {
+        None => Ok(ShardSpec::WHOLE),
+        Some("auto") => Err(UsageError(
+            "`--shard auto` found no CI shard variables; pass `--shard K/N` explicitly".into(),
+        )
+        .into()),
+        Some(v) => v
+            .parse::<ShardSpec>()
+            .map_err(|e| UsageError(e.to_string()).into()),
+    }
+}
+
+/// Plans the selected tests into `spec.total` shards.
+pub fn make_plan(selected: &[(&TestCase, Selection)], shards: u32, workers: u32) -> ShardPlan {
+    let items = selected
+        .iter()
+        .map(|(t, s)| PlanItem {
+            id: t.id.clone(),
+            // Skipped (ignored) tests take no time but still belong to exactly one shard, so
+            // every shard's report together accounts for every selected test.
+            estimate: if *s == Selection::Skip {
+                Duration::ZERO
+            } else {
+                DEFAULT_ESTIMATE
+            },
+            known: false,
+            attributes: t.attributes.clone(),
+        })
+        .collect();
+    plan::plan(&PlanInput {
+        items,
+        shards,
+        workers,
+    })
+}
+
+fn default_workers() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+fn fold_test_args(filter: &mut FilterArgs, test_args: &[String]) -> Result<Vec<String>> {
+    let (rest, notes) = filter.absorb_test_args(test_args).map_err(UsageError)?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    Ok(rest)
+}
+
+/// `cargo shardtest list`.
+pub fn list_command(mut args: ListArgs) -> Result<u8> {
+    let spec = parse_shard(args.shard.as_deref())?;
+    let _ = fold_test_args(&mut args.filter, &[])?;
+    let (_, list) = discover(&args.build)?;
+    let selected = select(&list, &args.filter.to_filter());
+    let workers = args.jobs.unwrap_or_else(default_workers).max(1);
+    let plan = make_plan(&selected, spec.total, workers);
+    let in_shard: std::collections::BTreeSet<_> = plan.shard(spec).tests.iter().cloned().collect();
+    let chosen: Vec<&(&TestCase, Selection)> = selected
+        .iter()
+        .filter(|(t, _)| in_shard.contains(&t.id))
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    use std::io::Write;
+    match args.format {
+        ListFormat::Human => {
+            for (t, _) in &chosen {
+                let ignored = if t.ignored { " (ignored)" } else { "" };
+                writeln!(stdout, "{}{ignored}", t.id).context("writing the list to stdout")?;
+            }
+        }
+        ListFormat::Json => {
+            let binaries: BTreeMap<_, _> = list
+                .binaries
+                .iter()
+                .map(|b| {
+                    (
+                        b.id.to_string(),
+                        serde_json::json!({
+                            "path": b.path, "package": b.package_name, "kind": b.kind,
+                            "target": b.target_name, "package_dir": b.package_dir,
+                        }),
+                    )
+                })
+                .collect();
+            let tests: Vec<_> = chosen
+                .iter()
+                .map(|(t, s)| {
+                    serde_json::json!({
+                        "id": t.id, "binary": t.id.binary, "name": t.id.name,
+                        "ignored": t.ignored, "will_run": *s == Selection::Run,
+                        "attributes": t.attributes,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "version": 1, "shard": spec.to_string(), "fingerprint": plan.fingerprint,
+                "binaries": binaries, "tests": tests,
+            });
+            serde_json::to_writer_pretty(&mut stdout, &doc).context("writing JSON to stdout")?;
+            writeln!(stdout).context("writing to stdout")?;
+        }
+    }
+    Ok(cli::EXIT_OK)
+}
+
+/// `cargo shardtest run`.
+pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
+    let spec = parse_shard(args.shard.as_deref())?;
+    let extra_args = fold_test_args(&mut args.filter, &args.test_args.clone())?;
+    let workers = args.jobs.unwrap_or_else(default_workers);
+    if workers == 0 {
+        return Err(UsageError(
+            "`-j 0` runs nothing: give at least one worker, e.g. `-j 4`".into(),
+        )
+        .into());
+    }
+    let (out, list) = discover(&args.build)?;
+    let selected = select(&list, &args.filter.to_filter());
+    let plan = make_plan(&selected, spec.total, workers);
+    let shard = plan.shard(spec);
+    let by_id: BTreeMap<_, _> = selected.iter().map(|(t, s)| (&t.id, (*t, *s))).collect();
+    let binaries: BTreeMap<_, _> = list
+        .binaries
+        .iter()
+        .map(|b| (b.id.clone(), Arc::new(b.clone())))
+        .collect();
+    let mut tests = Vec::with_capacity(shard.tests.len());
+    for id in &shard.tests {
+        let Some((case, sel)) = by_id.get(id) else {
+            continue;
+        };
+        let Some(binary) = binaries.get(&id.binary) else {
+            continue;
+        };
+        tests.push(ShardTest {
+            case: (*case).clone(),
+            binary: Arc::clone(binary),
+            estimate: if *sel == Selection::Skip {
+                Duration::ZERO
+            } else {
+                DEFAULT_ESTIMATE
+            },
+            skip: *sel == Selection::Skip,
+        });
+    }
+    let run_id = run::new_run_id();
+    let artifact_root = args
+        .artifact_dir
+        .clone()
+        .unwrap_or_else(|| run::default_artifact_root(&out.target_dir, &run_id));
+    let config = RunnerConfig {
+        workers,
+        shard: spec,
+        run_id: run_id.clone(),
+        fingerprint: plan.fingerprint.clone(),
+        predicted: shard.predicted,
+        slow_after: args.slow_timeout.max(Duration::from_millis(1)),
+        timeout: args.timeout,
+        retries: args.retries,
+        logs_dir: artifact_root.join("live"),
+        artifact_root,
+        extra_args,
+        leak_grace: Duration::from_millis(100),
+        isolation: args.isolation,
+    };
+    let planned_tests: Vec<_> = selected.iter().map(|(t, _)| t.id.clone()).collect();
+    let mut terminal = TerminalReporter::new(std::io::stderr());
+    let mut json = JsonReportBuilder::new(planned_tests, None);
+    let outcome = {
+        let mut fan = Fanout::default();
+        fan.push(&mut terminal);
+        fan.push(&mut json as &mut dyn EventConsumer);
+        run::run_shard(tests, &config, &mut fan, interrupter)
+            .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
+    };
+    if let Some(path) = &args.json {
+        let report = json.report().context("the run produced no report")?;
+        let bytes = serde_json::to_vec_pretty(&report).context("encoding the JSON report")?;
+        crate::fsutil::write_atomic(path, &bytes)
+            .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+    }
+    Ok(if outcome.interrupted {
+        cli::EXIT_INTERRUPTED
+    } else if outcome.failed > 0 {
+        cli::EXIT_TEST_FAILED
+    } else {
+        cli::EXIT_OK
+    })
+}

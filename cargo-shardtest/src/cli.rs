@@ -1,0 +1,424 @@
+//! Command-line interface: every flag of every command, with the help text users read.
+//! Flags win over environment variables (`SHARDTEST_*`), which win over defaults.
+
+use crate::filter::{IgnoredMode, TestFilter};
+use crate::run::Isolation;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit status: every test passed (flaky tests that passed on retry count as passed).
+pub const EXIT_OK: u8 = 0;
+/// Exit status: bad usage or bad input (a malformed flag, an unreadable file).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: at least one test failed (non-critical failures excepted).
+pub const EXIT_TEST_FAILED: u8 = 100;
+/// Exit status: the build (or listing the test binaries) failed.
+pub const EXIT_BUILD_FAILED: u8 = 101;
+/// Exit status: interrupted by Ctrl-C or SIGTERM (reports for what finished were written).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+const AFTER_HELP: &str = "\
+Exit status: 0 all tests passed (flaky-but-passed counts as passed), 100 a test failed,
+101 the build or listing failed, 2 bad usage or input, 130 interrupted (Ctrl-C/SIGTERM).
+
+`run` is the default command: `cargo shardtest --shard 2/8` is `cargo shardtest run --shard 2/8`.";
+
+/// Run a cargo test suite as balanced shards, each test in its own process.
+#[derive(Debug, Parser)]
+#[command(name = "cargo shardtest", bin_name = "cargo shardtest", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The command (default: run).
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the tests and run them (all, or one shard of N), each in its own process.
+    #[command(after_help = AFTER_HELP)]
+    Run(Box<RunArgs>),
+    /// Build the tests and list them with their stable ids (and attributes in JSON).
+    List(Box<ListArgs>),
+}
+
+/// Cargo build options, passed through to `cargo test --no-run`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Cargo build options")]
+pub struct BuildArgs {
+    /// Package(s) to test (like `cargo test -p`).
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub package: Vec<String>,
+    /// Test every package of the workspace.
+    #[arg(long)]
+    pub workspace: bool,
+    /// Leave these packages out (with --workspace).
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Features to activate (space or comma separated).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build in release mode.
+    #[arg(short = 'r', long)]
+    pub release: bool,
+    /// Build with this cargo profile.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Build for this target triple (the tests must be runnable on this machine).
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+    /// Cargo's target directory.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Path to the workspace's (or package's) Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Test only the library's unit tests.
+    #[arg(long)]
+    pub lib: bool,
+    /// Test all binaries' unit tests.
+    #[arg(long)]
+    pub bins: bool,
+    /// Test only this binary's unit tests.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Vec<String>,
+    /// Test all integration-test targets.
+    #[arg(long)]
+    pub tests: bool,
+    /// Test only this integration-test target.
+    #[arg(long = "test", value_name = "NAME")]
+    pub test_target: Vec<String>,
+    /// Test all examples.
+    #[arg(long)]
+    pub examples: bool,
+    /// Test only this example.
+    #[arg(long, value_name = "NAME")]
+    pub example: Vec<String>,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long)]
+    pub locked: bool,
+    /// Run without accessing the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Require Cargo.lock and cache to be up to date.
+    #[arg(long)]
+    pub frozen: bool,
+    /// Cargo build jobs (not test workers: see -j).
+    #[arg(long, value_name = "N")]
+    pub build_jobs: Option<u32>,
+}
+
+impl BuildArgs {
+    /// The options in cargo's own syntax.
+    ///
+    /// ```
+    /// # use shardtest::cli::BuildArgs;
+    /// let b = BuildArgs { package: vec!["api".into()], release: true, ..Default::default() };
+    /// assert_eq!(b.cargo_args(), vec!["--package", "api", "--release"]);
+    /// ```
+    pub fn cargo_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        let multi = |flag: &str, values: &[String], a: &mut Vec<String>| {
+            for v in values {
+                a.push(flag.to_string());
+                a.push(v.clone());
+            }
+        };
+        multi("--package", &self.package, &mut a);
+        if self.workspace {
+            a.push("--workspace".into());
+        }
+        multi("--exclude", &self.exclude, &mut a);
+        multi("--features", &self.features, &mut a);
+        for (on, flag) in [
+            (self.all_features, "--all-features"),
+            (self.no_default_features, "--no-default-features"),
+            (self.release, "--release"),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        if let Some(p) = &self.profile {
+            a.extend(["--profile".into(), p.clone()]);
+        }
+        if let Some(t) = &self.target {
+            a.extend(["--target".into(), t.clone()]);
+        }
+        if let Some(d) = &self.target_dir {
+            a.extend(["--target-dir".into(), d.display().to_string()]);
+        }
+        if let Some(m) = &self.manifest_path {
+            a.extend(["--manifest-path".into(), m.display().to_string()]);
+        }
+        for (on, flag) in [
+            (self.lib, "--lib"),
+            (self.bins, "--bins"),
+            (self.tests, "--tests"),
+            (self.examples, "--examples"),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        multi("--bin", &self.bin, &mut a);
+        multi("--test", &self.test_target, &mut a);
+        multi("--example", &self.example, &mut a);
+        for (on, flag) in [
+            (self.locked, "--locked"),
+            (self.offline, "--offline"),
+            (self.frozen, "--frozen"),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        if let Some(j) = self.build_jobs {
+            a.extend(["--jobs".into(), j.to_string()]);
+        }
+        a
+    }
+}
+
+/// Test selection, as `cargo test` understands it.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Test selection")]
+pub struct FilterArgs {
+    /// Run only tests whose name contains one of these strings.
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Filters and --skip must match the whole test name.
+    #[arg(long)]
+    pub exact: bool,
+    /// Leave out tests whose name contains this string (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+    /// Run only #[ignore]d tests.
+    #[arg(long, conflicts_with = "include_ignored")]
+    pub ignored: bool,
+    /// Run #[ignore]d tests too.
+    #[arg(long)]
+    pub include_ignored: bool,
+}
+
+impl FilterArgs {
+    /// The filter these flags describe.
+    pub fn to_filter(&self) -> TestFilter {
+        TestFilter {
+            patterns: self.filters.clone(),
+            exact: self.exact,
+            skip: self.skip.clone(),
+            ignored: if self.ignored {
+                IgnoredMode::Only
+            } else if self.include_ignored {
+                IgnoredMode::Include
+            } else {
+                IgnoredMode::Skip
+            },
+        }
+    }
+
+    /// Folds libtest-style arguments given after `--` (`cargo shardtest -- foo --exact`) into
+    /// the selection; returns the arguments that are not about selection (passed to every
+    /// test process) and notes for the user.
+    ///
+    /// ```
+    /// # use shardtest::cli::FilterArgs;
+    /// let mut f = FilterArgs::default();
+    /// let (rest, _) = f.absorb_test_args(&["db".into(), "--skip".into(), "slow".into(), "--nocapture".into()]).unwrap();
+    /// assert_eq!(f.filters, vec!["db"]);
+    /// assert_eq!(f.skip, vec!["slow"]);
+    /// assert!(rest.is_empty());
+    /// ```
+    pub fn absorb_test_args(
+        &mut self,
+        args: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), String> {
+        let mut rest = Vec::new();
+        let mut notes = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--exact" => self.exact = true,
+                "--ignored" => self.ignored = true,
+                "--include-ignored" => self.include_ignored = true,
+                "--skip" => match it.next() {
+                    Some(v) => self.skip.push(v.clone()),
+                    None => {
+                        return Err(
+                            "`--skip` after `--` needs a value, e.g. `-- --skip slow`".into()
+                        );
+                    }
+                },
+                "--nocapture" | "--no-capture" | "--show-output" => notes.push(format!(
+                    "`{a}` is not needed: output is always captured per test and shown for failures"
+                )),
+                "--test-threads" => {
+                    let _ = it.next();
+                    notes.push(
+                        "`--test-threads` is ignored: use `-j N` to set the number of workers"
+                            .into(),
+                    );
+                }
+                s if s.starts_with("--test-threads=") => notes.push(
+                    "`--test-threads` is ignored: use `-j N` to set the number of workers".into(),
+                ),
+                s if s.starts_with('-') => rest.push(a.clone()),
+                _ => self.filters.push(a.clone()),
+            }
+        }
+        if self.ignored && self.include_ignored {
+            return Err("`--ignored` and `--include-ignored` exclude each other; pick one".into());
+        }
+        Ok((rest, notes))
+    }
+}
+
+/// Output format of `list`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// One `binary-id test-name` line per test.
+    #[default]
+    Human,
+    /// A JSON document with binaries, tests, ignored flags and attributes.
+    Json,
+}
+
+/// `cargo shardtest list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    /// Build options.
+    pub build: BuildArgs,
+    #[command(flatten)]
+    /// Selection.
+    pub filter: FilterArgs,
+    /// List only the tests of shard K of N (1-based), as `run --shard K/N` would run them.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Workers per shard assumed by the plan (affects placement when timings are known).
+    #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ListFormat,
+}
+
+/// `cargo shardtest run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    /// Build options.
+    pub build: BuildArgs,
+    #[command(flatten)]
+    /// Selection.
+    pub filter: FilterArgs,
+    /// Run only shard K of N (1-based: `1/8` .. `8/8`), or `auto` to read it from the CI
+    /// environment. Every job of a matrix computes the same plan, so together the N jobs run
+    /// every test exactly once.
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+    /// Number of tests run at once (worker processes) [default: available parallelism].
+    #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
+    pub jobs: Option<u32>,
+    /// Kill a test (its whole process group) after this long, e.g. `5m`, `90s` [default: no limit].
+    #[arg(long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Report a test as slow after this long (and at each multiple).
+    #[arg(long, env = "SHARDTEST_SLOW_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub slow_timeout: Duration,
+    /// Run a failing test again up to N times (in a fresh process); it is FLAKY if a retry passes.
+    #[arg(long, env = "SHARDTEST_RETRIES", value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Write the JSON report of this run here (written even when interrupted).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Where to keep per-test artifacts and failure logs [default: <target-dir>/shardtest/runs/<run-id>].
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// How tests are isolated.
+    #[arg(long, value_enum, default_value_t)]
+    pub isolation: Isolation,
+    /// Arguments after `--`: libtest-style filters (`-- foo --exact --skip bar`) are folded into
+    /// the selection; anything else is passed to every test process.
+    #[arg(last = true, value_name = "TEST ARGS")]
+    pub test_args: Vec<String>,
+}
+
+/// Prepares the raw process arguments: drops the `shardtest` word cargo inserts when run as
+/// `cargo shardtest`, and makes `run` the default command.
+///
+/// ```
+/// # use shardtest::cli::normalize_args;
+/// let a = normalize_args(vec!["cargo-shardtest".into(), "shardtest".into(), "--shard".into(), "2/8".into()]);
+/// assert_eq!(a, vec!["cargo-shardtest", "run", "--shard", "2/8"]);
+/// let b = normalize_args(vec!["cargo-shardtest".into(), "list".into()]);
+/// assert_eq!(b, vec!["cargo-shardtest", "list"]);
+/// ```
+pub fn normalize_args(mut args: Vec<String>) -> Vec<String> {
+    if args.get(1).map(String::as_str) == Some("shardtest") {
+        args.remove(1);
+    }
+    const COMMANDS: &[&str] = &[
+        "run", "list", "plan", "timings", "verify", "archive", "audit", "report", "timeline",
+        "help",
+    ];
+    let first = args.get(1).map(String::as_str);
+    let explicit = match first {
+        None => false,
+        Some(a) => COMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version"),
+    };
+    if !explicit {
+        args.insert(1.min(args.len()), "run".to_string());
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_is_the_default_command() {
+        let args = normalize_args(vec!["cargo-shardtest".into()]);
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert!(matches!(cli.command, Command::Run(_)));
+    }
+
+    #[test]
+    fn filters_and_test_args_parse() {
+        let args = normalize_args(
+            [
+                "cargo-shardtest",
+                "shardtest",
+                "db",
+                "-j",
+                "3",
+                "--",
+                "--exact",
+                "x",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let Command::Run(run) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not run")
+        };
+        assert_eq!(run.filter.filters, vec!["db"]);
+        assert_eq!(run.jobs, Some(3));
+        assert_eq!(run.test_args, vec!["--exact", "x"]);
+    }
+}

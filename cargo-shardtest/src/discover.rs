@@ -1,0 +1,174 @@
+//! Discovery: builds the test binaries through cargo (`cargo test --no-run
+//! --message-format=json-render-diagnostics`, with the user's build options passed through)
+//! and turns cargo's messages into [`TestBinary`] records.
+
+use crate::id::BinaryId;
+use crate::list::TestBinary;
+use cargo_metadata::{Message, MetadataCommand, PackageId, TargetKind};
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What the build produced.
+#[derive(Clone, Debug)]
+pub struct BuildOutput {
+    /// Test binaries, sorted by id.
+    pub binaries: Vec<TestBinary>,
+    /// The workspace root (directory of the root `Cargo.toml`).
+    pub workspace_root: PathBuf,
+    /// Cargo's target directory.
+    pub target_dir: PathBuf,
+}
+
+/// Why discovery failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    /// `cargo` could not be started.
+    #[error("could not run `{cargo}`: {source}; is cargo on PATH (or set CARGO)?")]
+    CargoSpawn {
+        /// The cargo command used.
+        cargo: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// `cargo metadata` failed (bad manifest path, invalid Cargo.toml, ...).
+    #[error("cargo metadata failed: {0}")]
+    Metadata(String),
+    /// The build failed; cargo already printed the diagnostics.
+    #[error("the build failed (cargo printed the errors above); fix them and run again")]
+    BuildFailed,
+    /// Reading cargo's output failed.
+    #[error("could not read cargo's build messages: {0}")]
+    Messages(std::io::Error),
+}
+
+/// The cargo executable: `$CARGO` (set when run as `cargo shardtest`), else `cargo`.
+pub fn cargo_command() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// Workspace root and target directory of the workspace at `manifest_path` (or the current
+/// directory's).
+pub fn workspace_dirs(manifest_path: Option<&Path>) -> Result<(PathBuf, PathBuf), DiscoverError> {
+    let mut cmd = MetadataCommand::new();
+    cmd.cargo_path(cargo_command()).no_deps();
+    if let Some(p) = manifest_path {
+        cmd.manifest_path(p);
+    }
+    let md = cmd
+        .exec()
+        .map_err(|e| DiscoverError::Metadata(e.to_string()))?;
+    Ok((
+        md.workspace_root.into_std_path_buf(),
+        md.target_directory.into_std_path_buf(),
+    ))
+}
+
+/// Builds the tests with `cargo test --no-run` plus `cargo_args` (the user's build options,
+/// already in cargo's syntax) and returns the test binaries.
+pub fn build(
+    cargo_args: &[String],
+    manifest_path: Option<&Path>,
+) -> Result<BuildOutput, DiscoverError> {
+    let cargo = cargo_command();
+    let mut mdcmd = MetadataCommand::new();
+    mdcmd.cargo_path(&cargo).no_deps();
+    if let Some(p) = manifest_path {
+        mdcmd.manifest_path(p);
+    }
+    let metadata = mdcmd
+        .exec()
+        .map_err(|e| DiscoverError::Metadata(e.to_string()))?;
+    let packages: BTreeMap<&PackageId, &cargo_metadata::Package> =
+        metadata.packages.iter().map(|p| (&p.id, p)).collect();
+
+    let mut cmd = Command::new(&cargo);
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    cmd.args(cargo_args);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|source| DiscoverError::CargoSpawn {
+        cargo: cargo.clone(),
+        source,
+    })?;
+    let stdout = child.stdout.take().ok_or_else(|| {
+        DiscoverError::Messages(std::io::Error::other("cargo's stdout was not captured"))
+    })?;
+
+    let mut tests = Vec::new();
+    let mut bin_exes: BTreeMap<PackageId, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    let mut success = true;
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        match message.map_err(DiscoverError::Messages)? {
+            Message::CompilerArtifact(a) => {
+                let Some(exe) = a.executable.clone() else {
+                    continue;
+                };
+                if a.profile.test {
+                    tests.push((a, exe));
+                } else if a.target.kind.contains(&TargetKind::Bin) {
+                    bin_exes
+                        .entry(a.package_id.clone())
+                        .or_default()
+                        .insert(a.target.name.clone(), exe.into_std_path_buf());
+                }
+            }
+            Message::BuildFinished(f) => success &= f.success,
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(DiscoverError::Messages)?;
+    if !success || !status.success() {
+        return Err(DiscoverError::BuildFailed);
+    }
+
+    let mut binaries = Vec::new();
+    for (a, exe) in tests {
+        let kind = a
+            .target
+            .kind
+            .first()
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "lib".to_string());
+        let (name, version, dir) = match packages.get(&a.package_id) {
+            Some(p) => (
+                p.name.to_string(),
+                p.version.to_string(),
+                p.manifest_path
+                    .parent()
+                    .map(|d| d.as_std_path().to_path_buf())
+                    .unwrap_or_default(),
+            ),
+            None => (
+                a.target.name.clone(),
+                "0.0.0".to_string(),
+                a.manifest_path
+                    .parent()
+                    .map(|d| d.as_std_path().to_path_buf())
+                    .unwrap_or_default(),
+            ),
+        };
+        binaries.push(TestBinary {
+            id: BinaryId::from_target(&name, &kind, &a.target.name),
+            path: exe.into_std_path_buf(),
+            package_name: name,
+            package_version: version,
+            package_dir: dir,
+            kind,
+            target_name: a.target.name.clone(),
+            bin_exes: bin_exes.get(&a.package_id).cloned().unwrap_or_default(),
+        });
+    }
+    binaries.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(BuildOutput {
+        binaries,
+        workspace_root: metadata.workspace_root.into_std_path_buf(),
+        target_dir: metadata.target_directory.into_std_path_buf(),
+    })
+}

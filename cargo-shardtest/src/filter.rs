@@ -1,0 +1,120 @@
+//! Test selection with `cargo test`'s meaning: substring filters, `--exact`, `--skip`,
+//! `--ignored`, `--include-ignored`.
+
+use crate::list::TestCase;
+
+/// What to do with `#[ignore]`d tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IgnoredMode {
+    /// Ignored tests are skipped (reported as skipped).
+    #[default]
+    Skip,
+    /// Only ignored tests run (`--ignored`).
+    Only,
+    /// Ignored tests run too (`--include-ignored`).
+    Include,
+}
+
+/// The selection a user asked for.
+///
+/// ```
+/// use shardtest::filter::TestFilter;
+/// let f = TestFilter { patterns: vec!["orders".into()], skip: vec!["slow".into()], ..Default::default() };
+/// assert!(f.matches_name("api::orders::creates"));
+/// assert!(!f.matches_name("api::orders::slow_report"));
+/// assert!(!f.matches_name("api::users::creates"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestFilter {
+    /// Positional filters: a test is selected when any matches (all tests when empty).
+    pub patterns: Vec<String>,
+    /// Filters and skips must equal the whole name rather than be a substring of it.
+    pub exact: bool,
+    /// Tests matching any of these are left out.
+    pub skip: Vec<String>,
+    /// Ignored-test handling.
+    pub ignored: IgnoredMode,
+}
+
+/// How a selected test is to be treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Not part of this run at all (filtered out).
+    Excluded,
+    /// Part of the run, reported as skipped (ignored).
+    Skip,
+    /// Runs.
+    Run,
+}
+
+impl TestFilter {
+    fn hit(&self, pattern: &str, name: &str) -> bool {
+        if self.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    }
+
+    /// True when the name passes the positional filters and the skips.
+    pub fn matches_name(&self, name: &str) -> bool {
+        (self.patterns.is_empty() || self.patterns.iter().any(|p| self.hit(p, name)))
+            && !self.skip.iter().any(|s| self.hit(s, name))
+    }
+
+    /// How `case` is treated by this filter.
+    ///
+    /// ```
+    /// use shardtest::filter::{IgnoredMode, Selection, TestFilter};
+    /// use shardtest::list::TestCase;
+    /// let case = TestCase { id: "p slow".parse().unwrap(), ignored: true, attributes: Default::default() };
+    /// assert_eq!(TestFilter::default().select(&case), Selection::Skip);
+    /// let only = TestFilter { ignored: IgnoredMode::Only, ..Default::default() };
+    /// assert_eq!(only.select(&case), Selection::Run);
+    /// ```
+    pub fn select(&self, case: &TestCase) -> Selection {
+        if !self.matches_name(case.id.name.as_str()) {
+            return Selection::Excluded;
+        }
+        match (self.ignored, case.ignored) {
+            (IgnoredMode::Skip, true) => Selection::Skip,
+            (IgnoredMode::Only, false) => Selection::Excluded,
+            _ => Selection::Run,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_needs_the_whole_name() {
+        let f = TestFilter {
+            patterns: vec!["a::b".into()],
+            exact: true,
+            ..Default::default()
+        };
+        assert!(f.matches_name("a::b"));
+        assert!(!f.matches_name("a::bc"));
+    }
+
+    #[test]
+    fn include_ignored_runs_everything() {
+        let f = TestFilter {
+            ignored: IgnoredMode::Include,
+            ..Default::default()
+        };
+        let c = TestCase {
+            id: "p t".parse().unwrap(),
+            ignored: true,
+            attributes: Default::default(),
+        };
+        assert_eq!(f.select(&c), Selection::Run);
+        let c = TestCase {
+            ignored: false,
+            ..c
+        };
+        assert_eq!(f.select(&c), Selection::Run);
+    }
+}

@@ -1,0 +1,104 @@
+//! Helpers for the integration tests: run the real `cargo-shardtest` binary against the
+//! fixture workspaces under `tests/fixtures/`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Root of the repository.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A fixture workspace's manifest.
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root()
+        .join("tests/fixtures")
+        .join(name)
+        .join("Cargo.toml")
+}
+
+/// `cargo shardtest <args>` with a clean environment for shardtest variables.
+pub fn shardtest() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-shardtest"));
+    c.arg("shardtest");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SHARDTEST_") || k.starts_with("FIXTURE_") || k.starts_with("NEXTEST") {
+            c.env_remove(k);
+        }
+    }
+    c.env_remove("CARGO_TARGET_DIR");
+    c
+}
+
+/// Runs and returns the output, with stdout+stderr printed on a failed assertion by callers.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("cargo-shardtest starts")
+}
+
+/// Text of both streams.
+pub fn text(o: &Output) -> String {
+    format!(
+        "--- status: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Lines of `$dir/runs.log`, counted.
+pub fn runs(dir: &Path) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    if let Ok(s) = std::fs::read_to_string(dir.join("runs.log")) {
+        for l in s.lines() {
+            *m.entry(l.to_string()).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// Waits (bounded) until `cond` holds.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Live processes whose environment has `FIXTURE_OUT=<dir>` (from /proc): every process a
+/// test run started, however deep, inherits it.
+pub fn processes_of_run(dir: &Path) -> Vec<u32> {
+    let needle = format!("FIXTURE_OUT={}", dir.display()).into_bytes();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_slice()) {
+            let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            // Field 3 of /proc/PID/stat is the state; Z is a zombie (already dead).
+            let zombie = state
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+                .unwrap_or(false);
+            if !zombie {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}

@@ -45,6 +45,44 @@ pub fn discover(build: &BuildArgs) -> Result<(BuildOutput, TestList)> {
     Ok((out, list))
 }
 
+/// Builds through cargo and lists every test, or, with `archive`, unpacks the archive (under
+/// `<target-dir>/shardtest/archives`, removed when the returned guard drops) and lists its
+/// binaries without cargo. `workspace_remap` points package dirs into another directory.
+pub fn discover_or_unpack(
+    build: &BuildArgs,
+    archive: Option<&std::path::Path>,
+    workspace_remap: Option<&std::path::Path>,
+) -> Result<(
+    BuildOutput,
+    TestList,
+    Option<crate::archive::UnpackedArchive>,
+)> {
+    let Some(archive) = archive else {
+        let (out, list) = discover(build)?;
+        return Ok((out, list, None));
+    };
+    let target_dir = build
+        .target_dir
+        .clone()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(Into::into))
+        .unwrap_or_else(|| "target".into());
+    let target_dir = std::path::absolute(&target_dir)
+        .with_context(|| format!("resolving the target dir {}", target_dir.display()))?;
+    let unpacked = crate::archive::unpack_for_run(
+        archive,
+        &target_dir.join("shardtest").join("archives"),
+        &target_dir,
+        workspace_remap,
+    )
+    .map_err(|e| UsageError(e.to_string()))?;
+    let list =
+        list::list_tests(unpacked.build.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
+    for w in &list.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok((unpacked.build.clone(), list, Some(unpacked)))
+}
+
 /// The tests a filter keeps, each with whether it runs or is only reported as skipped.
 pub fn select<'a>(list: &'a TestList, filter: &TestFilter) -> Vec<(&'a TestCase, Selection)> {
     list.tests
@@ -110,7 +148,11 @@ fn fold_test_args(filter: &mut FilterArgs, test_args: &[String]) -> Result<Vec<S
 pub fn list_command(mut args: ListArgs) -> Result<u8> {
     let spec = parse_shard(args.shard.as_deref())?;
     let _ = fold_test_args(&mut args.filter, &[])?;
-    let (_, list) = discover(&args.build)?;
+    let (_, list, _unpacked) = discover_or_unpack(
+        &args.build,
+        args.archive.as_deref(),
+        args.workspace_remap.as_deref(),
+    )?;
     let selected = select(&list, &args.filter.to_filter());
     let workers = args.jobs.unwrap_or_else(default_workers).max(1);
     let plan = make_plan(&selected, spec.total, workers);
@@ -163,6 +205,21 @@ pub fn list_command(mut args: ListArgs) -> Result<u8> {
     Ok(cli::EXIT_OK)
 }
 
+/// Parses `--shuffle [SEED]`: a number, or `random` for a fresh seed.
+pub fn parse_shuffle(value: Option<&str>) -> Result<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some("random") => {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Ok(Some((t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000))
+        }
+        Some(v) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| UsageError(format!("`--shuffle {v}`: the seed must be a whole number, e.g. `--shuffle 8123`")).into()),
+    }
+}
+
 /// `cargo shardtest run`.
 pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     let spec = parse_shard(args.shard.as_deref())?;
@@ -174,7 +231,11 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         )
         .into());
     }
-    let (out, list) = discover(&args.build)?;
+    let (out, list, _unpacked) = discover_or_unpack(
+        &args.build,
+        args.archive.as_deref(),
+        args.workspace_remap.as_deref(),
+    )?;
     let selected = select(&list, &args.filter.to_filter());
     let plan = make_plan(&selected, spec.total, workers);
     let shard = plan.shard(spec);
@@ -203,6 +264,10 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
             skip: *sel == Selection::Skip,
         });
     }
+    let shuffle_seed = parse_shuffle(args.shuffle.as_deref())?;
+    if args.repeat == 0 {
+        return Err(UsageError("`--repeat 0` runs nothing: give at least 1".into()).into());
+    }
     let run_id = run::new_run_id();
     let artifact_root = args
         .artifact_dir
@@ -222,15 +287,33 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         extra_args,
         leak_grace: Duration::from_millis(100),
         isolation: args.isolation,
+        shuffle_seed,
+        repeat: args.repeat.max(1),
     };
+    if let Some(seed) = shuffle_seed {
+        eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
+    }
     let planned_tests: Vec<_> = selected.iter().map(|(t, _)| t.id.clone()).collect();
-    let mut terminal = TerminalReporter::new(std::io::stderr());
-    let mut json = JsonReportBuilder::new(planned_tests, None);
+    let mut terminal = TerminalReporter::with_options(
+        std::io::stderr(),
+        crate::report::terminal::TerminalOptions::detect(args.color),
+    );
+    let mut junit = args
+        .junit
+        .clone()
+        .map(crate::report::junit::JunitReporter::new);
+    let mut json = JsonReportBuilder::new(planned_tests, shuffle_seed);
+    let redactor = crate::report::redact::Redactor::from_env(&args.redact_env);
     let outcome = {
         let mut fan = Fanout::default();
         fan.push(&mut terminal);
         fan.push(&mut json as &mut dyn EventConsumer);
-        run::run_shard(tests, &config, &mut fan, interrupter)
+        if let Some(j) = junit.as_mut() {
+            fan.push(j);
+        }
+        // Secrets are masked before any consumer (terminal, JSON, JUnit) sees the output.
+        let mut redacting = crate::report::redact::Redacting::new(redactor.clone(), &mut fan);
+        run::run_shard(tests, &config, &mut redacting, interrupter)
             .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
     };
     if let Some(path) = &args.json {
@@ -238,6 +321,13 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         let bytes = serde_json::to_vec_pretty(&report).context("encoding the JSON report")?;
         crate::fsutil::write_atomic(path, &bytes)
             .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+    }
+    redactor
+        .redact_dir(&config.logs_dir)
+        .with_context(|| format!("masking secrets in {}", config.logs_dir.display()))?;
+    if let (Some(j), Some(path)) = (junit, &args.junit) {
+        j.finish()
+            .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
     }
     Ok(if outcome.interrupted {
         cli::EXIT_INTERRUPTED

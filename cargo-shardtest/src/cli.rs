@@ -41,6 +41,12 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Build the tests and list them with their stable ids (and attributes in JSON).
     List(Box<ListArgs>),
+    /// Build the tests once and pack them into one file that `run --archive` runs anywhere.
+    Archive(Box<crate::commands::archive::ArchiveArgs>),
+    /// Work with the shards' JSON reports (`report merge`: one report for the CI matrix).
+    Report(crate::commands::report::ReportArgs),
+    /// Draw where the wall time went (HTML timeline, Chrome trace) from JSON reports.
+    Timeline(crate::commands::timeline::TimelineArgs),
 }
 
 /// Cargo build options, passed through to `cargo test --no-run`.
@@ -309,6 +315,13 @@ pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: ListFormat,
+    /// List the tests of an archive (from `cargo shardtest archive`) instead of building.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// With --archive: the package directories are under this directory (e.g. a source
+    /// checkout) instead of the archive's own copy of the workspace files.
+    #[arg(long, value_name = "DIR", requires = "archive")]
+    pub workspace_remap: Option<PathBuf>,
 }
 
 /// `cargo shardtest run`.
@@ -343,9 +356,35 @@ pub struct RunArgs {
     /// Where to keep per-test artifacts and failure logs [default: <target-dir>/shardtest/runs/<run-id>].
     #[arg(long, value_name = "DIR")]
     pub artifact_dir: Option<PathBuf>,
-    /// How tests are isolated.
-    #[arg(long, value_enum, default_value_t)]
+    /// How tests are isolated: `process` (one process per test, the default) or `batch`
+    /// (many plain tests of one binary per process: about as fast as `cargo test`).
+    #[arg(long, value_enum, default_value_t, env = "SHARDTEST_ISOLATION")]
     pub isolation: Isolation,
+    /// Write a JUnit XML report of this run here (written even when interrupted).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// When to colour the output.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: crate::report::terminal::ColorChoice,
+    /// Mask the value of this environment variable in captured output (repeatable); values of
+    /// variables named like `*_TOKEN`, `*_PASSWORD`, `*_SECRET`, `*_KEY` are masked anyway.
+    #[arg(long, value_name = "NAME")]
+    pub redact_env: Vec<String>,
+    /// Run the tests of an archive (from `cargo shardtest archive`) instead of building:
+    /// no cargo and no source tree needed.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// With --archive: the package directories (the tests' working directories) are under
+    /// this directory (e.g. a source checkout) instead of the archive's own copy.
+    #[arg(long, value_name = "DIR", requires = "archive")]
+    pub workspace_remap: Option<PathBuf>,
+    /// Run tests in a random order (printed; pass the seed again to replay the same order).
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "random")]
+    pub shuffle: Option<String>,
+    /// Run every selected test N times (copies of non-serial tests run at once) and report
+    /// each test's pass rate; retries are off.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
     /// Arguments after `--`: libtest-style filters (`-- foo --exact --skip bar`) are folded into
     /// the selection; anything else is passed to every test process.
     #[arg(last = true, value_name = "TEST ARGS")]

@@ -6,11 +6,21 @@
 //! that stream into terminal output, JSON reports and the timings store.
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod archive;
 pub mod attrs;
+pub mod ci;
+pub mod cli;
+pub mod commands;
+pub mod discover;
 pub mod event;
+pub mod filter;
 pub mod fsutil;
 pub mod id;
 pub mod list;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod serde_duration;
+pub mod timings;
+pub mod verify;

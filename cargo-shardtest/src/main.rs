@@ -38,6 +38,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => app::run_command(*args, &interrupter),
         Command::List(args) => app::list_command(*args),
+        Command::Archive(args) => shardtest::commands::archive::run(*args),
+        Command::Report(args) => shardtest::commands::report::run(args),
+        Command::Timeline(args) => shardtest::commands::timeline::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

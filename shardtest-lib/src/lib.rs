@@ -15,3 +15,22 @@
 pub use shardtest_macros::{flaky, group, hosts, non_critical, serial};
 
 pub mod lockdir;
+
+// Test attributes at run time (issue 4).
+#[doc(hidden)]
+#[path = "registry.rs"]
+pub mod __private;
+pub mod attrs;
+
+// Worker-scoped fixtures (issue 5).
+pub mod cluster;
+pub mod dirs;
+pub mod hosts;
+#[cfg(feature = "postgres")]
+pub mod pg;
+pub mod port;
+pub mod worker;
+pub use cluster::{Cluster, Node, cluster, cluster_on};
+pub use dirs::{TempDir, artifact_dir, temp_dir};
+pub use port::{Port, port, ports};
+pub use worker::worker_id;

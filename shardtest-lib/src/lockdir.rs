@@ -98,6 +98,37 @@ pub fn try_lock(name: &str) -> io::Result<Option<HeldLock>> {
     }
 }
 
+/// Takes the named lock in shared mode if no process holds it exclusively right now. Any
+/// number of shared holders may coexist; an exclusive [`try_lock`] fails while one exists.
+///
+/// ```
+/// let a = shard::lockdir::try_lock_shared("doc-example-shared").unwrap();
+/// let b = shard::lockdir::try_lock_shared("doc-example-shared").unwrap();
+/// assert!(a.is_some() && b.is_some());
+/// assert!(shard::lockdir::try_lock("doc-example-shared").unwrap().is_none());
+/// ```
+pub fn try_lock_shared(name: &str) -> io::Result<Option<HeldLock>> {
+    let (file, path) = open(name)?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(HeldLock { file, path })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Whether some live process holds the named lock (shared or exclusive) right now. Only a
+/// snapshot: the answer may change as soon as it is returned.
+///
+/// ```
+/// let held = shard::lockdir::lock("doc-example-probe").unwrap();
+/// assert!(shard::lockdir::is_held("doc-example-probe").unwrap());
+/// drop(held);
+/// assert!(!shard::lockdir::is_held("doc-example-probe").unwrap());
+/// ```
+pub fn is_held(name: &str) -> io::Result<bool> {
+    Ok(try_lock(name)?.is_none())
+}
+
 /// Takes one of `slots` slots of the named pool (a cross-process counting semaphore), waiting
 /// until one is free. Returns the slot index and its lock.
 ///

@@ -1,15 +1,121 @@
-//! Human output: one line per finished test, failures with the tail of their output, and a
-//! summary that ends with the plain line `N passed, N failed, N skipped`.
+//! Human output: one line per finished test, failures with the tail of their output and the
+//! path of the full log, and a final block (failed, flaky, leaky, the slowest tests, predicted
+//! vs actual wall time) that ends with the plain line `N passed, N failed, N skipped`.
+//!
+//! Two modes: on a terminal (and not in CI) a progress bar ([`super::progress`]) with the
+//! finished-test lines printed above it; otherwise (a pipe, a file, `CI` set) plain lines
+//! only. Colours follow `--color auto|always|never`; `auto` means a terminal and no `NO_COLOR`.
 
 use super::json::{StatusCounts, count};
+use super::progress::Progress;
 use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
 use crate::id::TestId;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+/// How many of the slowest tests the summary lists.
+pub const SLOWEST_SHOWN: usize = 10;
+
+/// `--color`: when to colour human output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    /// Always colour (even into a pipe, and despite `NO_COLOR`).
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Output style of the [`TerminalReporter`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TerminalOptions {
+    /// ANSI colours on labels.
+    pub color: bool,
+    /// A live progress bar (a terminal, not CI).
+    pub progress: bool,
+}
+
+impl TerminalOptions {
+    /// Decides the style from the facts: `--color`, whether stderr is a terminal, whether the
+    /// `CI` variable is set, whether `NO_COLOR` is set (non-empty), and whether `TERM=dumb`.
+    ///
+    /// ```
+    /// use shardtest::report::terminal::{ColorChoice, TerminalOptions};
+    /// let tty = TerminalOptions::decide(ColorChoice::Auto, true, false, false, false);
+    /// assert!(tty.color && tty.progress);
+    /// let ci = TerminalOptions::decide(ColorChoice::Auto, true, true, false, false);
+    /// assert!(ci.color && !ci.progress);
+    /// let pipe = TerminalOptions::decide(ColorChoice::Auto, false, false, false, false);
+    /// assert!(!pipe.color && !pipe.progress);
+    /// assert!(!TerminalOptions::decide(ColorChoice::Auto, true, false, true, false).color);
+    /// assert!(TerminalOptions::decide(ColorChoice::Always, false, false, true, false).color);
+    /// assert!(!TerminalOptions::decide(ColorChoice::Never, true, false, false, false).color);
+    /// ```
+    pub fn decide(
+        choice: ColorChoice,
+        is_terminal: bool,
+        ci: bool,
+        no_color: bool,
+        dumb: bool,
+    ) -> Self {
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color && !dumb,
+        };
+        TerminalOptions {
+            color,
+            progress: is_terminal && !ci && !dumb,
+        }
+    }
+
+    /// The style for this process's stderr and environment.
+    ///
+    /// ```
+    /// use shardtest::report::terminal::{ColorChoice, TerminalOptions};
+    /// assert!(!TerminalOptions::detect(ColorChoice::Never).color);
+    /// ```
+    pub fn detect(choice: ColorChoice) -> Self {
+        let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        let ci = set("CI") && std::env::var("CI").map_or(true, |v| v != "false" && v != "0");
+        Self::decide(
+            choice,
+            std::io::stderr().is_terminal(),
+            ci,
+            set("NO_COLOR"),
+            std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+        )
+    }
+}
+
+/// The ANSI colour of a status label.
+fn label_color(label: &str) -> &'static str {
+    let word = label.split_whitespace().next().unwrap_or("");
+    match word {
+        "PASS" => "\x1b[32m",
+        "FAIL" | "CRASH" | "TIMEOUT" | "ERROR" => "\x1b[1;31m",
+        "FLAKY" | "RETRY" | "SLOW" | "LEAK" => "\x1b[33m",
+        "INTERRUPTED" => "\x1b[35m",
+        _ => "\x1b[1m",
+    }
+}
+
 /// Writes human-readable progress and a summary to a writer (stderr in the binary).
+///
+/// ```
+/// use shardtest::report::terminal::TerminalReporter;
+/// use shardtest::event::{EventConsumer, RunEvent};
+/// let mut t = TerminalReporter::new(Vec::new());
+/// t.on_event(&RunEvent::RunFinished { elapsed: Default::default(), interrupted: false });
+/// let text = String::from_utf8(t.into_inner()).unwrap();
+/// assert!(text.ends_with("0 passed, 0 failed, 0 skipped\n"));
+/// ```
 pub struct TerminalReporter<W: Write> {
     out: W,
+    options: TerminalOptions,
+    progress: Option<Progress>,
     counts: StatusCounts,
     failures: Vec<(TestId, String, bool)>,
     flaky: Vec<(TestId, usize)>,
@@ -23,10 +129,18 @@ pub struct TerminalReporter<W: Write> {
 }
 
 impl<W: Write> TerminalReporter<W> {
-    /// A reporter writing to `out`.
+    /// A reporter writing plain, uncoloured lines to `out`.
     pub fn new(out: W) -> Self {
+        Self::with_options(out, TerminalOptions::default())
+    }
+
+    /// A reporter writing to `out` in the given style (with `progress`, lines go above a bar
+    /// drawn on stderr, so `out` should be stderr).
+    pub fn with_options(out: W, options: TerminalOptions) -> Self {
         TerminalReporter {
             out,
+            options,
+            progress: None,
             counts: StatusCounts::default(),
             failures: Vec::new(),
             flaky: Vec::new(),
@@ -44,12 +158,33 @@ impl<W: Write> TerminalReporter<W> {
         self.out
     }
 
+    /// Writes one line (above the bar when there is one).
+    fn emit(&mut self, line: &str) {
+        match &self.progress {
+            Some(p) => p.println(line),
+            None => {
+                let _ = writeln!(self.out, "{line}");
+            }
+        }
+    }
+
+    /// A right-aligned label of `width`, coloured when colours are on.
+    fn label(&self, label: &str, width: usize) -> String {
+        let padded = format!("{label:>width$}");
+        if self.options.color {
+            format!("{}{padded}\x1b[0m", label_color(label))
+        } else {
+            padded
+        }
+    }
+
     fn line(&mut self, label: &str, d: Duration, id: &TestId, extra: &str) {
-        let _ = writeln!(
-            self.out,
-            "{label:>12} [{:>8.3}s] {id}{extra}",
+        let l = format!(
+            "{} [{:>8.3}s] {id}{extra}",
+            self.label(label, 12),
             d.as_secs_f64()
         );
+        self.emit(&l);
     }
 
     fn show_output(&mut self, id: &TestId, a: &AttemptRecord) {
@@ -58,15 +193,16 @@ impl<W: Write> TerminalReporter<W> {
         }
         let tail: Vec<&str> = a.output_tail.lines().collect();
         let from = tail.len().saturating_sub(self.tail_lines);
-        let _ = writeln!(self.out, "--- output of {id} (attempt {}) ---", a.attempt);
+        let mut block = format!("--- output of {id} (attempt {}) ---", a.attempt);
         for l in &tail[from..] {
-            let _ = writeln!(self.out, "{l}");
+            block.push('\n');
+            block.push_str(l);
         }
-        if let Some(log) = &a.log {
-            let _ = writeln!(self.out, "--- full log: {} ---", log.display());
-        } else {
-            let _ = writeln!(self.out, "---");
+        match &a.log {
+            Some(log) => block.push_str(&format!("\n--- full log: {} ---", log.display())),
+            None => block.push_str("\n---"),
         }
+        self.emit(&block);
     }
 }
 
@@ -88,23 +224,35 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
             RunEvent::RunStarted(info) => {
                 self.predicted = info.predicted;
                 self.to_run = info.to_run;
-                let _ = writeln!(
-                    self.out,
-                    "    Starting {} tests of shard {} on {} workers (run {}, plan {})",
-                    info.to_run, info.shard, info.workers, info.run_id, info.fingerprint
+                let l = format!(
+                    "{} {} tests of shard {} on {} workers (run {}, plan {})",
+                    self.label("Starting", 12),
+                    info.to_run,
+                    info.shard,
+                    info.workers,
+                    info.run_id,
+                    info.fingerprint
                 );
+                self.emit(&l);
+                if self.options.progress {
+                    self.progress = Some(Progress::stderr(info.to_run, info.predicted));
+                }
             }
             RunEvent::TestSkipped {
                 status, attributes, ..
             } => count(&mut self.counts, *status, attributes, &[]),
-            RunEvent::TestStarted { .. } => {}
+            RunEvent::TestStarted { .. } => {
+                if let Some(p) = &mut self.progress {
+                    p.started();
+                }
+            }
             RunEvent::TestSlow { id, elapsed } => {
-                let _ = writeln!(
-                    self.out,
-                    "{:>12} [{:>8.3}s] {id} is still running",
-                    "SLOW",
+                let l = format!(
+                    "{} [{:>8.3}s] {id} is still running",
+                    self.label("SLOW", 12),
                     elapsed.as_secs_f64()
                 );
+                self.emit(&l);
             }
             RunEvent::TestRetrying {
                 id,
@@ -117,6 +265,9 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                     humantime::format_duration(*backoff)
                 );
                 let label = format!("{} {}", "RETRY", failed.attempt);
+                if let Some(p) = &mut self.progress {
+                    p.retrying();
+                }
                 self.line(&label, failed.duration, id, &extra);
                 self.show_output(id, failed);
             }
@@ -131,6 +282,9 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                     return;
                 };
                 self.done += 1;
+                if let Some(p) = &mut self.progress {
+                    p.finished(*status == TestStatus::Failed);
+                }
                 let progress = format!("{}/{}", self.done, self.to_run);
                 let leaked = attempts.iter().any(|a| a.leaked);
                 if leaked {
@@ -179,12 +333,16 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                 elapsed,
                 interrupted,
             } => {
+                if let Some(p) = self.progress.take() {
+                    p.clear();
+                }
                 let c = self.counts.clone();
                 let _ = writeln!(self.out, "------------");
                 if *interrupted {
                     let _ = writeln!(
                         self.out,
-                        " INTERRUPTED: {} tests did not run or were stopped",
+                        "{}: {} tests did not run or were stopped",
+                        self.label("INTERRUPTED", 12),
                         c.not_run
                     );
                 }
@@ -202,22 +360,27 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                 let failures = std::mem::take(&mut self.failures);
                 for (id, why, nc) in &failures {
                     let label = if *nc { "FAIL (non-critical)" } else { "FAIL" };
-                    let _ = writeln!(self.out, "{label:>20} {id} ({why})");
+                    let _ = writeln!(self.out, "{} {id} ({why})", self.label(label, 20));
                 }
                 for (id, n) in &self.flaky {
-                    let _ = writeln!(self.out, "{:>20} {id} ({n} attempts)", "FLAKY");
+                    let _ = writeln!(self.out, "{} {id} ({n} attempts)", self.label("FLAKY", 20));
                 }
                 for id in &self.leaky {
-                    let _ = writeln!(self.out, "{:>20} {id} (left processes behind)", "LEAK");
+                    let _ = writeln!(
+                        self.out,
+                        "{} {id} (left processes behind)",
+                        self.label("LEAK", 20)
+                    );
                 }
                 self.slowest
                     .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
                 if self.slowest.len() > 1 {
                     let _ = writeln!(self.out, "     Slowest:");
-                    for (d, id) in self.slowest.iter().take(5) {
+                    for (d, id) in self.slowest.iter().take(SLOWEST_SHOWN) {
                         let _ = writeln!(self.out, "{:>12.3}s {id}", d.as_secs_f64());
                     }
                 }
+                let _ = writeln!(self.out, "{}", wall_time_line(self.predicted, *elapsed));
                 let mut extras = Vec::new();
                 if c.flaky > 0 {
                     extras.push(format!("{} flaky", c.flaky));
@@ -251,4 +414,31 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
             }
         }
     }
+}
+
+/// `   Wall time 12.300s, predicted 10.000s (+23%)`: how the shard's actual wall time compares
+/// with the plan's prediction.
+///
+/// ```
+/// use shardtest::report::terminal::wall_time_line;
+/// use std::time::Duration;
+/// let l = wall_time_line(Duration::from_secs(10), Duration::from_millis(12_300));
+/// assert_eq!(l, "   Wall time 12.300s, predicted 10.000s (+23%)");
+/// let l = wall_time_line(Duration::ZERO, Duration::from_secs(1));
+/// assert_eq!(l, "   Wall time 1.000s, no prediction (no timings)");
+/// ```
+pub fn wall_time_line(predicted: Duration, actual: Duration) -> String {
+    if predicted.is_zero() {
+        return format!(
+            "   Wall time {:.3}s, no prediction (no timings)",
+            actual.as_secs_f64()
+        );
+    }
+    let pct = (actual.as_secs_f64() / predicted.as_secs_f64() - 1.0) * 100.0;
+    format!(
+        "   Wall time {:.3}s, predicted {:.3}s ({:+.0}%)",
+        actual.as_secs_f64(),
+        predicted.as_secs_f64(),
+        pct
+    )
 }

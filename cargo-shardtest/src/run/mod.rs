@@ -1,9 +1,13 @@
-//! Running one shard: a scheduler on the calling thread hands tests to `W` worker slots,
+//! Running one shard: a scheduler on the calling thread hands jobs to `W` worker slots,
 //! honouring serial keys and group limits, retries failures, enforces slow-test warnings and
-//! hard timeouts, and emits the [`RunEvent`] stream. How a test is executed is the
-//! [`Isolation`] strategy's business (one process per test today); the scheduler only sees
-//! jobs start and finish.
+//! hard timeouts, and emits the [`RunEvent`] stream.
+//!
+//! How a job executes is the [`Isolation`] strategy's business: one process per test
+//! ([`Isolation::Process`], the default) or many tests of one binary in one process
+//! ([`Isolation::Batch`]). Workers report tests beginning and ending through the same
+//! messages either way, so the scheduler and every consumer are shared.
 
+mod batch;
 mod process;
 
 pub use process::{read_tail, signal_name};
@@ -21,9 +25,13 @@ use std::time::{Duration, Instant, SystemTime};
 /// How tests are executed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Isolation {
-    /// Every test attempt in its own process (default).
+    /// Every test attempt in its own process: full isolation, about 1-4 ms per test.
     #[default]
     Process,
+    /// Many plain tests of one binary per process (`--exact a b c --test-threads 1`): close to
+    /// `cargo test`'s speed. Tests with attributes (serial, group, flaky) still get their own
+    /// process; a crash ends only the test that was running, the rest of its batch restarts.
+    Batch,
 }
 
 /// Settings of a shard run.
@@ -55,6 +63,11 @@ pub struct RunnerConfig {
     pub leak_grace: Duration,
     /// Execution strategy.
     pub isolation: Isolation,
+    /// Run in a random order derived from this seed instead of longest-first.
+    pub shuffle_seed: Option<u64>,
+    /// Run every test this many times (copies of a non-serial test may run at once);
+    /// retries are off when this is above 1.
+    pub repeat: u32,
 }
 
 impl RunnerConfig {
@@ -63,22 +76,25 @@ impl RunnerConfig {
     /// ```
     /// # use shardtest::run::RunnerConfig;
     /// # use shardtest::plan::ShardSpec;
-    /// # use std::time::Duration;
     /// let c = RunnerConfig::for_tests("/a".into(), ShardSpec::new(2, 4).unwrap());
     /// let d = c.artifact_dir(&"pkg::it mod::case".parse().unwrap());
     /// assert_eq!(d, std::path::Path::new("/a/shard-2-of-4/pkg..it/mod..case"));
     /// ```
     pub fn artifact_dir(&self, id: &TestId) -> PathBuf {
         self.artifact_root
-            .join(format!(
-                "shard-{}-of-{}",
-                self.shard.index, self.shard.total
-            ))
+            .join(format!("shard-{}-of-{}", self.shard.index, self.shard.total))
             .join(path_component(id.binary.as_str()))
             .join(path_component(id.name.as_str()))
     }
 
     /// A configuration with defaults, rooted at `root` (for tests and examples).
+    ///
+    /// ```
+    /// # use shardtest::run::RunnerConfig;
+    /// # use shardtest::plan::ShardSpec;
+    /// let c = RunnerConfig::for_tests("/tmp/x".into(), ShardSpec::WHOLE);
+    /// assert_eq!(c.workers, 1);
+    /// ```
     pub fn for_tests(root: PathBuf, shard: ShardSpec) -> Self {
         RunnerConfig {
             workers: 1,
@@ -89,11 +105,13 @@ impl RunnerConfig {
             slow_after: Duration::from_secs(60),
             timeout: None,
             retries: 0,
-            logs_dir: root.join("logs"),
+            logs_dir: root.join("live"),
             artifact_root: root,
             extra_args: vec![],
             leak_grace: Duration::from_millis(100),
             isolation: Isolation::Process,
+            shuffle_seed: None,
+            repeat: 1,
         }
     }
 }
@@ -104,13 +122,7 @@ fn path_component(s: &str) -> String {
     let replaced = s.replace("::", "..");
     let clean: String = replaced
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
         .collect();
     if clean == replaced {
         clean
@@ -134,15 +146,17 @@ pub struct ShardTest {
     pub skip: bool,
 }
 
-/// One unit of work handed to a worker: one attempt of one test.
+/// One unit of work handed to a worker: one attempt of one or more tests (more than one only
+/// in batch mode, all of one binary).
 #[derive(Clone, Debug)]
 pub(crate) struct Job {
-    test: usize,
+    tests: Vec<usize>,
     attempt: u32,
 }
 
+/// How one test attempt ended, as a worker saw it.
 #[derive(Debug)]
-pub(crate) struct JobOutcome {
+pub(crate) struct TestResult {
     outcome: AttemptOutcome,
     duration: Duration,
     started_at: SystemTime,
@@ -152,16 +166,17 @@ pub(crate) struct JobOutcome {
 }
 
 pub(crate) enum WorkerMsg {
-    Started {
-        slot: u32,
-        pgid: i32,
-        at: Instant,
-    },
-    Done {
-        slot: u32,
-        job: Job,
-        outcome: JobOutcome,
-    },
+    /// The job's process exists (it can be killed through its group).
+    Spawned { slot: u32, pgid: i32 },
+    /// A test of the job began.
+    Began { slot: u32, test: usize, at: Instant },
+    /// A test of the job ended.
+    Ended { slot: u32, test: usize, attempt: u32, result: TestResult },
+    /// The job's process died before these tests began (batch mode): run them again.
+    Unrun { tests: Vec<usize>, attempt: u32 },
+    /// The worker is free again.
+    JobDone { slot: u32 },
+    /// Ctrl-C / SIGTERM.
     Interrupt,
 }
 
@@ -209,7 +224,7 @@ pub struct RunOutcome {
 struct Running {
     job: Job,
     pgid: Option<i32>,
-    started: Instant,
+    current: Option<(usize, Instant)>,
     slow_warnings: u32,
     killed: Option<AttemptOutcome>,
 }
@@ -223,15 +238,66 @@ struct Scheduler<'a> {
     serial_busy: BTreeMap<String, usize>,
     group_busy: BTreeMap<String, u32>,
     attempts: Vec<Vec<AttemptRecord>>,
+    /// Attempts still outstanding per test (repeat mode runs several at once).
+    outstanding: Vec<u32>,
     interrupted: bool,
     outcome: RunOutcome,
 }
 
+/// The order tests start in: longest estimate first (ties by id), or a seeded shuffle.
+fn start_order(tests: &[ShardTest], shuffle_seed: Option<u64>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..tests.len()).collect();
+    order.sort_by(|&a, &b| tests[a].case.id.cmp(&tests[b].case.id));
+    match shuffle_seed {
+        Some(seed) => {
+            use rand::SeedableRng;
+            use rand::seq::SliceRandom;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            order.shuffle(&mut rng);
+        }
+        None => order.sort_by(|&a, &b| tests[b].estimate.cmp(&tests[a].estimate).then(a.cmp(&b))),
+    }
+    order
+}
+
+/// Cuts the runnable tests into jobs: one per test, or (batch mode) chunks of plain tests of
+/// one binary so that every worker gets several batches.
+fn make_jobs(tests: &[ShardTest], order: &[usize], config: &RunnerConfig, attempt: u32) -> Vec<Job> {
+    let runnable = order.iter().copied().filter(|&i| !tests[i].skip);
+    if config.isolation == Isolation::Process {
+        return runnable.map(|i| Job { tests: vec![i], attempt }).collect();
+    }
+    let mut singles = Vec::new();
+    let mut by_binary: BTreeMap<&crate::id::BinaryId, Vec<usize>> = BTreeMap::new();
+    let mut binary_order = Vec::new();
+    for i in runnable {
+        if tests[i].case.attributes.is_plain() {
+            let b = &tests[i].case.id.binary;
+            if !by_binary.contains_key(b) {
+                binary_order.push(b);
+            }
+            by_binary.entry(b).or_default().push(i);
+        } else {
+            singles.push(Job { tests: vec![i], attempt });
+        }
+    }
+    let mut jobs = singles;
+    let chunks_per_binary = (config.workers.max(1) as usize) * 4;
+    for b in binary_order {
+        let members = &by_binary[b];
+        let size = members.len().div_ceil(chunks_per_binary).clamp(1, batch::MAX_BATCH);
+        for chunk in members.chunks(size) {
+            jobs.push(Job { tests: chunk.to_vec(), attempt });
+        }
+    }
+    jobs
+}
+
 /// Runs the tests of one shard and reports every event to `consumer`.
 ///
-/// Tests run longest-estimate first (ties by id). Each worker slot runs one test at a time;
-/// a serial test never overlaps another with the same key, and a group never exceeds its
-/// limit; blocked tests are passed over instead of holding a worker.
+/// Tests start longest-estimate first (ties by id) unless shuffled. Each worker slot runs one
+/// job at a time; a serial test never overlaps another with the same key and a group never
+/// exceeds its limit; blocked tests are passed over instead of holding a worker.
 pub fn run_shard(
     tests: Vec<ShardTest>,
     config: &RunnerConfig,
@@ -241,13 +307,7 @@ pub fn run_shard(
     std::fs::create_dir_all(&config.logs_dir)?;
     become_subreaper();
     let run_start = Instant::now();
-    let mut order: Vec<usize> = (0..tests.len()).collect();
-    order.sort_by(|&a, &b| {
-        tests[b]
-            .estimate
-            .cmp(&tests[a].estimate)
-            .then_with(|| tests[a].case.id.cmp(&tests[b].case.id))
-    });
+    let order = start_order(&tests, config.shuffle_seed);
     let to_run = tests.iter().filter(|t| !t.skip).count();
     consumer.on_event(&RunEvent::RunStarted(RunInfo {
         run_id: config.run_id.clone(),
@@ -258,7 +318,6 @@ pub fn run_shard(
         predicted: config.predicted,
         started_at: SystemTime::now(),
     }));
-    let mut queue = VecDeque::new();
     for &i in &order {
         if tests[i].skip {
             consumer.on_event(&RunEvent::TestSkipped {
@@ -266,13 +325,14 @@ pub fn run_shard(
                 status: TestStatus::Skipped,
                 attributes: tests[i].case.attributes.clone(),
             });
-        } else {
-            queue.push_back(Job {
-                test: i,
-                attempt: 1,
-            });
         }
     }
+    let repeat = config.repeat.max(1);
+    let mut queue = VecDeque::new();
+    for attempt in 1..=repeat {
+        queue.extend(make_jobs(&tests, &order, config, attempt));
+    }
+    let outstanding = tests.iter().map(|t| if t.skip { 0 } else { repeat }).collect();
 
     let workers = config.workers.max(1);
     let tests = Arc::new(tests);
@@ -286,14 +346,13 @@ pub fn run_shard(
         let tests = Arc::clone(&tests);
         let config = config.clone();
         let tx = tx.clone();
-        handles.push(std::thread::spawn(move || {
-            worker_loop(slot, jrx, &tests, &config, &tx)
-        }));
+        handles.push(std::thread::spawn(move || worker_loop(slot, jrx, &tests, &config, &tx)));
     }
     drop(tx);
 
     let mut s = Scheduler {
         attempts: vec![Vec::new(); tests.len()],
+        outstanding,
         tests: Arc::clone(&tests),
         config,
         queue,
@@ -311,45 +370,31 @@ pub fn run_shard(
         let _ = h.join();
     }
     s.outcome.interrupted = s.interrupted;
-    consumer.on_event(&RunEvent::RunFinished {
-        elapsed: run_start.elapsed(),
-        interrupted: s.interrupted,
-    });
+    consumer.on_event(&RunEvent::RunFinished { elapsed: run_start.elapsed(), interrupted: s.interrupted });
     Ok(s.outcome)
 }
 
-fn worker_loop(
-    slot: u32,
-    jobs: Receiver<Job>,
-    tests: &[ShardTest],
-    config: &RunnerConfig,
-    tx: &Sender<WorkerMsg>,
-) {
+fn worker_loop(slot: u32, jobs: Receiver<Job>, tests: &[ShardTest], config: &RunnerConfig, tx: &Sender<WorkerMsg>) {
     for job in jobs {
-        match config.isolation {
-            Isolation::Process => process::run_attempt(slot, &job, &tests[job.test], config, tx),
+        if job.tests.len() == 1 {
+            process::run_single(slot, job.tests[0], job.attempt, &tests[job.tests[0]], config, tx);
+        } else {
+            batch::run_batch(slot, &job, tests, config, tx);
         }
+        let _ = tx.send(WorkerMsg::JobDone { slot });
     }
 }
 
 impl Scheduler<'_> {
-    fn event_loop(
-        &mut self,
-        rx: &Receiver<WorkerMsg>,
-        jobs: &[Sender<Job>],
-        consumer: &mut dyn EventConsumer,
-    ) {
+    fn event_loop(&mut self, rx: &Receiver<WorkerMsg>, jobs: &[Sender<Job>], consumer: &mut dyn EventConsumer) {
         loop {
-            let now = Instant::now();
-            self.release_delayed(now);
-            self.dispatch(jobs, consumer);
+            self.release_delayed(Instant::now());
+            self.dispatch(jobs);
             let running = self.slots.iter().any(Option::is_some);
             if !running && self.queue.is_empty() && self.delayed.is_empty() {
                 return;
             }
-            let wait = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
             let msg = match wait {
                 Some(w) => match rx.recv_timeout(w) {
                     Ok(m) => Some(m),
@@ -363,6 +408,10 @@ impl Scheduler<'_> {
             };
             if let Some(msg) = msg {
                 self.handle(msg, consumer);
+                // Drain what else is waiting before scheduling again (cheap under load).
+                while let Ok(m) = rx.try_recv() {
+                    self.handle(m, consumer);
+                }
             }
             self.check_deadlines(consumer);
         }
@@ -371,13 +420,14 @@ impl Scheduler<'_> {
     fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
+            let Some((_, started)) = r.current else { continue };
             if r.killed.is_some() {
                 continue;
             }
-            let slow = r.started + self.config.slow_after * (r.slow_warnings + 1);
+            let slow = started + self.config.slow_after * (r.slow_warnings + 1);
             next = Some(next.map_or(slow, |n| n.min(slow)));
             if let Some(t) = self.config.timeout {
-                let hard = r.started + t;
+                let hard = started + t;
                 next = Some(next.map_or(hard, |n| n.min(hard)));
             }
         }
@@ -387,10 +437,11 @@ impl Scheduler<'_> {
     fn check_deadlines(&mut self, consumer: &mut dyn EventConsumer) {
         let now = Instant::now();
         for r in self.slots.iter_mut().flatten() {
+            let Some((test, started)) = r.current else { continue };
             if r.killed.is_some() {
                 continue;
             }
-            let elapsed = now.saturating_duration_since(r.started);
+            let elapsed = now.saturating_duration_since(started);
             if let Some(t) = self.config.timeout {
                 if elapsed >= t {
                     if let Some(pgid) = r.pgid {
@@ -402,10 +453,7 @@ impl Scheduler<'_> {
             }
             if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
-                consumer.on_event(&RunEvent::TestSlow {
-                    id: self.tests[r.job.test].case.id.clone(),
-                    elapsed,
-                });
+                consumer.on_event(&RunEvent::TestSlow { id: self.tests[test].case.id.clone(), elapsed });
             }
         }
     }
@@ -423,28 +471,40 @@ impl Scheduler<'_> {
                 true
             }
         });
-        ready.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.test.cmp(&b.1.test)));
+        ready.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.tests.cmp(&b.1.tests)));
         // Retries go to the front: they are already late.
         for (_, job) in ready.into_iter().rev() {
             self.queue.push_front(job);
         }
     }
 
-    fn allowed(&self, test: &ShardTest) -> bool {
-        if let Some(key) = &test.case.attributes.serial {
-            if self.serial_busy.get(key).copied().unwrap_or(0) > 0 {
-                return false;
-            }
-        }
-        if let Some(g) = &test.case.attributes.group {
-            if self.group_busy.get(&g.name).copied().unwrap_or(0) >= g.max.max(1) {
-                return false;
-            }
-        }
-        true
+    fn allowed(&self, job: &Job) -> bool {
+        job.tests.iter().all(|&i| {
+            let attrs = &self.tests[i].case.attributes;
+            let serial_ok = attrs.serial.as_ref().is_none_or(|k| self.serial_busy.get(k).copied().unwrap_or(0) == 0);
+            let group_ok = attrs
+                .group
+                .as_ref()
+                .is_none_or(|g| self.group_busy.get(&g.name).copied().unwrap_or(0) < g.max.max(1));
+            serial_ok && group_ok
+        })
     }
 
-    fn dispatch(&mut self, jobs: &[Sender<Job>], consumer: &mut dyn EventConsumer) {
+    fn hold(&mut self, job: &Job, take: bool) {
+        for &i in &job.tests {
+            let attrs = &self.tests[i].case.attributes;
+            if let Some(key) = &attrs.serial {
+                let n = self.serial_busy.entry(key.clone()).or_default();
+                *n = if take { *n + 1 } else { n.saturating_sub(1) };
+            }
+            if let Some(g) = &attrs.group {
+                let n = self.group_busy.entry(g.name.clone()).or_default();
+                *n = if take { *n + 1 } else { n.saturating_sub(1) };
+            }
+        }
+    }
+
+    fn dispatch(&mut self, jobs: &[Sender<Job>]) {
         if self.interrupted {
             return;
         }
@@ -452,35 +512,12 @@ impl Scheduler<'_> {
             if self.slots[slot].is_some() {
                 continue;
             }
-            let Some(pos) = self
-                .queue
-                .iter()
-                .position(|j| self.allowed(&self.tests[j.test]))
-            else {
+            let Some(pos) = self.queue.iter().position(|j| self.allowed(j)) else {
                 return;
             };
-            let Some(job) = self.queue.remove(pos) else {
-                return;
-            };
-            let test = &self.tests[job.test];
-            if let Some(key) = &test.case.attributes.serial {
-                *self.serial_busy.entry(key.clone()).or_default() += 1;
-            }
-            if let Some(g) = &test.case.attributes.group {
-                *self.group_busy.entry(g.name.clone()).or_default() += 1;
-            }
-            consumer.on_event(&RunEvent::TestStarted {
-                id: test.case.id.clone(),
-                attempt: job.attempt,
-                worker: slot as u32,
-            });
-            self.slots[slot] = Some(Running {
-                job: job.clone(),
-                pgid: None,
-                started: Instant::now(),
-                slow_warnings: 0,
-                killed: None,
-            });
+            let Some(job) = self.queue.remove(pos) else { return };
+            self.hold(&job, true);
+            self.slots[slot] = Some(Running { job: job.clone(), pgid: None, current: None, slow_warnings: 0, killed: None });
             if jobs[slot].send(job).is_err() {
                 // The worker thread is gone; nothing more can run.
                 self.interrupted = true;
@@ -492,33 +529,65 @@ impl Scheduler<'_> {
     fn handle(&mut self, msg: WorkerMsg, consumer: &mut dyn EventConsumer) {
         match msg {
             WorkerMsg::Interrupt => self.interrupt(consumer),
-            WorkerMsg::Started { slot, pgid, at, .. } => {
+            WorkerMsg::Spawned { slot, pgid } => {
                 if let Some(r) = self.slots[slot as usize].as_mut() {
                     r.pgid = Some(pgid);
-                    r.started = at;
                     if r.killed.is_some() {
                         process::kill_group(pgid, libc::SIGKILL);
                     }
                 }
             }
-            WorkerMsg::Done { slot, job, outcome } => self.finish(slot, job, outcome, consumer),
+            WorkerMsg::Began { slot, test, at } => {
+                if let Some(r) = self.slots[slot as usize].as_mut() {
+                    r.current = Some((test, at));
+                    r.slow_warnings = 0;
+                    consumer.on_event(&RunEvent::TestStarted {
+                        id: self.tests[test].case.id.clone(),
+                        attempt: r.job.attempt,
+                        worker: slot,
+                    });
+                }
+            }
+            WorkerMsg::Ended { slot, test, attempt, result } => self.ended(slot, test, attempt, result, consumer),
+            WorkerMsg::Unrun { tests, attempt } => {
+                if self.interrupted {
+                    for t in tests {
+                        self.outstanding[t] = 0;
+                        self.emit_finished(t, TestStatus::NotRun, consumer);
+                    }
+                } else if !tests.is_empty() {
+                    self.queue.push_front(Job { tests, attempt });
+                }
+            }
+            WorkerMsg::JobDone { slot } => {
+                if let Some(r) = self.slots[slot as usize].take() {
+                    self.hold(&r.job, false);
+                }
+            }
         }
     }
 
     fn interrupt(&mut self, consumer: &mut dyn EventConsumer) {
-        if !self.interrupted {
-            self.interrupted = true;
-            for r in self.slots.iter_mut().flatten() {
-                r.killed = Some(AttemptOutcome::Interrupted);
-                if let Some(pgid) = r.pgid {
-                    process::kill_group(pgid, libc::SIGKILL);
-                }
+        if self.interrupted {
+            return;
+        }
+        self.interrupted = true;
+        for r in self.slots.iter_mut().flatten() {
+            r.killed = Some(AttemptOutcome::Interrupted);
+            if let Some(pgid) = r.pgid {
+                process::kill_group(pgid, libc::SIGKILL);
             }
-            let mut pending: Vec<Job> = self.queue.drain(..).collect();
-            pending.extend(self.delayed.drain(..).map(|(_, j)| j));
-            pending.sort_by(|a, b| self.tests[a.test].case.id.cmp(&self.tests[b.test].case.id));
-            for job in pending {
-                self.emit_finished(job.test, TestStatus::NotRun, consumer);
+        }
+        let mut pending: Vec<usize> = self.queue.drain(..).flat_map(|j| j.tests).collect();
+        pending.extend(self.delayed.drain(..).flat_map(|(_, j)| j.tests));
+        pending.sort_by(|&a, &b| self.tests[a].case.id.cmp(&self.tests[b].case.id));
+        pending.dedup();
+        let running: Vec<usize> = self.slots.iter().flatten().flat_map(|r| r.job.tests.iter().copied()).collect();
+        for t in pending {
+            // A test with copies still running reports when they end.
+            if !running.contains(&t) && self.outstanding[t] > 0 {
+                self.outstanding[t] = 0;
+                self.emit_finished(t, TestStatus::NotRun, consumer);
             }
         }
     }
@@ -530,36 +599,33 @@ impl Scheduler<'_> {
             TestStatus::Failed if !t.case.attributes.non_critical => self.outcome.failed += 1,
             _ => {}
         }
+        let mut attempts = std::mem::take(&mut self.attempts[test]);
+        attempts.sort_by_key(|a| a.attempt);
         consumer.on_event(&RunEvent::TestFinished {
             id: t.case.id.clone(),
             status,
-            attempts: std::mem::take(&mut self.attempts[test]),
+            attempts,
             attributes: t.case.attributes.clone(),
         });
     }
 
-    fn finish(&mut self, slot: u32, job: Job, out: JobOutcome, consumer: &mut dyn EventConsumer) {
-        let running = self.slots[slot as usize].take();
-        let test = &self.tests[job.test];
-        if let Some(key) = &test.case.attributes.serial {
-            if let Some(n) = self.serial_busy.get_mut(key) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        if let Some(g) = &test.case.attributes.group {
-            if let Some(n) = self.group_busy.get_mut(&g.name) {
-                *n = n.saturating_sub(1);
+    fn ended(&mut self, slot: u32, test: usize, attempt: u32, out: TestResult, consumer: &mut dyn EventConsumer) {
+        let mut killed = None;
+        if let Some(r) = self.slots[slot as usize].as_mut() {
+            if r.current.map(|(t, _)| t) == Some(test) {
+                killed = r.killed.take();
+                r.current = None;
             }
         }
         // A process we killed reports SIGKILL; say why we killed it.
-        let outcome = match (running.and_then(|r| r.killed), out.outcome) {
+        let outcome = match (killed, out.outcome) {
             (Some(reason), AttemptOutcome::Crashed { .. }) => reason,
             (_, o) => o,
         };
         let passed = outcome.is_pass();
         let interrupted = outcome == AttemptOutcome::Interrupted;
         let record = AttemptRecord {
-            attempt: job.attempt,
+            attempt,
             outcome,
             duration: out.duration,
             started_at: out.started_at,
@@ -568,41 +634,44 @@ impl Scheduler<'_> {
             log: out.log,
             output_tail: out.output_tail,
         };
-        let max_attempts = 1 + self
-            .config
-            .retries
-            .max(test.case.attributes.flaky.as_ref().map_or(0, |f| f.retries));
-        self.attempts[job.test].push(record.clone());
+        let t = &self.tests[test];
+        if self.outstanding[test] == 0 {
+            return; // already reported (interrupted)
+        }
+        self.attempts[test].push(record.clone());
+        if self.config.repeat > 1 {
+            self.outstanding[test] -= 1;
+            if self.outstanding[test] == 0 {
+                let runs = &self.attempts[test];
+                let passes = runs.iter().filter(|a| a.outcome.is_pass()).count();
+                let status = if passes == runs.len() {
+                    TestStatus::Passed
+                } else if passes > 0 {
+                    TestStatus::Flaky
+                } else if self.interrupted && runs.iter().all(|a| a.outcome == AttemptOutcome::Interrupted) {
+                    TestStatus::NotRun
+                } else {
+                    TestStatus::Failed
+                };
+                self.emit_finished(test, status, consumer);
+            }
+            return;
+        }
+        let max_attempts = 1 + self.config.retries.max(t.case.attributes.flaky.as_ref().map_or(0, |f| f.retries));
         if passed {
-            let status = if job.attempt > 1 {
-                TestStatus::Flaky
-            } else {
-                TestStatus::Passed
-            };
-            self.emit_finished(job.test, status, consumer);
+            let status = if attempt > 1 { TestStatus::Flaky } else { TestStatus::Passed };
+            self.outstanding[test] = 0;
+            self.emit_finished(test, status, consumer);
         } else if interrupted {
-            self.emit_finished(job.test, TestStatus::NotRun, consumer);
-        } else if job.attempt < max_attempts && !self.interrupted {
-            let backoff = test
-                .case
-                .attributes
-                .flaky
-                .as_ref()
-                .map_or(Duration::ZERO, |f| f.backoff_before(job.attempt));
-            consumer.on_event(&RunEvent::TestRetrying {
-                id: test.case.id.clone(),
-                failed: record,
-                backoff,
-            });
-            self.delayed.push((
-                Instant::now() + backoff,
-                Job {
-                    test: job.test,
-                    attempt: job.attempt + 1,
-                },
-            ));
+            self.outstanding[test] = 0;
+            self.emit_finished(test, TestStatus::NotRun, consumer);
+        } else if attempt < max_attempts && !self.interrupted {
+            let backoff = t.case.attributes.flaky.as_ref().map_or(Duration::ZERO, |f| f.backoff_before(attempt));
+            consumer.on_event(&RunEvent::TestRetrying { id: t.case.id.clone(), failed: record, backoff });
+            self.delayed.push((Instant::now() + backoff, Job { tests: vec![test], attempt: attempt + 1 }));
         } else {
-            self.emit_finished(job.test, TestStatus::Failed, consumer);
+            self.outstanding[test] = 0;
+            self.emit_finished(test, TestStatus::Failed, consumer);
         }
     }
 }
@@ -617,15 +686,80 @@ fn become_subreaper() {
     }
 }
 
-/// A run id unique enough to keep concurrent runs apart: time, process id and a counter.
+/// A run id unique enough to keep concurrent runs apart: time and process id.
+///
+/// ```
+/// assert_ne!(shardtest::run::new_run_id(), "");
+/// ```
 pub fn new_run_id() -> String {
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     format!("{:x}-{:x}", t.as_millis(), std::process::id())
 }
 
 /// Directory under the target dir where a run keeps its artifacts.
+///
+/// ```
+/// let d = shardtest::run::default_artifact_root(std::path::Path::new("/t"), "r1");
+/// assert_eq!(d, std::path::Path::new("/t/shardtest/runs/r1"));
+/// ```
 pub fn default_artifact_root(target_dir: &Path, run_id: &str) -> PathBuf {
     target_dir.join("shardtest").join("runs").join(run_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard_tests(n: usize) -> Vec<ShardTest> {
+        let bin = Arc::new(TestBinary {
+            id: crate::id::BinaryId::new("b"),
+            path: "/bin/true".into(),
+            package_name: "b".into(),
+            package_version: "0.1.0".into(),
+            package_dir: ".".into(),
+            kind: "lib".into(),
+            target_name: "b".into(),
+            bin_exes: Default::default(),
+        });
+        (0..n)
+            .map(|i| ShardTest {
+                case: TestCase { id: format!("b t{i:02}").parse().unwrap(), ignored: false, attributes: Default::default() },
+                binary: Arc::clone(&bin),
+                estimate: Duration::from_millis((i % 7) as u64),
+                skip: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shuffle_is_a_permutation_and_reproducible() {
+        let t = shard_tests(30);
+        let a = start_order(&t, Some(7));
+        assert_eq!(a, start_order(&t, Some(7)));
+        assert_ne!(a, start_order(&t, Some(8)));
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn default_order_is_longest_first() {
+        let t = shard_tests(10);
+        let o = start_order(&t, None);
+        assert!(o.windows(2).all(|w| t[w[0]].estimate >= t[w[1]].estimate));
+    }
+
+    #[test]
+    fn batches_cover_every_plain_test_once() {
+        let t = shard_tests(50);
+        let mut c = RunnerConfig::for_tests("/tmp".into(), ShardSpec::WHOLE);
+        c.isolation = Isolation::Batch;
+        c.workers = 2;
+        let order = start_order(&t, None);
+        let jobs = make_jobs(&t, &order, &c, 1);
+        assert!(jobs.len() >= 8, "every worker gets several batches");
+        let mut all: Vec<usize> = jobs.iter().flat_map(|j| j.tests.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..50).collect::<Vec<_>>());
+    }
 }

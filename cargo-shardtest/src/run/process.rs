@@ -2,7 +2,7 @@
 //! own process group, with output captured into a file, and is checked for processes it left
 //! behind once it exits.
 
-use super::{Job, JobOutcome, RunnerConfig, ShardTest, WorkerMsg};
+use super::{RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::event::AttemptOutcome;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
@@ -15,11 +15,28 @@ use std::time::{Duration, Instant, SystemTime};
 /// Bytes of captured output shown on screen and kept in reports for a failure.
 pub const TAIL_BYTES: u64 = 8 * 1024;
 
-/// Runs one attempt of one test in a fresh process. Sends `Started` as soon as the process
-/// exists (so the scheduler can enforce timeouts) and `Done` when it is over.
-pub(super) fn run_attempt(
+/// A command for a test process of `binary` with the environment every test gets
+/// (cargo's variables, `SHARDTEST_*`), in its own process group, stdin closed.
+pub(super) fn test_command(binary: &crate::list::TestBinary, config: &RunnerConfig, slot: u32, attempt: u32) -> Command {
+    let mut cmd = Command::new(&binary.path);
+    cmd.current_dir(crate::list::existing_dir(&binary.package_dir));
+    cmd.envs(binary.cargo_env());
+    cmd.env("SHARDTEST_WORKER_ID", slot.to_string())
+        .env("SHARDTEST_WORKERS", config.workers.to_string())
+        .env("SHARDTEST_SHARD", config.shard.to_string())
+        .env("SHARDTEST_RUN_ID", &config.run_id)
+        .env("SHARDTEST_ATTEMPT", attempt.to_string());
+    cmd.stdin(Stdio::null());
+    cmd.process_group(0);
+    cmd
+}
+
+/// Runs one attempt of one test in a fresh process: `Spawned` and `Began` as soon as the
+/// process exists (so the scheduler can enforce timeouts), `Ended` when it is over.
+pub(super) fn run_single(
     slot: u32,
-    job: &Job,
+    index: usize,
+    attempt: u32,
     test: &ShardTest,
     config: &RunnerConfig,
     tx: &Sender<WorkerMsg>,
@@ -30,81 +47,52 @@ pub(super) fn run_attempt(
     let start = Instant::now();
     let spawned = File::create(&log_path).and_then(|log| {
         let err = log.try_clone()?;
-        let mut cmd = Command::new(&test.binary.path);
-        cmd.arg("--exact")
-            .arg(test.case.id.name.as_str())
-            .arg("--nocapture");
+        let mut cmd = test_command(&test.binary, config, slot, attempt);
+        cmd.arg("--exact").arg(test.case.id.name.as_str()).arg("--nocapture");
         if test.case.ignored {
             cmd.arg("--ignored");
         }
         cmd.args(&config.extra_args);
-        cmd.current_dir(crate::list::existing_dir(&test.binary.package_dir));
-        cmd.envs(test.binary.cargo_env());
-        cmd.env("SHARDTEST_WORKER_ID", slot.to_string())
-            .env("SHARDTEST_WORKERS", config.workers.to_string())
-            .env("SHARDTEST_SHARD", config.shard.to_string())
-            .env("SHARDTEST_RUN_ID", &config.run_id)
-            .env("SHARDTEST_TEST_ID", test.case.id.to_string())
-            .env("SHARDTEST_ATTEMPT", job.attempt.to_string())
+        cmd.env("SHARDTEST_TEST_ID", test.case.id.to_string())
             .env("SHARDTEST_ARTIFACT_DIR", &artifact_dir);
-        cmd.stdin(Stdio::null()).stdout(log).stderr(err);
-        cmd.process_group(0);
+        cmd.stdout(log).stderr(err);
         cmd.spawn()
     });
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            let _ = tx.send(WorkerMsg::Done {
-                slot,
-                job: job.clone(),
-                outcome: JobOutcome {
-                    outcome: AttemptOutcome::SpawnFailed {
-                        message: format!("{}: {e}", test.binary.path.display()),
-                    },
-                    duration: start.elapsed(),
-                    started_at,
-                    leaked: false,
-                    log: None,
-                    output_tail: String::new(),
-                },
-            });
+            let _ = tx.send(WorkerMsg::Began { slot, test: index, at: start });
+            let result = TestResult {
+                outcome: AttemptOutcome::SpawnFailed { message: format!("{}: {e}", test.binary.path.display()) },
+                duration: start.elapsed(),
+                started_at,
+                leaked: false,
+                log: None,
+                output_tail: String::new(),
+            };
+            let _ = tx.send(WorkerMsg::Ended { slot, test: index, attempt, result });
             return;
         }
     };
     let pgid = child.id() as i32;
-    let _ = tx.send(WorkerMsg::Started {
-        slot,
-        pgid,
-        at: start,
-    });
+    let _ = tx.send(WorkerMsg::Spawned { slot, pgid });
+    let _ = tx.send(WorkerMsg::Began { slot, test: index, at: start });
     let status = child.wait();
     let duration = start.elapsed();
     let leaked = reap_group(pgid, config.leak_grace);
     let outcome = match status {
         Ok(s) => outcome_of(s),
-        Err(e) => AttemptOutcome::SpawnFailed {
-            message: format!("waiting for the test failed: {e}"),
-        },
+        Err(e) => AttemptOutcome::SpawnFailed { message: format!("waiting for the test failed: {e}") },
     };
     let keep = !outcome.is_pass() || leaked;
     let (log, output_tail) = if keep {
-        let kept = keep_log(&log_path, &artifact_dir, job.attempt);
+        let kept = keep_log(&log_path, &artifact_dir, attempt);
         (kept, read_tail(&log_path, TAIL_BYTES))
     } else {
         (None, String::new())
     };
-    let _ = tx.send(WorkerMsg::Done {
-        slot,
-        job: job.clone(),
-        outcome: JobOutcome {
-            outcome,
-            duration,
-            started_at,
-            leaked,
-            log,
-            output_tail,
-        },
-    });
+    let result = TestResult { outcome, duration, started_at, leaked, log, output_tail };
+    let _ = tx.send(WorkerMsg::Ended { slot, test: index, attempt, result });
 }
 
 /// Decodes an exit status.
@@ -171,7 +159,7 @@ fn group_alive(pgid: i32) -> bool {
 
 /// After the test's main process exited: true when other processes of its group were still
 /// alive after `grace` (they are killed).
-fn reap_group(pgid: i32, grace: Duration) -> bool {
+pub(super) fn reap_group(pgid: i32, grace: Duration) -> bool {
     if !group_alive(pgid) {
         return false;
     }
@@ -193,7 +181,7 @@ fn reap_group(pgid: i32, grace: Duration) -> bool {
     true
 }
 
-fn keep_log(log: &Path, artifact_dir: &Path, attempt: u32) -> Option<PathBuf> {
+pub(super) fn keep_log(log: &Path, artifact_dir: &Path, attempt: u32) -> Option<PathBuf> {
     fs::create_dir_all(artifact_dir).ok()?;
     let name = if attempt == 1 {
         "output.log".to_string()

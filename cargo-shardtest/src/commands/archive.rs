@@ -1,0 +1,66 @@
+//! `cargo shardtest archive -o tests.tar.zst [--include PATH]... [BUILD OPTIONS]`.
+
+use crate::app::{BuildError, UsageError};
+use crate::archive::{self, ArchiveError};
+use crate::cli::{self, BuildArgs};
+use crate::discover::{self, DiscoverError};
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Build the tests once and pack them (with what the runner needs) into one file that
+/// `run --archive` / `list --archive` use on other machines, without cargo or the sources.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    /// Build options.
+    pub build: BuildArgs,
+    /// The archive to write (a zstd-compressed tar, e.g. `tests.tar.zst`).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also pack this file or directory of the workspace (test data the tests read at run
+    /// time); repeatable. Relative to the current directory; must be inside the workspace.
+    #[arg(long, value_name = "PATH")]
+    pub include: Vec<PathBuf>,
+}
+
+/// Runs `archive`.
+///
+/// ```no_run
+/// use shardtest::commands::archive::{run, ArchiveArgs};
+/// let code = run(ArchiveArgs { build: Default::default(), output: "t.tar.zst".into(), include: vec![] })?;
+/// assert_eq!(code, 0);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
+    let out = discover::build(
+        &args.build.cargo_args(),
+        args.build.manifest_path.as_deref(),
+    )
+    .map_err(|e| match e {
+        DiscoverError::Metadata(m) => {
+            anyhow::Error::new(UsageError(format!("cargo metadata failed: {m}")))
+        }
+        other => anyhow::Error::new(BuildError(other.to_string())),
+    })?;
+    let summary = archive::create(&out, &args.include, &args.output)
+        .map_err(|e| match e {
+            e @ (ArchiveError::OutsideWorkspace { .. } | ArchiveError::MissingInclude(_)) => {
+                anyhow::Error::new(UsageError(e.to_string()))
+            }
+            other => anyhow::Error::new(other),
+        })
+        .with_context(|| format!("writing the archive {}", args.output.display()))?;
+    eprintln!(
+        "    Archived {} test binaries, {} other binaries and {} workspace files into {} ({:.1} MiB)",
+        summary.binaries,
+        summary.bin_exes,
+        summary.files,
+        args.output.display(),
+        summary.bytes as f64 / (1024.0 * 1024.0)
+    );
+    eprintln!(
+        "    Run a shard anywhere with: cargo shardtest run --archive {} --shard K/N",
+        args.output.display()
+    );
+    Ok(cli::EXIT_OK)
+}

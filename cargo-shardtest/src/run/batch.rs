@@ -1,0 +1,277 @@
+//! Batched execution: many plain tests of one binary in one process
+//! (`<bin> --exact a b c --test-threads 1`). libtest announces each test as it starts
+//! (`test NAME ... `) and ends (`ok` / `FAILED`), so reading its output as it streams times
+//! every test; failures' captured output is taken from libtest's closing `failures:` section.
+//! When the process dies mid-batch, the test that was running is the one that crashed (or
+//! timed out), and the tests that had not begun go back to the scheduler as a new batch.
+
+use super::process::{TAIL_BYTES, outcome_of, read_tail, reap_group, test_command};
+use super::{Job, RunnerConfig, ShardTest, TestResult, WorkerMsg};
+use crate::event::AttemptOutcome;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::process::Stdio;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Most tests in one batch (keeps command lines far below the OS limit).
+pub(super) const MAX_BATCH: usize = 512;
+
+struct Current {
+    test: usize,
+    began: Instant,
+    began_at: SystemTime,
+}
+
+struct BatchState<'a> {
+    slot: u32,
+    attempt: u32,
+    by_name: BTreeMap<&'a str, usize>,
+    current: Option<Current>,
+    done: Vec<usize>,
+    failed: Vec<(usize, Duration, SystemTime)>,
+    failure_output: BTreeMap<usize, String>,
+    collecting: Option<usize>,
+    failures_headers: u32,
+    held_pass: Option<(usize, TestResult)>,
+}
+
+impl BatchState<'_> {
+    fn begin(&mut self, name: &str, tx: &Sender<WorkerMsg>) {
+        let Some(&test) = self.by_name.get(name) else { return };
+        if self.current.as_ref().is_some_and(|c| c.test == test) {
+            return;
+        }
+        let now = Instant::now();
+        self.current = Some(Current { test, began: now, began_at: SystemTime::now() });
+        let _ = tx.send(WorkerMsg::Began { slot: self.slot, test, at: now });
+    }
+
+    fn end(&mut self, name: &str, result: &str, tx: &Sender<WorkerMsg>) {
+        self.begin(name, tx);
+        let Some(cur) = self.current.take() else { return };
+        let duration = cur.began.elapsed();
+        self.done.push(cur.test);
+        if result.starts_with("FAILED") {
+            self.failed.push((cur.test, duration, cur.began_at));
+            return;
+        }
+        let result = TestResult {
+            outcome: AttemptOutcome::Passed,
+            duration,
+            started_at: cur.began_at,
+            leaked: false,
+            log: None,
+            output_tail: String::new(),
+        };
+        // Hold back the latest pass: if the process leaves children behind, it gets the blame.
+        if let Some((test, r)) = self.held_pass.replace((cur.test, result)) {
+            let _ = tx.send(WorkerMsg::Ended { slot: self.slot, test, attempt: self.attempt, result: r });
+        }
+    }
+
+    fn line(&mut self, line: &str, tx: &Sender<WorkerMsg>) {
+        if let Some(rest) = line.strip_prefix("test ") {
+            if let Some((name, result)) = rest.split_once(" ... ") {
+                if self.by_name.contains_key(name) {
+                    self.end(name, result.trim(), tx);
+                    return;
+                }
+            }
+        }
+        if line == "failures:" {
+            self.failures_headers += 1;
+            self.collecting = None;
+            return;
+        }
+        if let Some(name) = line.strip_prefix("---- ").and_then(|r| r.strip_suffix(" stdout ----")) {
+            self.collecting = self.by_name.get(name).copied();
+            return;
+        }
+        if let Some(test) = self.collecting {
+            let out = self.failure_output.entry(test).or_default();
+            if out.len() < TAIL_BYTES as usize * 4 {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+
+    /// A partial line `test NAME ... ` means NAME has begun.
+    fn partial(&mut self, partial: &str, tx: &Sender<WorkerMsg>) {
+        if let Some(name) = partial.strip_prefix("test ").and_then(|r| r.strip_suffix(" ... ")) {
+            if self.by_name.contains_key(name) {
+                self.begin(name, tx);
+            }
+        }
+    }
+}
+
+fn tail_of(text: &str) -> String {
+    if text.len() <= TAIL_BYTES as usize {
+        return text.to_string();
+    }
+    let mut cut = text.len() - TAIL_BYTES as usize;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("[... earlier output cut; see the full log ...]\n{}", &text[cut..])
+}
+
+/// Runs one batch and reports every test of it (`Ended` or, for tests that never began,
+/// `Unrun`).
+pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &RunnerConfig, tx: &Sender<WorkerMsg>) {
+    let first = &tests[job.tests[0]];
+    let stderr_path = config.logs_dir.join(format!("slot-{slot}.stderr.log"));
+    let mut cmd = test_command(&first.binary, config, slot, job.attempt);
+    cmd.arg("--exact");
+    for &i in &job.tests {
+        cmd.arg(tests[i].case.id.name.as_str());
+    }
+    cmd.args(["--test-threads", "1"]);
+    if job.tests.iter().any(|&i| tests[i].case.ignored) {
+        cmd.arg("--include-ignored");
+    }
+    cmd.args(&config.extra_args);
+    let spawned = File::create(&stderr_path).and_then(|err| {
+        cmd.stdout(Stdio::piped()).stderr(err);
+        cmd.spawn()
+    });
+    let start_at = SystemTime::now();
+    let start = Instant::now();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            for &test in &job.tests {
+                let _ = tx.send(WorkerMsg::Began { slot, test, at: start });
+                let result = TestResult {
+                    outcome: AttemptOutcome::SpawnFailed { message: format!("{}: {e}", first.binary.path.display()) },
+                    duration: Duration::ZERO,
+                    started_at: start_at,
+                    leaked: false,
+                    log: None,
+                    output_tail: String::new(),
+                };
+                let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result });
+            }
+            return;
+        }
+    };
+    let pgid = child.id() as i32;
+    let _ = tx.send(WorkerMsg::Spawned { slot, pgid });
+
+    let mut st = BatchState {
+        slot,
+        attempt: job.attempt,
+        by_name: job.tests.iter().map(|&i| (tests[i].case.id.name.as_str(), i)).collect(),
+        current: None,
+        done: Vec::new(),
+        failed: Vec::new(),
+        failure_output: BTreeMap::new(),
+        collecting: None,
+        failures_headers: 0,
+        held_pass: None,
+    };
+    if let Some(mut out) = child.stdout.take() {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let n = match out.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            pending.extend_from_slice(&buf[..n]);
+            let mut start_of_line = 0;
+            while let Some(nl) = pending[start_of_line..].iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&pending[start_of_line..start_of_line + nl]).into_owned();
+                st.line(line.trim_end_matches('\r'), tx);
+                start_of_line += nl + 1;
+            }
+            pending.drain(..start_of_line);
+            if !pending.is_empty() {
+                let partial = String::from_utf8_lossy(&pending).into_owned();
+                st.partial(&partial, tx);
+            }
+        }
+    }
+    let status = child.wait();
+    let leaked = reap_group(pgid, config.leak_grace);
+    let status_outcome = match status {
+        Ok(s) => outcome_of(s),
+        Err(e) => AttemptOutcome::SpawnFailed { message: format!("waiting for the test binary failed: {e}") },
+    };
+    let stderr_tail = read_tail(&stderr_path, TAIL_BYTES);
+
+    let killed_by_us = matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
+    if st.done.is_empty() && st.current.is_none() && killed_by_us {
+        // Killed (Ctrl-C) before its first test began: nothing of it ran.
+        let _ = tx.send(WorkerMsg::Unrun { tests: job.tests.clone(), attempt: job.attempt });
+        return;
+    }
+    if st.done.is_empty() && st.current.is_none() && !status_outcome.is_pass() {
+        // Nothing began: the binary itself failed (bad arguments, a crash at start-up).
+        // Report every test of the batch as failed with what it printed, rather than retry
+        // forever.
+        for &test in &job.tests {
+            let _ = tx.send(WorkerMsg::Began { slot, test, at: start });
+            let result = TestResult {
+                outcome: status_outcome.clone(),
+                duration: start.elapsed(),
+                started_at: start_at,
+                leaked,
+                log: None,
+                output_tail: format!("the test binary failed before running any test:\n{stderr_tail}"),
+            };
+            let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result });
+        }
+        return;
+    }
+
+    for (test, duration, started_at) in std::mem::take(&mut st.failed) {
+        let output = st.failure_output.remove(&test).unwrap_or_default();
+        let dir = config.artifact_dir(&tests[test].case.id);
+        let log = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+            let p = dir.join(if job.attempt == 1 { "output.log".to_string() } else { format!("output.attempt-{}.log", job.attempt) });
+            std::fs::write(&p, &output).ok().map(|_| p)
+        });
+        let result = TestResult {
+            outcome: AttemptOutcome::Failed { code: 101 },
+            duration,
+            started_at,
+            leaked: false,
+            log,
+            output_tail: tail_of(&output),
+        };
+        let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result });
+    }
+    if let Some(cur) = st.current.take() {
+        // The process ended while this test ran: it crashed (or we killed it).
+        st.done.push(cur.test);
+        let outcome = match status_outcome {
+            AttemptOutcome::Passed => AttemptOutcome::Failed { code: 0 },
+            other => other,
+        };
+        let result = TestResult {
+            outcome,
+            duration: cur.began.elapsed(),
+            started_at: cur.began_at,
+            leaked,
+            log: None,
+            output_tail: stderr_tail,
+        };
+        let _ = tx.send(WorkerMsg::Ended { slot, test: cur.test, attempt: job.attempt, result });
+    } else if let Some((test, mut r)) = st.held_pass.take() {
+        r.leaked = leaked;
+        let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result: r });
+    }
+    if let Some((test, r)) = st.held_pass.take() {
+        let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result: r });
+    }
+    let unrun: Vec<usize> = job.tests.iter().copied().filter(|t| !st.done.contains(t)).collect();
+    if !unrun.is_empty() {
+        let _ = tx.send(WorkerMsg::Unrun { tests: unrun, attempt: job.attempt });
+    }
+}

@@ -1,0 +1,1354 @@
+//! The timings store: recorded test durations that the planner turns into estimates.
+//!
+//! # File format
+//! A versioned JSON file ([`TIMINGS_VERSION`]), one test per line, keys sorted:
+//!
+//! ```text
+//! {"version":1,"tests":{
+//! "app::api orders::creates":{"base":{"until_at":1700000000000,"until_run":"r-17","id":"9f..","samples":12,"mean_us":1480000,...},"runs":{"r-18":{"at":1700000100000,"us":1502113,"status":"passed","workers":2}}},
+//! "app::api orders::flaky":{"runs":{"r-18":{"at":1700000100000,"us":211000,"status":"flaky","workers":2}}}
+//! }}
+//! ```
+//!
+//! A file written by a
+//! newer shardtest ([`TimingsError::FutureVersion`]), or one that is corrupt or truncated
+//! ([`TimingsError::Corrupt`]), is an error; [`TimingStore::load_or_fallback`] turns that into
+//! an empty store plus one warning whose text depends only on the path and the problem, so
+//! every shard of a CI run falls back the same way and still computes the same plan.
+//!
+//! # Design: history as a set of per-run contributions
+//! Every CI job carries its own copy of the file and adds its samples; a last job merges the
+//! copies. If each copy only held aggregates (a mean and a count), merging eight copies of
+//! "yesterday + one new run" would count yesterday eight times. So the store keeps, per test:
+//!
+//! * `runs`: one [`RunSample`] per run that measured the test, keyed by the run's unique id
+//!   (`SHARDTEST_RUN_ID`, or a content hash for imported JUnit files). A run contributes at
+//!   most one sample per test.
+//! * `base`: an optional [`BaseSummary`] into which the oldest runs are folded once a test has
+//!   more than [`KEEP_RUNS`] explicit runs. The base records its *watermark* (the
+//!   `(at, run id)` of the newest run it absorbed) and an id derived from the previous base id
+//!   and the folded run ids.
+//!
+//! [`TimingStore::merge`] is then a union: explicit runs are united by run id (the same run
+//! seen twice is the same sample, so it counts once; on a conflicting duplicate the greater
+//! value wins, which keeps the merge commutative); of two bases the one with the later
+//! watermark wins (ties by id, then content), and explicit runs at or before the winning
+//! watermark are dropped because the base already contains them. Folding is deterministic
+//! (always the oldest runs beyond [`KEEP_RUNS`]), so copies that grew from the same file fold
+//! identically and keep the same base. Merge is therefore commutative, associative and
+//! idempotent on the stored data, and eight copies of yesterday plus one run each merge into
+//! yesterday once plus each run once.
+//!
+//! The statistics ([`TestStats`]) are derived, never stored: start from the base, then apply
+//! the explicit runs oldest first (by `(at, run id)`) to an integer EWMA with
+//! `alpha = 0.3` ([`EWMA_ALPHA_PERCENT`]). Once a test has two samples, a new sample enters
+//! the EWMA clamped to `[mean / 3, mean * 3]` ([`OUTLIER_FACTOR`]): one 100x outlier moves the
+//! mean by at most 1.6x instead of rewriting it, while a test that really became slower
+//! converges within a few runs. `last` keeps the unclamped duration.
+//!
+//! # Concurrency
+//! [`TimingStore::save_merged`] takes an exclusive OS lock (`File::lock`) on a sibling
+//! `<path>.lock` file, re-reads the file, merges this store into it and writes the result
+//! atomically (temporary file + rename, [`crate::fsutil::write_atomic`]). Two processes
+//! updating one file therefore never lose each other's samples, and a crash mid-write leaves
+//! the old file.
+
+use crate::attrs::TestAttributes;
+use crate::fsutil::write_atomic;
+use crate::id::{BinaryId, TestId, TestName};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Version of the timings file format written by this build.
+pub const TIMINGS_VERSION: u32 = 1;
+/// EWMA weight of a new sample, in percent.
+pub const EWMA_ALPHA_PERCENT: u64 = 30;
+/// A new sample enters the mean clamped to `[mean / OUTLIER_FACTOR, mean * OUTLIER_FACTOR]`.
+pub const OUTLIER_FACTOR: u64 = 3;
+/// Explicit runs kept per test before the oldest are folded into the base.
+pub const KEEP_RUNS: usize = 8;
+
+/// How a test ended in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleStatus {
+    /// Passed on the first attempt.
+    Passed,
+    /// Failed at first, a retry passed.
+    Flaky,
+    /// Every attempt failed.
+    Failed,
+}
+
+/// Identifies the run a sample comes from: a unique id and a time for ordering.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunStamp {
+    /// Unique id of the run (`SHARDTEST_RUN_ID`; every shard has its own).
+    pub id: String,
+    /// When the run started, milliseconds since the Unix epoch (orders samples for the EWMA).
+    pub at_unix_ms: u64,
+}
+
+/// One measurement to [`TimingStore::record`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// The run that measured it.
+    pub run: RunStamp,
+    /// Duration of the attempt that decided the status (the passing one for a flaky test).
+    pub duration: Duration,
+    /// Final status.
+    pub status: SampleStatus,
+    /// Worker count of the run (durations depend on what runs beside a test).
+    pub workers: u32,
+    /// Attributes the test carried.
+    pub attributes: TestAttributes,
+}
+
+/// A run's contribution to one test's history.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RunSample {
+    /// Run start, milliseconds since the Unix epoch.
+    pub at: u64,
+    /// Duration in microseconds.
+    pub us: u64,
+    /// Final status.
+    pub status: SampleStatus,
+    /// Worker count of the run.
+    pub workers: u32,
+    /// Attributes seen in that run.
+    #[serde(default, skip_serializing_if = "TestAttributes::is_plain")]
+    pub attributes: TestAttributes,
+}
+
+/// Folded summary of a test's oldest runs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BaseSummary {
+    /// Newest `(at, run id)` folded into this base.
+    pub until_at: u64,
+    /// Run id part of the watermark.
+    pub until_run: String,
+    /// Identity of the base (hash of the previous base id and the folded run ids).
+    pub id: String,
+    /// Number of samples folded in.
+    pub samples: u64,
+    /// EWMA mean in microseconds after the folded samples.
+    pub mean_us: u64,
+    /// Last folded duration in microseconds.
+    pub last_us: u64,
+    /// Worker count of the last folded sample.
+    pub last_workers: u32,
+    /// Counts by status.
+    pub passed: u64,
+    /// Counts by status.
+    pub flaky: u64,
+    /// Counts by status.
+    pub failed: u64,
+    /// Attributes of the last folded sample.
+    #[serde(default, skip_serializing_if = "TestAttributes::is_plain")]
+    pub attributes: TestAttributes,
+}
+
+/// Stored history of one test: a base plus explicit runs (see the module doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestHistory {
+    /// Folded oldest runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseSummary>,
+    /// Explicit runs by run id.
+    #[serde(default)]
+    pub runs: BTreeMap<String, RunSample>,
+}
+
+/// Statistics derived from a [`TestHistory`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestStats {
+    /// Exponentially weighted mean duration (outliers clamped).
+    pub mean: Duration,
+    /// Last recorded duration (unclamped).
+    pub last: Duration,
+    /// Number of samples.
+    pub samples: u64,
+    /// Runs where it passed at once.
+    pub passed: u64,
+    /// Runs where it passed after a retry.
+    pub flaky: u64,
+    /// Runs where it failed.
+    pub failed: u64,
+    /// Worker count of the last sample.
+    pub last_workers: u32,
+    /// Attributes of the last sample.
+    pub attributes: TestAttributes,
+    /// Mean of the explicit runs made with the worker count asked for in
+    /// [`TimingStore::stats_for_workers`], when at least two exist (durations depend on what
+    /// runs beside a test).
+    pub mean_at_workers: Option<Duration>,
+}
+
+impl TestStats {
+    /// The mean to plan with: the one at the asked worker count when known, else the overall.
+    ///
+    /// ```
+    /// # use shardtest::timings::TestStats;
+    /// # use std::time::Duration;
+    /// let s = TestStats { mean: Duration::from_secs(2), ..Default::default() };
+    /// assert_eq!(s.planning_mean(), Duration::from_secs(2));
+    /// ```
+    pub fn planning_mean(&self) -> Duration {
+        self.mean_at_workers.unwrap_or(self.mean)
+    }
+}
+
+impl TestStats {
+    /// Share of runs that did not pass at once, in parts per million.
+    ///
+    /// ```
+    /// # use shardtest::timings::TestStats;
+    /// let s = TestStats { samples: 4, flaky: 1, ..Default::default() };
+    /// assert_eq!(s.failure_rate_ppm(), 250_000);
+    /// ```
+    pub fn failure_rate_ppm(&self) -> u32 {
+        if self.samples == 0 {
+            return 0;
+        }
+        let bad = (self.flaky + self.failed).min(self.samples);
+        (bad.saturating_mul(1_000_000) / self.samples) as u32
+    }
+}
+
+fn ewma_step(mean: u64, count: u64, x: u64) -> u64 {
+    if count == 0 {
+        return x;
+    }
+    let x = if count >= 2 {
+        x.clamp(mean / OUTLIER_FACTOR, mean.saturating_mul(OUTLIER_FACTOR))
+    } else {
+        x
+    };
+    // mean + alpha * (x - mean), in integers (rounded to nearest).
+    let num = (mean as u128) * (100 - EWMA_ALPHA_PERCENT) as u128
+        + (x as u128) * EWMA_ALPHA_PERCENT as u128;
+    ((num + 50) / 100) as u64
+}
+
+fn sorted_runs(runs: &BTreeMap<String, RunSample>) -> Vec<(&String, &RunSample)> {
+    let mut v: Vec<_> = runs.iter().collect();
+    v.sort_by(|a, b| (a.1.at, a.0).cmp(&(b.1.at, b.0)));
+    v
+}
+
+fn count_status(st: SampleStatus, p: &mut u64, fl: &mut u64, f: &mut u64) {
+    match st {
+        SampleStatus::Passed => *p += 1,
+        SampleStatus::Flaky => *fl += 1,
+        SampleStatus::Failed => *f += 1,
+    }
+}
+
+impl TestHistory {
+    /// Derives the statistics (EWMA mean, last, counts, ...).
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// # use std::time::Duration;
+    /// let mut store = TimingStore::default();
+    /// let id: shardtest::id::TestId = "p t".parse().unwrap();
+    /// for (i, ms) in [100u64, 100, 10_000].iter().enumerate() {
+    ///     store.record(id.clone(), Sample {
+    ///         run: RunStamp { id: format!("r{i}"), at_unix_ms: i as u64 },
+    ///         duration: Duration::from_millis(*ms), status: SampleStatus::Passed,
+    ///         workers: 1, attributes: Default::default(),
+    ///     });
+    /// }
+    /// let s = store.stats(&id).unwrap();
+    /// assert_eq!(s.samples, 3);
+    /// assert_eq!(s.last, Duration::from_secs(10));
+    /// // The 100x outlier enters clamped to 3x: 0.7 * 100 + 0.3 * 300 = 160 ms.
+    /// assert_eq!(s.mean, Duration::from_millis(160));
+    /// ```
+    pub fn stats(&self) -> TestStats {
+        let mut s = TestStats::default();
+        let mut mean = 0u64;
+        if let Some(b) = &self.base {
+            mean = b.mean_us;
+            s.samples = b.samples;
+            s.last = Duration::from_micros(b.last_us);
+            s.last_workers = b.last_workers;
+            s.passed = b.passed;
+            s.flaky = b.flaky;
+            s.failed = b.failed;
+            s.attributes = b.attributes.clone();
+        }
+        for (_, r) in sorted_runs(&self.runs) {
+            mean = ewma_step(mean, s.samples, r.us);
+            s.samples += 1;
+            s.last = Duration::from_micros(r.us);
+            s.last_workers = r.workers;
+            s.attributes = r.attributes.clone();
+            count_status(r.status, &mut s.passed, &mut s.flaky, &mut s.failed);
+        }
+        s.mean = Duration::from_micros(mean);
+        s
+    }
+
+    fn stats_for_workers(&self, workers: u32) -> TestStats {
+        let mut s = self.stats();
+        let (mut mean, mut n) = (0u64, 0u64);
+        for (_, r) in sorted_runs(&self.runs) {
+            if r.workers == workers {
+                mean = ewma_step(mean, n, r.us);
+                n += 1;
+            }
+        }
+        if n >= 2 {
+            s.mean_at_workers = Some(Duration::from_micros(mean));
+        }
+        s
+    }
+
+    /// Folds the oldest explicit runs beyond [`KEEP_RUNS`] into the base (deterministic).
+    fn compact(&mut self) {
+        if self.runs.len() <= KEEP_RUNS {
+            return;
+        }
+        let excess = self.runs.len() - KEEP_RUNS;
+        let fold: Vec<(String, RunSample)> = sorted_runs(&self.runs)
+            .into_iter()
+            .take(excess)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut base = self.base.clone().unwrap_or(BaseSummary {
+            until_at: 0,
+            until_run: String::new(),
+            id: String::new(),
+            samples: 0,
+            mean_us: 0,
+            last_us: 0,
+            last_workers: 0,
+            passed: 0,
+            flaky: 0,
+            failed: 0,
+            attributes: TestAttributes::default(),
+        });
+        let mut h = Sha256::new();
+        h.update(base.id.as_bytes());
+        for (run_id, r) in &fold {
+            self.runs.remove(run_id);
+            base.mean_us = ewma_step(base.mean_us, base.samples, r.us);
+            base.samples += 1;
+            base.last_us = r.us;
+            base.last_workers = r.workers;
+            base.attributes = r.attributes.clone();
+            count_status(
+                r.status,
+                &mut base.passed,
+                &mut base.flaky,
+                &mut base.failed,
+            );
+            base.until_at = r.at;
+            base.until_run = run_id.clone();
+            h.update(b"\n");
+            h.update(run_id.as_bytes());
+        }
+        base.id = hex(&h.finalize()[..8]);
+        self.base = Some(base);
+    }
+
+    fn covered_by_base(&self, at: u64, run_id: &str) -> bool {
+        match &self.base {
+            Some(b) => (at, run_id) <= (b.until_at, b.until_run.as_str()),
+            None => false,
+        }
+    }
+
+    fn merge_from(&mut self, other: &TestHistory) {
+        let take_other = match (&self.base, &other.base) {
+            (None, Some(_)) => true,
+            (Some(a), Some(b)) => {
+                (b.until_at, &b.until_run, &b.id, b) > (a.until_at, &a.until_run, &a.id, a)
+            }
+            _ => false,
+        };
+        if take_other {
+            self.base = other.base.clone();
+        }
+        for (k, v) in &other.runs {
+            match self.runs.get(k) {
+                Some(mine) if mine >= v => {}
+                _ => {
+                    self.runs.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let drop: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|(k, v)| self.covered_by_base(v.at, k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in drop {
+            self.runs.remove(&k);
+        }
+        self.compact();
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The timings store: per test, its history (see the module doc for the design).
+///
+/// ```
+/// # use shardtest::timings::*;
+/// # use std::time::Duration;
+/// let mut store = TimingStore::default();
+/// store.record("p t".parse().unwrap(), Sample {
+///     run: RunStamp { id: "run-1".into(), at_unix_ms: 1 },
+///     duration: Duration::from_millis(250), status: SampleStatus::Passed,
+///     workers: 2, attributes: Default::default(),
+/// });
+/// let json = store.to_json();
+/// assert_eq!(TimingStore::from_json(&json).unwrap(), store);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimingStore {
+    /// File format version ([`TIMINGS_VERSION`]).
+    pub version: u32,
+    /// History per test, sorted by id.
+    pub tests: BTreeMap<TestId, TestHistory>,
+}
+
+impl Default for TimingStore {
+    fn default() -> Self {
+        TimingStore {
+            version: TIMINGS_VERSION,
+            tests: BTreeMap::new(),
+        }
+    }
+}
+
+/// Errors of reading, writing or importing timings.
+#[derive(Debug, thiserror::Error)]
+pub enum TimingsError {
+    /// The file could not be read, locked or written.
+    #[error("timings file `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid timings JSON (corrupt or truncated).
+    #[error(
+        "timings file `{path}` is corrupt or truncated ({message}); delete it (or restore it from the CI cache) and the next run writes a fresh one"
+    )]
+    Corrupt {
+        /// The file (`<memory>` for text).
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// The file was written by a newer shardtest.
+    #[error(
+        "timings file `{path}` has format version {found}, this cargo-shardtest reads version {supported}: update cargo-shardtest, or delete the file to start a new history"
+    )]
+    FutureVersion {
+        /// The file.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// A JUnit file could not be parsed.
+    #[error("JUnit XML could not be read: {0}")]
+    Junit(String),
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u32,
+}
+
+impl TimingStore {
+    /// Records one sample of `id` (a run contributes one sample per test; recording the
+    /// same run again replaces it).
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// # use std::time::Duration;
+    /// let mut s = TimingStore::default();
+    /// let id: shardtest::id::TestId = "p t".parse().unwrap();
+    /// let sample = Sample { run: RunStamp { id: "r".into(), at_unix_ms: 0 },
+    ///     duration: Duration::from_millis(5), status: SampleStatus::Flaky, workers: 1,
+    ///     attributes: Default::default() };
+    /// s.record(id.clone(), sample);
+    /// assert_eq!(s.stats(&id).unwrap().flaky, 1);
+    /// ```
+    pub fn record(&mut self, id: TestId, sample: Sample) {
+        let h = self.tests.entry(id).or_default();
+        if h.covered_by_base(sample.run.at_unix_ms, &sample.run.id) {
+            return;
+        }
+        h.runs.insert(
+            sample.run.id,
+            RunSample {
+                at: sample.run.at_unix_ms,
+                us: sample.duration.as_micros().min(u64::MAX as u128) as u64,
+                status: sample.status,
+                workers: sample.workers,
+                attributes: sample.attributes,
+            },
+        );
+        h.compact();
+    }
+
+    /// Records every test of a shard's JSON report as one run (run id and start time from
+    /// the report, worker count of the run). Passed and flaky tests record the duration of
+    /// their last (passing) attempt, failed ones of their last attempt; skipped, not-run and
+    /// interrupted tests record nothing. Returns how many samples were recorded.
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// # fn get_report() -> Option<shardtest::report::json::JsonReport> { None }
+    /// let mut store = TimingStore::default();
+    /// if let Some(report) = get_report() {
+    ///     store.record_report(&report);
+    /// }
+    /// ```
+    pub fn record_report(&mut self, report: &crate::report::json::JsonReport) -> usize {
+        use crate::event::{AttemptOutcome, TestStatus};
+        let at_unix_ms = report
+            .run
+            .started_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        let run = RunStamp {
+            id: report.run.run_id.clone(),
+            at_unix_ms,
+        };
+        let mut recorded = 0;
+        for t in &report.tests {
+            let status = match t.status {
+                TestStatus::Passed => SampleStatus::Passed,
+                TestStatus::Flaky => SampleStatus::Flaky,
+                TestStatus::Failed => SampleStatus::Failed,
+                TestStatus::Skipped | TestStatus::NotRun => continue,
+            };
+            let Some(last) = t.attempts.last() else {
+                continue;
+            };
+            if last.outcome == AttemptOutcome::Interrupted {
+                continue;
+            }
+            self.record(
+                t.id.clone(),
+                Sample {
+                    run: run.clone(),
+                    duration: last.duration,
+                    status,
+                    workers: report.run.workers,
+                    attributes: t.attributes.clone(),
+                },
+            );
+            recorded += 1;
+        }
+        recorded
+    }
+
+    /// Derived statistics of one test, if it has history.
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// assert!(TimingStore::default().stats(&"p t".parse().unwrap()).is_none());
+    /// ```
+    pub fn stats(&self, id: &TestId) -> Option<TestStats> {
+        self.tests
+            .get(id)
+            .filter(|h| h.base.is_some() || !h.runs.is_empty())
+            .map(TestHistory::stats)
+    }
+
+    /// Like [`TimingStore::stats`], plus the mean of the runs made with `workers` workers
+    /// ([`TestStats::mean_at_workers`]) when at least two such runs are kept.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// # use std::time::Duration;
+    /// let id: shardtest::id::TestId = "p t".parse().unwrap();
+    /// let mut store = TimingStore::default();
+    /// for (i, (w, ms)) in [(2, 24_000u64), (1, 100), (1, 100)].iter().enumerate() {
+    ///     store.record(id.clone(), Sample { run: RunStamp { id: format!("r{i}"), at_unix_ms: i as u64 },
+    ///         duration: Duration::from_millis(*ms), status: SampleStatus::Passed, workers: *w,
+    ///         attributes: Default::default() });
+    /// }
+    /// let s = store.stats_for_workers(&id, 1).unwrap();
+    /// assert_eq!(s.planning_mean(), Duration::from_millis(100));
+    /// assert!(s.mean > Duration::from_secs(1));
+    /// ```
+    pub fn stats_for_workers(&self, id: &TestId, workers: u32) -> Option<TestStats> {
+        self.tests
+            .get(id)
+            .filter(|h| h.base.is_some() || !h.runs.is_empty())
+            .map(|h| h.stats_for_workers(workers))
+    }
+
+    /// Folds `other` into `self` without counting shared history twice (see the module doc).
+    /// `a.merge(&b)` and `b.merge(&a)` give equal stores.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// # use std::time::Duration;
+    /// let id: shardtest::id::TestId = "p t".parse().unwrap();
+    /// let sample = |run: &str| Sample { run: RunStamp { id: run.into(), at_unix_ms: 1 },
+    ///     duration: Duration::from_millis(5), status: SampleStatus::Passed, workers: 1,
+    ///     attributes: Default::default() };
+    /// let mut yesterday = TimingStore::default();
+    /// yesterday.record(id.clone(), sample("old"));
+    /// let (mut a, mut b) = (yesterday.clone(), yesterday.clone());
+    /// a.record(id.clone(), sample("shard-1"));
+    /// b.record(id.clone(), sample("shard-2"));
+    /// a.merge(&b);
+    /// assert_eq!(a.stats(&id).unwrap().samples, 3); // yesterday once + two runs
+    /// ```
+    pub fn merge(&mut self, other: &TimingStore) {
+        for (id, h) in &other.tests {
+            self.tests.entry(id.clone()).or_default().merge_from(h);
+        }
+    }
+
+    /// Merges any number of stores (order-independent).
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// let m = TimingStore::merge_all([TimingStore::default(), TimingStore::default()].iter());
+    /// assert!(m.tests.is_empty());
+    /// ```
+    pub fn merge_all<'a>(stores: impl IntoIterator<Item = &'a TimingStore>) -> TimingStore {
+        let mut out = TimingStore::default();
+        for s in stores {
+            out.merge(s);
+        }
+        out
+    }
+
+    /// Serialises the store: compact JSON with one test per line (small, and diff-friendly
+    /// when committed), keys sorted, so equal stores give identical bytes.
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// let json = TimingStore::default().to_json();
+    /// assert!(json.starts_with("{\"version\":1,"));
+    /// assert_eq!(TimingStore::from_json(&json).unwrap(), TimingStore::default());
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut out = format!("{{\"version\":{},\"tests\":{{", self.version);
+        for (i, (id, h)) in self.tests.iter().enumerate() {
+            out.push_str(if i == 0 { "\n" } else { ",\n" });
+            let key = serde_json::to_string(&id.to_string()).unwrap_or_default();
+            let value = serde_json::to_string(h).unwrap_or_default();
+            out.push_str(&key);
+            out.push(':');
+            out.push_str(&value);
+        }
+        out.push_str("\n}}\n");
+        out
+    }
+
+    /// Parses a store from JSON text, checking the version.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// assert!(matches!(TimingStore::from_json(r#"{"version": 99, "tests": {}}"#),
+    ///     Err(TimingsError::FutureVersion { found: 99, .. })));
+    /// assert!(matches!(TimingStore::from_json(r#"{"version": 1, "te"#),
+    ///     Err(TimingsError::Corrupt { .. })));
+    /// ```
+    pub fn from_json(text: &str) -> Result<TimingStore, TimingsError> {
+        Self::parse(text, Path::new("<memory>"))
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<TimingStore, TimingsError> {
+        let corrupt = |e: serde_json::Error| TimingsError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let probe: VersionProbe = serde_json::from_str(text).map_err(corrupt)?;
+        if probe.version > TIMINGS_VERSION {
+            return Err(TimingsError::FutureVersion {
+                path: path.to_path_buf(),
+                found: probe.version,
+                supported: TIMINGS_VERSION,
+            });
+        }
+        let store: TimingStore = serde_json::from_str(text).map_err(corrupt)?;
+        Ok(store)
+    }
+
+    /// Loads a store; a missing file is an empty store.
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let s = TimingStore::load(&dir.path().join("none.json")).unwrap();
+    /// assert!(s.tests.is_empty());
+    /// ```
+    pub fn load(path: &Path) -> Result<TimingStore, TimingsError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|e| TimingsError::Corrupt {
+                    path: path.to_path_buf(),
+                    message: format!("not UTF-8: {e}"),
+                })?;
+                Self::parse(&text, path)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TimingStore::default()),
+            Err(source) => Err(TimingsError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Loads a store, or falls back to an empty one with a warning (the same text in every
+    /// shard: it depends only on the path and the problem).
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let p = dir.path().join("t.json");
+    /// std::fs::write(&p, "{\"version\": 1, \"tests\": {").unwrap();
+    /// let (store, warning) = TimingStore::load_or_fallback(&p);
+    /// assert!(store.tests.is_empty());
+    /// assert!(warning.unwrap().contains("t.json"));
+    /// ```
+    pub fn load_or_fallback(path: &Path) -> (TimingStore, Option<String>) {
+        match Self::load(path) {
+            Ok(s) => (s, None),
+            Err(e) => (
+                TimingStore::default(),
+                Some(format!(
+                    "{e}. Planning from estimates instead (every shard does the same)."
+                )),
+            ),
+        }
+    }
+
+    /// Writes the store to `path` atomically under the lock, replacing its content.
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let p = dir.path().join("t.json");
+    /// TimingStore::default().save(&p).unwrap();
+    /// assert_eq!(TimingStore::load(&p).unwrap(), TimingStore::default());
+    /// ```
+    pub fn save(&self, path: &Path) -> Result<(), TimingsError> {
+        let _lock = FileLock::acquire(path)?;
+        write_atomic(path, self.to_json().as_bytes()).map_err(|source| TimingsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Load-merge-save under the lock: re-reads `path`, merges `self` into it and writes the
+    /// result atomically, so concurrent writers never lose samples. A corrupt or
+    /// future-version file on disk is replaced (its problem is returned as a warning).
+    /// Returns the merged store.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// # use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let p = dir.path().join("t.json");
+    /// let mk = |run: &str, test: &str| {
+    ///     let mut s = TimingStore::default();
+    ///     s.record(test.parse().unwrap(), Sample { run: RunStamp { id: run.into(), at_unix_ms: 0 },
+    ///         duration: Duration::from_millis(1), status: SampleStatus::Passed, workers: 1,
+    ///         attributes: Default::default() });
+    ///     s
+    /// };
+    /// mk("r1", "p a").save_merged(&p).unwrap();
+    /// mk("r2", "p b").save_merged(&p).unwrap();
+    /// assert_eq!(TimingStore::load(&p).unwrap().tests.len(), 2);
+    /// ```
+    pub fn save_merged(&self, path: &Path) -> Result<(TimingStore, Option<String>), TimingsError> {
+        let _lock = FileLock::acquire(path)?;
+        let (mut on_disk, warning) = match Self::load(path) {
+            Ok(s) => (s, None),
+            Err(e @ (TimingsError::Corrupt { .. } | TimingsError::FutureVersion { .. })) => (
+                TimingStore::default(),
+                Some(format!("{e}; it was replaced by this run's timings")),
+            ),
+            Err(e) => return Err(e),
+        };
+        on_disk.merge(self);
+        write_atomic(path, on_disk.to_json().as_bytes()).map_err(|source| TimingsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok((on_disk, warning))
+    }
+
+    /// Imports a JUnit XML report (nextest's or cargo2junit's shape) as one run.
+    ///
+    /// * nextest: `<testsuite name="<binary-id>">` with `<testcase classname="<binary-id>"
+    ///   name="<test name>" time="1.23">`.
+    /// * cargo2junit: `<testsuite name="cargo test #0">` with `classname` = the module path and
+    ///   `name` = the last path segment; it has no binary id, so such cases are mapped through
+    ///   `known` (a test name found in exactly one binary).
+    ///
+    /// When `known` is given, only ids in it are imported; everything else counts as unmapped.
+    /// The run id is a hash of the XML text, so importing the same file twice counts once.
+    /// `<skipped>` cases and cases without a `time` are left out (counted in `skipped`).
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// let xml = r#"<testsuites><testsuite name="app::api" tests="2">
+    ///   <testcase classname="app::api" name="orders::creates" time="1.5"/>
+    ///   <testcase classname="app::api" name="orders::flaky" time="0.2"><flakyFailure/></testcase>
+    /// </testsuite></testsuites>"#;
+    /// let mut store = TimingStore::default();
+    /// let r = store.import_junit(xml, None, 0).unwrap();
+    /// assert_eq!((r.imported, r.unmapped), (2, 0));
+    /// let s = store.stats(&"app::api orders::creates".parse().unwrap()).unwrap();
+    /// assert_eq!(s.mean.as_millis(), 1500);
+    /// ```
+    pub fn import_junit(
+        &mut self,
+        xml: &str,
+        known: Option<&BTreeSet<TestId>>,
+        at_unix_ms: u64,
+    ) -> Result<ImportSummary, TimingsError> {
+        let doc =
+            roxmltree::Document::parse(xml).map_err(|e| TimingsError::Junit(e.to_string()))?;
+        let run = RunStamp {
+            id: format!("junit:{}", hex(&Sha256::digest(xml.as_bytes())[..8])),
+            at_unix_ms,
+        };
+        // Test name -> ids carrying it, for the cargo2junit shape.
+        let mut by_name: BTreeMap<&str, Vec<&TestId>> = BTreeMap::new();
+        if let Some(k) = known {
+            for id in k {
+                by_name.entry(id.name.as_str()).or_default().push(id);
+            }
+        }
+        let mut summary = ImportSummary::default();
+        for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
+            let suite = case
+                .ancestors()
+                .find(|n| n.has_tag_name("testsuite"))
+                .and_then(|n| n.attribute("name"))
+                .unwrap_or("");
+            let name = case.attribute("name").unwrap_or("");
+            let classname = case.attribute("classname").unwrap_or("");
+            let label = if classname.is_empty() {
+                name.to_string()
+            } else {
+                format!("{classname} {name}")
+            };
+            let child = |tag: &str| case.children().any(|c| c.has_tag_name(tag));
+            if child("skipped") {
+                summary.skipped += 1;
+                continue;
+            }
+            let Some(secs) = case
+                .attribute("time")
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|t| t.is_finite() && *t >= 0.0)
+            else {
+                summary.skipped += 1;
+                continue;
+            };
+            let Some(id) = map_junit_name(suite, classname, name, known, &by_name) else {
+                summary.unmapped += 1;
+                if summary.unmapped_examples.len() < 10 {
+                    summary.unmapped_examples.push(label);
+                }
+                continue;
+            };
+            let status = if child("failure") || child("error") {
+                SampleStatus::Failed
+            } else if child("flakyFailure")
+                || child("flakyError")
+                || child("rerunFailure")
+                || child("rerunError")
+            {
+                SampleStatus::Flaky
+            } else {
+                SampleStatus::Passed
+            };
+            self.record(
+                id,
+                Sample {
+                    run: run.clone(),
+                    duration: Duration::from_micros((secs * 1e6).round() as u64),
+                    status,
+                    workers: 0,
+                    attributes: TestAttributes::default(),
+                },
+            );
+            summary.imported += 1;
+        }
+        Ok(summary)
+    }
+
+    /// A human summary: coverage of `listed` (when given), the slowest and the flakiest tests.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// let summary = TimingStore::default().summary(None, 10);
+    /// assert_eq!(summary.tests_with_history, 0);
+    /// assert!(summary.to_string().contains("0 tests"));
+    /// ```
+    pub fn summary(&self, listed: Option<&BTreeSet<TestId>>, top: usize) -> TimingSummary {
+        let mut all: Vec<(TestId, TestStats)> = self
+            .tests
+            .keys()
+            .filter_map(|id| self.stats(id).map(|s| (id.clone(), s)))
+            .collect();
+        let total_mean = all
+            .iter()
+            .map(|(_, s)| s.mean)
+            .fold(Duration::ZERO, |a, b| a.saturating_add(b));
+        let coverage = listed.map(|l| {
+            let covered = l.iter().filter(|id| self.stats(id).is_some()).count();
+            (covered, l.len())
+        });
+        let tests_with_history = all.len();
+        all.sort_by(|a, b| b.1.mean.cmp(&a.1.mean).then_with(|| a.0.cmp(&b.0)));
+        let slowest = all
+            .iter()
+            .take(top)
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        let mut flaky: Vec<&(TestId, TestStats)> = all
+            .iter()
+            .filter(|(_, s)| s.failure_rate_ppm() > 0)
+            .collect();
+        flaky.sort_by(|a, b| {
+            b.1.failure_rate_ppm()
+                .cmp(&a.1.failure_rate_ppm())
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let flakiest = flaky
+            .into_iter()
+            .take(top)
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        TimingSummary {
+            tests_with_history,
+            coverage,
+            total_mean,
+            slowest,
+            flakiest,
+        }
+    }
+}
+
+/// Maps a JUnit testcase to a [`TestId`] (see [`TimingStore::import_junit`]).
+fn map_junit_name(
+    suite: &str,
+    classname: &str,
+    name: &str,
+    known: Option<&BTreeSet<TestId>>,
+    by_name: &BTreeMap<&str, Vec<&TestId>>,
+) -> Option<TestId> {
+    if name.is_empty() {
+        return None;
+    }
+    let cargo2junit = suite.starts_with("cargo test");
+    let binary = if classname.is_empty() {
+        suite
+    } else {
+        classname
+    };
+    let direct = (!cargo2junit && !binary.is_empty() && !binary.contains(' '))
+        .then(|| TestId::new(BinaryId::new(binary), TestName::new(name)));
+    let Some(known) = known else {
+        return direct;
+    };
+    if let Some(id) = direct.filter(|id| known.contains(id)) {
+        return Some(id);
+    }
+    let full = if classname.is_empty() {
+        name.to_string()
+    } else {
+        format!("{classname}::{name}")
+    };
+    for candidate in [full.as_str(), name] {
+        if let Some([only]) = by_name.get(candidate).map(Vec::as_slice) {
+            return Some((*only).clone());
+        }
+    }
+    None
+}
+
+/// Result of [`TimingStore::import_junit`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Test cases recorded.
+    pub imported: usize,
+    /// Test cases that could not be mapped to a test id.
+    pub unmapped: usize,
+    /// Up to ten of them (`classname name`), for the message.
+    pub unmapped_examples: Vec<String>,
+    /// Skipped cases and cases without a usable `time`.
+    pub skipped: usize,
+}
+
+impl fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "imported {} test durations, {} could not be mapped to a test id, {} skipped",
+            self.imported, self.unmapped, self.skipped
+        )?;
+        if !self.unmapped_examples.is_empty() {
+            write!(f, " (e.g. {})", self.unmapped_examples.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// What `timings show` prints (see [`TimingStore::summary`]); `Display` renders it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimingSummary {
+    /// Tests with at least one sample.
+    pub tests_with_history: usize,
+    /// `(listed tests with history, listed tests)`, when a listing was given.
+    pub coverage: Option<(usize, usize)>,
+    /// Sum of the mean durations.
+    pub total_mean: Duration,
+    /// Slowest tests by mean, slowest first.
+    pub slowest: Vec<(TestId, TestStats)>,
+    /// Tests that failed or were flaky, highest rate first.
+    pub flakiest: Vec<(TestId, TestStats)>,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+impl fmt::Display for TimingSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} tests with history, {} of recorded mean work",
+            self.tests_with_history,
+            secs(self.total_mean)
+        )?;
+        if let Some((covered, listed)) = self.coverage {
+            let pct = (covered * 100).checked_div(listed).unwrap_or(100);
+            writeln!(
+                f,
+                "coverage: {covered} of {listed} listed tests have timings ({pct}%); the rest are estimated"
+            )?;
+        }
+        if !self.slowest.is_empty() {
+            writeln!(f, "slowest:")?;
+            for (id, s) in &self.slowest {
+                writeln!(
+                    f,
+                    "  {:>10}  (last {}, {} samples, -j{})  {id}",
+                    secs(s.mean),
+                    secs(s.last),
+                    s.samples,
+                    s.last_workers
+                )?;
+            }
+        }
+        if !self.flakiest.is_empty() {
+            writeln!(f, "flakiest:")?;
+            for (id, s) in &self.flakiest {
+                writeln!(
+                    f,
+                    "  {:>5.1}%  ({} flaky, {} failed of {})  {id}",
+                    s.failure_rate_ppm() as f64 / 10_000.0,
+                    s.flaky,
+                    s.failed,
+                    s.samples
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An exclusive OS lock on `<path>.lock`, released on drop.
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+}
+
+impl FileLock {
+    /// Blocks until the lock on `<path>.lock` is held (creating the directory and lock file).
+    ///
+    /// ```
+    /// # use shardtest::timings::FileLock;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let p = dir.path().join("t.json");
+    /// let lock = FileLock::acquire(&p).unwrap();
+    /// drop(lock);
+    /// ```
+    pub fn acquire(path: &Path) -> Result<FileLock, TimingsError> {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".lock");
+        let lock_path = PathBuf::from(name);
+        let io = |source| TimingsError::Io {
+            path: lock_path.clone(),
+            source,
+        };
+        if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(FileLock { file })
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(run: &str, at: u64, ms: u64) -> Sample {
+        Sample {
+            run: RunStamp {
+                id: run.into(),
+                at_unix_ms: at,
+            },
+            duration: Duration::from_millis(ms),
+            status: SampleStatus::Passed,
+            workers: 2,
+            attributes: TestAttributes::default(),
+        }
+    }
+
+    fn id(s: &str) -> TestId {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn eight_copies_of_yesterday_count_history_once_even_after_compaction() {
+        let t = id("p t");
+        let mut yesterday = TimingStore::default();
+        for i in 0..(KEEP_RUNS as u64 + 5) {
+            yesterday.record(t.clone(), sample(&format!("old{i:02}"), i, 100));
+        }
+        assert!(yesterday.tests[&t].base.is_some());
+        let copies: Vec<TimingStore> = (0..8)
+            .map(|k| {
+                let mut c = yesterday.clone();
+                c.record(t.clone(), sample(&format!("new{k}"), 1000 + k, 200));
+                c
+            })
+            .collect();
+        let merged = TimingStore::merge_all(copies.iter());
+        let mut rev = copies.clone();
+        rev.reverse();
+        assert_eq!(merged, TimingStore::merge_all(rev.iter()));
+        assert_eq!(
+            merged.stats(&t).unwrap().samples,
+            KEEP_RUNS as u64 + 5 + 8,
+            "yesterday once plus each run once"
+        );
+    }
+
+    #[test]
+    fn outlier_does_not_rewrite_history() {
+        let t = id("p t");
+        let mut s = TimingStore::default();
+        for i in 0..5 {
+            s.record(t.clone(), sample(&format!("r{i}"), i, 1000));
+        }
+        s.record(t.clone(), sample("outlier", 10, 100_000));
+        let st = s.stats(&t).unwrap();
+        assert!(st.mean <= Duration::from_millis(1600), "{:?}", st.mean);
+        assert_eq!(st.last, Duration::from_secs(100));
+    }
+
+    #[test]
+    fn truncated_and_future_files_are_typed_errors_with_a_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("timings.json");
+        let mut s = TimingStore::default();
+        s.record(id("p t"), sample("r", 0, 5));
+        s.save(&p).unwrap();
+        let full = std::fs::read(&p).unwrap();
+        for cut in [1, full.len() / 2, full.len() - 3] {
+            std::fs::write(&p, &full[..cut]).unwrap();
+            let err = TimingStore::load(&p).unwrap_err();
+            assert!(matches!(err, TimingsError::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains("delete it"));
+        }
+        std::fs::write(&p, r#"{"version": 7, "tests": {}, "new": true}"#).unwrap();
+        let (store, warning) = TimingStore::load_or_fallback(&p);
+        assert!(store.tests.is_empty());
+        let w = warning.unwrap();
+        assert!(w.contains("version 7") && w.contains("timings.json"), "{w}");
+        assert_eq!(Some(w), TimingStore::load_or_fallback(&p).1);
+    }
+
+    #[test]
+    fn concurrent_save_merged_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.json");
+        std::thread::scope(|scope| {
+            for k in 0..4 {
+                let p = &p;
+                scope.spawn(move || {
+                    for i in 0..5 {
+                        let mut s = TimingStore::default();
+                        s.record(id(&format!("p t{k}_{i}")), sample(&format!("r{k}"), 0, 1));
+                        s.save_merged(p).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(TimingStore::load(&p).unwrap().tests.len(), 20);
+    }
+
+    #[test]
+    fn cargo2junit_shape_maps_through_known_tests() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+  <testsuite id="0" name="cargo test #0" tests="3">
+    <testcase name="adds" classname="math::tests" time="0.5" />
+    <testcase name="top_level" classname="" time="0.25" />
+    <testcase name="shared" classname="tests" time="1"><failure message="x"/></testcase>
+    <testcase name="ghost" classname="tests" time="1" />
+  </testsuite>
+</testsuites>"#;
+        let known: BTreeSet<TestId> = [
+            "calc math::tests::adds",
+            "calc top_level",
+            "calc tests::shared",
+            "calc::it tests::shared",
+        ]
+        .iter()
+        .map(|s| id(s))
+        .collect();
+        let mut store = TimingStore::default();
+        let r = store.import_junit(xml, Some(&known), 0).unwrap();
+        assert_eq!(r.imported, 2, "{r}");
+        assert_eq!(r.unmapped, 2, "ambiguous and unknown: {r}");
+        assert!(store.stats(&id("calc math::tests::adds")).is_some());
+        assert!(store.stats(&id("calc top_level")).is_some());
+        // Without a listing, cargo2junit cases cannot be placed in a binary.
+        let mut s2 = TimingStore::default();
+        assert_eq!(s2.import_junit(xml, None, 0).unwrap().unmapped, 4);
+        // Importing twice counts once.
+        store.import_junit(xml, Some(&known), 0).unwrap();
+        assert_eq!(store.stats(&id("calc top_level")).unwrap().samples, 1);
+        assert!(store.import_junit("<testsuites>", None, 0).is_err());
+    }
+
+    #[test]
+    fn a_report_records_one_run() {
+        use crate::event::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
+        use crate::plan::ShardSpec;
+        use crate::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
+        use std::time::SystemTime;
+        let attempt = |ms: u64, outcome: AttemptOutcome| AttemptRecord {
+            attempt: 1,
+            outcome,
+            duration: Duration::from_millis(ms),
+            started_at: SystemTime::UNIX_EPOCH,
+            worker: 0,
+            leaked: false,
+            log: None,
+            output_tail: String::new(),
+        };
+        let rec = |t: &str, status, attempts| TestRecord {
+            id: id(t),
+            status,
+            attributes: TestAttributes::default(),
+            attempts,
+        };
+        let report = JsonReport {
+            version: REPORT_VERSION,
+            run: RunInfo {
+                run_id: "run-7".into(),
+                shard: ShardSpec::new(1, 2).unwrap(),
+                fingerprint: "f".into(),
+                workers: 3,
+                to_run: 3,
+                predicted: Duration::ZERO,
+                started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(5),
+            },
+            planned_tests: vec![],
+            tests: vec![
+                rec(
+                    "p ok",
+                    TestStatus::Passed,
+                    vec![attempt(40, AttemptOutcome::Passed)],
+                ),
+                rec(
+                    "p flaky",
+                    TestStatus::Flaky,
+                    vec![
+                        attempt(900, AttemptOutcome::Failed { code: 101 }),
+                        attempt(50, AttemptOutcome::Passed),
+                    ],
+                ),
+                rec("p ignored", TestStatus::Skipped, vec![]),
+                rec(
+                    "p cut",
+                    TestStatus::NotRun,
+                    vec![attempt(5, AttemptOutcome::Interrupted)],
+                ),
+            ],
+            counts: StatusCounts::default(),
+            elapsed: Duration::ZERO,
+            complete: true,
+            shuffle_seed: None,
+        };
+        let mut s = TimingStore::default();
+        assert_eq!(s.record_report(&report), 2);
+        let f = s.stats(&id("p flaky")).unwrap();
+        assert_eq!(
+            (f.mean, f.flaky, f.last_workers),
+            (Duration::from_millis(50), 1, 3)
+        );
+        assert_eq!(s.tests[&id("p ok")].runs["run-7"].at, 5000);
+        assert!(s.stats(&id("p ignored")).is_none());
+        // Recording the same report again changes nothing.
+        let before = s.clone();
+        s.record_report(&report);
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn summary_lists_slowest_and_flakiest() {
+        let mut s = TimingStore::default();
+        s.record(id("p slow"), sample("r", 0, 9000));
+        let mut f = sample("r", 0, 10);
+        f.status = SampleStatus::Flaky;
+        s.record(id("p flaky"), f);
+        let listed: BTreeSet<TestId> = [id("p slow"), id("p flaky"), id("p new")].into();
+        let text = s.summary(Some(&listed), 5).to_string();
+        assert!(text.contains("2 of 3 listed"), "{text}");
+        assert!(text.contains("9.000s") && text.contains("p slow"), "{text}");
+        assert!(
+            text.contains("flakiest") && text.contains("p flaky"),
+            "{text}"
+        );
+    }
+}

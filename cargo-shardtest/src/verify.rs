@@ -1,0 +1,465 @@
+//! `verify`: proof from the shard reports alone that the N jobs together ran every planned
+//! test exactly once.
+//!
+//! Checks, in order: every report carries the same plan fingerprint (otherwise the shards
+//! planned different things and nothing else can be trusted); the shard specs agree on N and
+//! no shard index is missing or reported twice; and the union of the tests the reports record
+//! (any final status, skipped included) equals the planned test list, with no test recorded
+//! twice. A test recorded as `not_run` (its shard was interrupted) does not count as run.
+
+use crate::event::TestStatus;
+use crate::id::TestId;
+use crate::report::json::JsonReport;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a successful verification covered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// The common plan fingerprint.
+    pub fingerprint: String,
+    /// Number of shards N.
+    pub shards: u32,
+    /// Number of planned tests, each recorded exactly once.
+    pub tests: usize,
+    /// Of them, how many were skipped (ignored).
+    pub skipped: usize,
+}
+
+impl fmt::Display for VerifySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "verified: {} shards of plan {} together ran each of the {} planned tests exactly once ({} skipped as ignored)",
+            self.shards, self.fingerprint, self.tests, self.skipped
+        )
+    }
+}
+
+/// Coverage problems found by [`verify_reports`]; every list is sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoverageProblems {
+    /// Number of shards N.
+    pub total: u32,
+    /// Shard indexes (1-based) with no report.
+    pub missing_shards: Vec<u32>,
+    /// Shard indexes reported more than once, with the reports.
+    pub duplicate_shards: Vec<(u32, Vec<String>)>,
+    /// Planned tests no report recorded.
+    pub missing_tests: Vec<TestId>,
+    /// Tests recorded more than once, with the reports that recorded them.
+    pub doubled_tests: Vec<(TestId, Vec<String>)>,
+    /// Planned tests recorded only as not run (interrupted shard), with the report.
+    pub not_run_tests: Vec<(TestId, String)>,
+    /// Tests recorded that the plan does not contain.
+    pub unplanned_tests: Vec<TestId>,
+    /// Reports whose planned test list differs from the first report's.
+    pub inconsistent_plans: Vec<String>,
+}
+
+/// Why the reports do not prove a complete run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Nothing to verify.
+    #[error(
+        "no shard reports given: pass every shard's JSON report, e.g. `cargo shardtest verify shard-*/report.json`"
+    )]
+    NoReports,
+    /// The reports come from different plans.
+    #[error("{}", fingerprint_message(.0))]
+    FingerprintMismatch(Vec<(String, Vec<String>)>),
+    /// The reports disagree on the number of shards.
+    #[error("{}", totals_message(.0))]
+    ShardTotalMismatch(Vec<(u32, Vec<String>)>),
+    /// Shards or tests are missing or doubled.
+    #[error("{0}")]
+    Coverage(Box<CoverageProblems>),
+}
+
+const SHOW: usize = 50;
+
+fn list<T: fmt::Display>(items: impl Iterator<Item = T>, len: usize) -> String {
+    let mut s: String = items.take(SHOW).map(|t| format!("\n    {t}")).collect();
+    if len > SHOW {
+        s.push_str(&format!("\n    ... and {} more", len - SHOW));
+    }
+    s
+}
+
+fn fingerprint_message(groups: &[(String, Vec<String>)]) -> String {
+    let mut s = String::from(
+        "the shard reports come from different plans (fingerprints differ), so they cannot prove every test ran once; re-run all shards with the same test list, timings file, --shard total and -j:",
+    );
+    for (fp, reports) in groups {
+        s.push_str(&format!("\n  fingerprint {fp}: {}", reports.join(", ")));
+    }
+    s
+}
+
+fn totals_message(groups: &[(u32, Vec<String>)]) -> String {
+    let mut s = String::from("the shard reports disagree on the number of shards:");
+    for (n, reports) in groups {
+        s.push_str(&format!("\n  N = {n}: {}", reports.join(", ")));
+    }
+    s
+}
+
+impl fmt::Display for CoverageProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the shard reports do not prove that every planned test ran exactly once:"
+        )?;
+        if !self.missing_shards.is_empty() {
+            let names: Vec<String> = self
+                .missing_shards
+                .iter()
+                .map(|k| format!("{k}/{}", self.total))
+                .collect();
+            write!(
+                f,
+                "\n  missing shard reports: {} (pass their reports, or re-run those shards)",
+                names.join(", ")
+            )?;
+        }
+        for (k, reports) in &self.duplicate_shards {
+            write!(
+                f,
+                "\n  shard {k}/{} reported more than once: {}",
+                self.total,
+                reports.join(", ")
+            )?;
+        }
+        if !self.inconsistent_plans.is_empty() {
+            write!(
+                f,
+                "\n  planned test lists differ despite one fingerprint: {}",
+                self.inconsistent_plans.join(", ")
+            )?;
+        }
+        if !self.missing_tests.is_empty() {
+            write!(
+                f,
+                "\n  {} planned tests ran in no shard:{}",
+                self.missing_tests.len(),
+                list(self.missing_tests.iter(), self.missing_tests.len())
+            )?;
+        }
+        if !self.not_run_tests.is_empty() {
+            write!(
+                f,
+                "\n  {} planned tests were not run (shard interrupted):{}",
+                self.not_run_tests.len(),
+                list(
+                    self.not_run_tests
+                        .iter()
+                        .map(|(t, r)| format!("{t}  ({r})")),
+                    self.not_run_tests.len()
+                )
+            )?;
+        }
+        if !self.doubled_tests.is_empty() {
+            write!(
+                f,
+                "\n  {} tests ran more than once:{}",
+                self.doubled_tests.len(),
+                list(
+                    self.doubled_tests
+                        .iter()
+                        .map(|(t, r)| format!("{t}  ({})", r.join(", "))),
+                    self.doubled_tests.len()
+                )
+            )?;
+        }
+        if !self.unplanned_tests.is_empty() {
+            write!(
+                f,
+                "\n  {} tests ran that the plan does not contain:{}",
+                self.unplanned_tests.len(),
+                list(self.unplanned_tests.iter(), self.unplanned_tests.len())
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Verifies reports, naming each as `report #i (shard K/N, run ID)`.
+///
+/// ```
+/// # use shardtest::verify::*;
+/// assert!(matches!(verify_reports(&[]), Err(VerifyError::NoReports)));
+/// ```
+pub fn verify_reports(reports: &[JsonReport]) -> Result<VerifySummary, VerifyError> {
+    let labelled: Vec<(String, &JsonReport)> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                format!(
+                    "report #{} (shard {}, run {})",
+                    i + 1,
+                    r.run.shard,
+                    r.run.run_id
+                ),
+                r,
+            )
+        })
+        .collect();
+    verify_labelled(&labelled)
+}
+
+/// Verifies reports with caller-chosen labels (e.g. their file paths), used in messages.
+///
+/// ```
+/// # use shardtest::verify::*;
+/// assert!(verify_labelled(&[]).is_err());
+/// ```
+pub fn verify_labelled(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, VerifyError> {
+    let Some((_, first)) = reports.first() else {
+        return Err(VerifyError::NoReports);
+    };
+    let mut by_fp: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (label, r) in reports {
+        by_fp
+            .entry(r.run.fingerprint.as_str())
+            .or_default()
+            .push(label.clone());
+    }
+    if by_fp.len() > 1 {
+        return Err(VerifyError::FingerprintMismatch(
+            by_fp.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ));
+    }
+    let mut by_total: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for (label, r) in reports {
+        by_total
+            .entry(r.run.shard.total)
+            .or_default()
+            .push(label.clone());
+    }
+    if by_total.len() > 1 {
+        return Err(VerifyError::ShardTotalMismatch(
+            by_total.into_iter().collect(),
+        ));
+    }
+    let total = first.run.shard.total;
+    let mut p = CoverageProblems {
+        total,
+        ..Default::default()
+    };
+
+    let mut by_index: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for (label, r) in reports {
+        by_index
+            .entry(r.run.shard.index)
+            .or_default()
+            .push(label.clone());
+    }
+    p.missing_shards = (1..=total).filter(|k| !by_index.contains_key(k)).collect();
+    p.duplicate_shards = by_index.into_iter().filter(|(_, v)| v.len() > 1).collect();
+
+    let mut planned: Vec<&TestId> = first.planned_tests.iter().collect();
+    planned.sort();
+    planned.dedup();
+    for (label, r) in &reports[1..] {
+        let mut other: Vec<&TestId> = r.planned_tests.iter().collect();
+        other.sort();
+        other.dedup();
+        if other != planned {
+            p.inconsistent_plans.push(label.clone());
+        }
+    }
+
+    // Test -> (reports that ran it, reports that recorded it as not run).
+    let mut seen: BTreeMap<&TestId, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    let mut skipped = 0;
+    for (label, r) in reports {
+        for t in &r.tests {
+            let e = seen.entry(&t.id).or_default();
+            if t.status == TestStatus::NotRun {
+                e.1.push(label);
+            } else {
+                if t.status == TestStatus::Skipped {
+                    skipped += 1;
+                }
+                e.0.push(label);
+            }
+        }
+    }
+    for id in &planned {
+        match seen.get(id) {
+            None => p.missing_tests.push((*id).clone()),
+            Some((ran, not_run)) if ran.is_empty() => {
+                let r = not_run.first().copied().unwrap_or_default();
+                p.not_run_tests.push(((*id).clone(), r.to_string()))
+            }
+            _ => {}
+        }
+    }
+    for (id, (ran, _)) in &seen {
+        if ran.len() > 1 {
+            p.doubled_tests
+                .push(((*id).clone(), ran.iter().map(|s| s.to_string()).collect()));
+        }
+        if planned.binary_search(id).is_err() {
+            p.unplanned_tests.push((*id).clone());
+        }
+    }
+    if p != (CoverageProblems {
+        total,
+        ..Default::default()
+    }) {
+        return Err(VerifyError::Coverage(Box::new(p)));
+    }
+    Ok(VerifySummary {
+        fingerprint: first.run.fingerprint.clone(),
+        shards: total,
+        tests: planned.len(),
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::RunInfo;
+    use crate::plan::ShardSpec;
+    use crate::report::json::{REPORT_VERSION, StatusCounts, TestRecord};
+    use std::time::{Duration, SystemTime};
+
+    fn id(s: &str) -> TestId {
+        s.parse().unwrap()
+    }
+
+    fn report(
+        k: u32,
+        n: u32,
+        fp: &str,
+        planned: &[&str],
+        ran: &[(&str, TestStatus)],
+    ) -> JsonReport {
+        JsonReport {
+            version: REPORT_VERSION,
+            run: RunInfo {
+                run_id: format!("run{k}"),
+                shard: ShardSpec::new(k, n).unwrap(),
+                fingerprint: fp.into(),
+                workers: 1,
+                to_run: ran.len(),
+                predicted: Duration::ZERO,
+                started_at: SystemTime::UNIX_EPOCH,
+            },
+            planned_tests: planned.iter().map(|s| id(s)).collect(),
+            tests: ran
+                .iter()
+                .map(|(s, st)| TestRecord {
+                    id: id(s),
+                    status: *st,
+                    attributes: Default::default(),
+                    attempts: vec![],
+                })
+                .collect(),
+            counts: StatusCounts::default(),
+            elapsed: Duration::ZERO,
+            complete: true,
+            shuffle_seed: None,
+        }
+    }
+
+    const PLANNED: &[&str] = &["p a", "p b", "p c", "p d"];
+    use TestStatus::*;
+
+    #[test]
+    fn complete_run_verifies() {
+        let r = [
+            report(1, 2, "f", PLANNED, &[("p a", Passed), ("p b", Skipped)]),
+            report(2, 2, "f", PLANNED, &[("p c", Flaky), ("p d", Failed)]),
+        ];
+        let s = verify_reports(&r).unwrap();
+        assert_eq!((s.shards, s.tests, s.skipped), (2, 4, 1));
+        assert!(s.to_string().contains("exactly once"));
+    }
+
+    #[test]
+    fn a_lost_shard_names_the_shard_and_its_tests() {
+        let r = [report(
+            1,
+            2,
+            "f",
+            PLANNED,
+            &[("p a", Passed), ("p b", Passed)],
+        )];
+        let err = verify_reports(&r).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("missing shard reports: 2/2"), "{msg}");
+        assert!(
+            msg.contains("2 planned tests ran in no shard")
+                && msg.contains("p c")
+                && msg.contains("p d"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn doubled_tests_and_shards_are_named() {
+        let r = [
+            report(1, 2, "f", PLANNED, &[("p a", Passed), ("p b", Passed)]),
+            report(
+                1,
+                2,
+                "f",
+                PLANNED,
+                &[("p a", Passed), ("p c", Passed), ("p d", Passed)],
+            ),
+        ];
+        let VerifyError::Coverage(p) = verify_reports(&r).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(p.missing_shards, vec![2]);
+        assert_eq!(p.duplicate_shards.len(), 1);
+        assert_eq!(p.doubled_tests.len(), 1);
+        assert_eq!(p.doubled_tests[0].0, id("p a"));
+        assert!(p.to_string().contains("ran more than once"));
+    }
+
+    #[test]
+    fn different_fingerprints_name_the_reports() {
+        let r = [
+            report(1, 2, "aaaa", PLANNED, &[("p a", Passed), ("p b", Passed)]),
+            report(2, 2, "bbbb", PLANNED, &[("p c", Passed), ("p d", Passed)]),
+        ];
+        let msg = verify_reports(&r).unwrap_err().to_string();
+        assert!(
+            msg.contains("fingerprint aaaa: report #1 (shard 1/2, run run1)"),
+            "{msg}"
+        );
+        assert!(msg.contains("fingerprint bbbb: report #2"), "{msg}");
+    }
+
+    #[test]
+    fn totals_must_agree_and_not_run_is_not_run() {
+        let r = [
+            report(1, 2, "f", PLANNED, &[("p a", Passed)]),
+            report(2, 3, "f", PLANNED, &[("p c", Passed)]),
+        ];
+        assert!(matches!(
+            verify_reports(&r),
+            Err(VerifyError::ShardTotalMismatch(_))
+        ));
+        let r = [
+            report(1, 2, "f", PLANNED, &[("p a", Passed), ("p b", NotRun)]),
+            report(
+                2,
+                2,
+                "f",
+                PLANNED,
+                &[("p c", Passed), ("p d", Passed), ("x y", Passed)],
+            ),
+        ];
+        let VerifyError::Coverage(p) = verify_reports(&r).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(p.not_run_tests.len(), 1);
+        assert_eq!(p.unplanned_tests, vec![id("x y")]);
+    }
+}

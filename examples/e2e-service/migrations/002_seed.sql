@@ -1,0 +1,2 @@
+CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO settings VALUES ('greeting', 'hello');

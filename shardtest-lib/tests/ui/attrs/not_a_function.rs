@@ -1,0 +1,7 @@
+#[shard::serial]
+struct Database;
+
+#[shard::non_critical]
+const LIMIT: u32 = 3;
+
+fn main() {}

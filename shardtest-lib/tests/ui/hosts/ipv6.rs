@@ -1,0 +1,5 @@
+shard::hosts! {
+    pub API = "::1",
+}
+
+fn main() {}

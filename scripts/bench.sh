@@ -38,8 +38,15 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------------
 # Timing: median wall seconds of "$@" (a shell command string), RUNS runs after WARMUP runs.
 # ---------------------------------------------------------------------------------------------
+HYPERFINE_SHELL=()
 if [[ -z "${BENCH_NO_HYPERFINE:-}" ]] && command -v hyperfine >/dev/null 2>&1; then
     TIMER="hyperfine $(hyperfine --version | awk '{print $2}')"
+    # Without a shell (hyperfine >= 1.13) nothing is spawned besides the command, and there is
+    # no shell start-up correction to blur a 10 ms measurement.
+    if hyperfine --help 2>/dev/null | grep -q -- '--shell'; then
+        HYPERFINE_SHELL=(--shell=none)
+        TIMER="$TIMER --shell=none"
+    fi
 else
     TIMER="date +%s.%N"
 fi
@@ -53,19 +60,19 @@ measure() { # measure NAME COMMAND -> prints median seconds; fails if the comman
     local name="$1" cmd="$2"
     if [[ "$TIMER" == hyperfine* ]]; then
         local json="$WORK/$name.json"
-        hyperfine --style none --runs "$RUNS" --warmup "$WARMUP" --export-json "$json" \
-            "$cmd" >&2 || return 1
+        hyperfine "${HYPERFINE_SHELL[@]}" --style none --runs "$RUNS" --warmup "$WARMUP" \
+            --export-json "$json" "$cmd" >&2 || return 1
         # hyperfine 1.15+ stores the median; recompute it from "times" to be version-proof.
         tr -d '\n ' <"$json" | grep -o '"times":\[[^]]*\]' | head -1 |
             sed 's/.*\[//; s/\]//' | tr ',' '\n' | median_of
-    else
+    else # includes starting bash (about 1-2 ms)
         local i t0 t1
         for ((i = 0; i < WARMUP; i++)); do bash -c "$cmd" >/dev/null 2>&1 || return 1; done
         for ((i = 0; i < RUNS; i++)); do
             t0=$(date +%s.%N)
             bash -c "$cmd" >/dev/null 2>&1 || return 1
             t1=$(date +%s.%N)
-            echo "$t1 - $t0" | bc -l 2>/dev/null || awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }'
+            awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.6f\n", a - b }'
         done | median_of
     fi
 }

@@ -117,11 +117,15 @@ case "$cmd" in
         [ "${1:-}" = "--" ] && shift
         [ $# -gt 0 ] || die "usage: scripts/pg.sh run -- CMD [ARGS..]"
         trap stop EXIT
-        trap 'exit 130' INT TERM
-        eval "$(start)"
+        started="$(start)" || die "PostgreSQL did not start (see above); not running: $*"
+        eval "$started"
         export DATABASE_URL SHARDTEST_PG_DIR
+        # In the background so a signal interrupts `wait` at once: pass it on, then stop.
         set +e
-        "$@"
+        "$@" <&0 &
+        child=$!
+        trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 130' INT TERM
+        wait "$child"
         status=$?
         set -e
         exit "$status"

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: starts a throwaway PostgreSQL cluster for the database
-# fixture tests (and always stops it), then runs every test of the workspace.
+# fixture tests (scripts/pg.sh: initdb + pg_ctl in a temp dir, loopback only), runs every test
+# of the workspace with DATABASE_URL set, and stops PostgreSQL afterwards, even on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ -x scripts/pg.sh ]] || [[ -f scripts/pg.sh ]]; then
-    pg_state="$(mktemp -d "${TMPDIR:-/tmp}/shardtest-pg.XXXXXX")"
-    trap 'bash scripts/pg.sh stop "$pg_state" >/dev/null 2>&1 || true; rm -rf "$pg_state"' EXIT
-    eval "$(bash scripts/pg.sh start "$pg_state")"
-    echo "test.sh: PostgreSQL running for the tests at ${DATABASE_URL:-?}"
-fi
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/shardtest-ci.XXXXXX")"
+chmod 755 "$scratch"  # the server runs as the postgres user when we are root
+trap 'rm -rf "$scratch"' EXIT
+export SHARDTEST_PG_DIR="$scratch/pg"
 
-cargo test --workspace --locked "$@"
+bash scripts/pg.sh run -- cargo test --workspace --all-features --locked "$@"

@@ -6,10 +6,11 @@ use crate::discover::{self, BuildOutput, DiscoverError};
 use crate::event::{EventConsumer, Fanout};
 use crate::filter::{Selection, TestFilter};
 use crate::list::{self, TestCase, TestList};
-use crate::plan::{self, PlanInput, PlanItem, ShardPlan, ShardSpec};
+use crate::plan::{self, PlanInput, ShardPlan, ShardSpec};
 use crate::report::json::JsonReportBuilder;
 use crate::report::terminal::TerminalReporter;
 use crate::run::{self, Interrupter, RunnerConfig, ShardTest};
+use crate::timings::TimingStore;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,9 +25,6 @@ pub struct UsageError(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BuildError(pub String);
-
-/// Default estimate for a test with no recorded duration.
-const DEFAULT_ESTIMATE: Duration = Duration::from_millis(100);
 
 /// Builds through cargo and lists every test.
 pub fn discover(build: &BuildArgs) -> Result<(BuildOutput, TestList)> {
@@ -92,37 +90,61 @@ pub fn select<'a>(list: &'a TestList, filter: &TestFilter) -> Vec<(&'a TestCase,
         .collect()
 }
 
-/// Parses `--shard`: `K/N`, or `auto` (read from the CI environment).
-pub fn parse_shard(value: Option<&str>) -> Result<ShardSpec> {
+/// Parses `--shard`: `K/N`, or `auto` (read from the CI environment, saying which source).
+pub fn parse_shard(value: Option<&str>, shard_total: Option<u32>) -> Result<ShardSpec> {
     match value {
         None => Ok(ShardSpec::WHOLE),
-        Some("auto") => Err(UsageError(
-            "`--shard auto` found no CI shard variables; pass `--shard K/N` explicitly".into(),
-        )
-        .into()),
+        Some("auto") => {
+            let env = |k: &str| std::env::var(k).ok();
+            let (spec, source) = crate::ci::detect_shard(&env, shard_total)
+                .map_err(|e| UsageError(e.to_string()))?;
+            eprintln!("    Shard {spec} from {source} (--shard auto)");
+            Ok(spec)
+        }
         Some(v) => v
             .parse::<ShardSpec>()
             .map_err(|e| UsageError(e.to_string()).into()),
     }
 }
 
-/// Plans the selected tests into `spec.total` shards.
-pub fn make_plan(selected: &[(&TestCase, Selection)], shards: u32, workers: u32) -> ShardPlan {
-    let items = selected
+/// The timings file: `--timings`, else `<workspace>/.shardtest/timings.json`.
+pub fn timings_path(
+    flag: Option<&std::path::Path>,
+    workspace_root: &std::path::Path,
+) -> std::path::PathBuf {
+    flag.map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| workspace_root.join(".shardtest").join("timings.json"))
+}
+
+/// Loads the timings history; a corrupt or future-version file is a warning and the plan
+/// falls back to estimates (the same in every shard, so they still agree).
+pub fn load_timings(path: &std::path::Path) -> TimingStore {
+    let (store, warning) = TimingStore::load_or_fallback(path);
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    store
+}
+
+/// Plans the selected tests into `shards` shards from the timings history. Ignored tests
+/// take no time but still belong to exactly one shard, so the shards' reports together
+/// account for every selected test.
+pub fn make_plan(
+    selected: &[(&TestCase, Selection)],
+    shards: u32,
+    workers: u32,
+    store: &TimingStore,
+) -> ShardPlan {
+    let listed: Vec<_> = selected
         .iter()
-        .map(|(t, s)| PlanItem {
-            id: t.id.clone(),
-            // Skipped (ignored) tests take no time but still belong to exactly one shard, so
-            // every shard's report together accounts for every selected test.
-            estimate: if *s == Selection::Skip {
-                Duration::ZERO
-            } else {
-                DEFAULT_ESTIMATE
-            },
-            known: false,
-            attributes: t.attributes.clone(),
-        })
+        .map(|(t, _)| (t.id.clone(), t.attributes.clone()))
         .collect();
+    let mut items = plan::estimate_items_for_workers(&listed, store, Some(workers));
+    for (item, (_, sel)) in items.iter_mut().zip(selected) {
+        if *sel == Selection::Skip {
+            item.estimate = Duration::ZERO;
+        }
+    }
     plan::plan(&PlanInput {
         items,
         shards,
@@ -146,16 +168,20 @@ fn fold_test_args(filter: &mut FilterArgs, test_args: &[String]) -> Result<Vec<S
 
 /// `cargo shardtest list`.
 pub fn list_command(mut args: ListArgs) -> Result<u8> {
-    let spec = parse_shard(args.shard.as_deref())?;
+    let spec = parse_shard(args.shard.as_deref(), args.shard_total)?;
     let _ = fold_test_args(&mut args.filter, &[])?;
-    let (_, list, _unpacked) = discover_or_unpack(
+    let (out, list, _unpacked) = discover_or_unpack(
         &args.build,
         args.archive.as_deref(),
         args.workspace_remap.as_deref(),
     )?;
     let selected = select(&list, &args.filter.to_filter());
     let workers = args.jobs.unwrap_or_else(default_workers).max(1);
-    let plan = make_plan(&selected, spec.total, workers);
+    let store = load_timings(&timings_path(
+        args.timings.as_deref(),
+        &timings_root(&out, args.archive.is_some()),
+    ));
+    let plan = make_plan(&selected, spec.total, workers, &store);
     let in_shard: std::collections::BTreeSet<_> = plan.shard(spec).tests.iter().cloned().collect();
     let chosen: Vec<&(&TestCase, Selection)> = selected
         .iter()
@@ -210,19 +236,56 @@ pub fn parse_shuffle(value: Option<&str>) -> Result<Option<u64>> {
     match value {
         None => Ok(None),
         Some("random") => {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            Ok(Some((t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000))
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Ok(Some(
+                (t.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32))
+                    % 1_000_000_000,
+            ))
         }
-        Some(v) => v
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| UsageError(format!("`--shuffle {v}`: the seed must be a whole number, e.g. `--shuffle 8123`")).into()),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            UsageError(format!(
+                "`--shuffle {v}`: the seed must be a whole number, e.g. `--shuffle 8123`"
+            ))
+            .into()
+        }),
     }
 }
 
-/// `cargo shardtest run`.
-pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
-    let spec = parse_shard(args.shard.as_deref())?;
+/// A shard ready to run: its tests, the runner configuration and what the reports need.
+/// Built once by [`prepare_run`]; `run` executes it once, `audit` several times with
+/// variations of the configuration.
+pub struct PreparedRun {
+    /// Tests of this shard (ignored ones marked `skip`).
+    pub tests: Vec<ShardTest>,
+    /// Runner settings from the command line.
+    pub config: RunnerConfig,
+    /// Every test of the plan, in all shards (for the JSON report and `verify`).
+    pub planned_tests: Vec<crate::id::TestId>,
+    /// Cargo's target directory (or the archive's unpack directory).
+    pub target_dir: std::path::PathBuf,
+    /// Keeps an unpacked archive alive while the run uses it.
+    pub unpacked: Option<crate::archive::UnpackedArchive>,
+    /// The timings file the plan was made from (and the run records into).
+    pub timings: std::path::PathBuf,
+    /// The whole plan (all shards).
+    pub plan: ShardPlan,
+}
+
+/// Where the default timings file lives: the workspace root, or for an archive run (whose
+/// workspace is a temporary unpack directory) the current directory.
+fn timings_root(out: &BuildOutput, from_archive: bool) -> std::path::PathBuf {
+    if from_archive {
+        std::path::PathBuf::from(".")
+    } else {
+        out.workspace_root.clone()
+    }
+}
+
+/// Builds (or unpacks), lists, selects and plans: everything before the first test starts.
+pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
+    let spec = parse_shard(args.shard.as_deref(), args.shard_total)?;
     let extra_args = fold_test_args(&mut args.filter, &args.test_args.clone())?;
     let workers = args.jobs.unwrap_or_else(default_workers);
     if workers == 0 {
@@ -231,13 +294,32 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         )
         .into());
     }
-    let (out, list, _unpacked) = discover_or_unpack(
+    let shuffle_seed = parse_shuffle(args.shuffle.as_deref())?;
+    if args.repeat == 0 {
+        return Err(UsageError("`--repeat 0` runs nothing: give at least 1".into()).into());
+    }
+    let (out, list, unpacked) = discover_or_unpack(
         &args.build,
         args.archive.as_deref(),
         args.workspace_remap.as_deref(),
     )?;
     let selected = select(&list, &args.filter.to_filter());
-    let plan = make_plan(&selected, spec.total, workers);
+    let timings = timings_path(
+        args.timings.as_deref(),
+        &timings_root(&out, args.archive.is_some()),
+    );
+    let store = load_timings(&timings);
+    let plan = make_plan(&selected, spec.total, workers, &store);
+    let estimates: BTreeMap<_, _> = {
+        let listed: Vec<_> = selected
+            .iter()
+            .map(|(t, _)| (t.id.clone(), t.attributes.clone()))
+            .collect();
+        plan::estimate_items_for_workers(&listed, &store, Some(workers))
+            .into_iter()
+            .map(|i| (i.id, i.estimate))
+            .collect()
+    };
     let shard = plan.shard(spec);
     let by_id: BTreeMap<_, _> = selected.iter().map(|(t, s)| (&t.id, (*t, *s))).collect();
     let binaries: BTreeMap<_, _> = list
@@ -259,14 +341,10 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
             estimate: if *sel == Selection::Skip {
                 Duration::ZERO
             } else {
-                DEFAULT_ESTIMATE
+                estimates.get(id).copied().unwrap_or_default()
             },
             skip: *sel == Selection::Skip,
         });
-    }
-    let shuffle_seed = parse_shuffle(args.shuffle.as_deref())?;
-    if args.repeat == 0 {
-        return Err(UsageError("`--repeat 0` runs nothing: give at least 1".into()).into());
     }
     let run_id = run::new_run_id();
     let artifact_root = args
@@ -290,10 +368,33 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         shuffle_seed,
         repeat: args.repeat.max(1),
     };
+    let planned_tests: Vec<_> = selected.iter().map(|(t, _)| t.id.clone()).collect();
+    Ok(PreparedRun {
+        tests,
+        config,
+        planned_tests,
+        target_dir: out.target_dir,
+        unpacked,
+        timings,
+        plan,
+    })
+}
+
+/// `cargo shardtest run`.
+pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
+    let prepared = prepare_run(&mut args)?;
+    let PreparedRun {
+        tests,
+        config,
+        planned_tests,
+        unpacked: _unpacked,
+        timings,
+        ..
+    } = prepared;
+    let shuffle_seed = config.shuffle_seed;
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
     }
-    let planned_tests: Vec<_> = selected.iter().map(|(t, _)| t.id.clone()).collect();
     let mut terminal = TerminalReporter::with_options(
         std::io::stderr(),
         crate::report::terminal::TerminalOptions::detect(args.color),
@@ -316,11 +417,14 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         run::run_shard(tests, &config, &mut redacting, interrupter)
             .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
     };
+    let report = json.report().context("the run produced no report")?;
     if let Some(path) = &args.json {
-        let report = json.report().context("the run produced no report")?;
         let bytes = serde_json::to_vec_pretty(&report).context("encoding the JSON report")?;
         crate::fsutil::write_atomic(path, &bytes)
             .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+    }
+    if !args.no_record_timings {
+        record_timings(&timings, &report)?;
     }
     redactor
         .redact_dir(&config.logs_dir)
@@ -336,4 +440,24 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     } else {
         cli::EXIT_OK
     })
+}
+
+/// Adds a run's durations to the timings file (under its lock, merged with whatever another
+/// process wrote meanwhile, written atomically).
+pub fn record_timings(
+    path: &std::path::Path,
+    report: &crate::report::json::JsonReport,
+) -> Result<()> {
+    let mut fresh = TimingStore::default();
+    let recorded = fresh.record_report(report);
+    if recorded == 0 {
+        return Ok(());
+    }
+    let (_, warning) = fresh
+        .save_merged(path)
+        .with_context(|| format!("recording {recorded} test durations in {}", path.display()))?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
 }

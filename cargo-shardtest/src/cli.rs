@@ -47,6 +47,16 @@ pub enum Command {
     Report(crate::commands::report::ReportArgs),
     /// Draw where the wall time went (HTML timeline, Chrome trace) from JSON reports.
     Timeline(crate::commands::timeline::TimelineArgs),
+    /// Determinism audit: run the tests at -j max and -j 1, in declared, reversed and shuffled
+    /// order, batched, alone and repeated, and report the tests whose outcome changes.
+    Audit(Box<crate::commands::audit::AuditArgs>),
+    /// Plan N shards from the timings history: predicted time per shard, lower bound, ratio,
+    /// fingerprint; `--suggest` recommends a shard count for a per-job setup cost.
+    Plan(Box<crate::commands::plan::PlanArgs>),
+    /// Merge, import (JUnit XML) and show timings histories.
+    Timings(crate::commands::timings::TimingsArgs),
+    /// Check that the shards' JSON reports come from one plan and ran every test exactly once.
+    Verify(crate::commands::verify::VerifyArgs),
 }
 
 /// Cargo build options, passed through to `cargo test --no-run`.
@@ -306,9 +316,17 @@ pub struct ListArgs {
     #[command(flatten)]
     /// Selection.
     pub filter: FilterArgs,
-    /// List only the tests of shard K of N (1-based), as `run --shard K/N` would run them.
-    #[arg(long, value_name = "K/N")]
+    /// List only the tests of shard K of N (1-based), as `run --shard K/N` would run them
+    /// (`auto`: from the CI environment).
+    #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
+    /// With `--shard auto` and only an index in the environment: the number of shards.
+    #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
+    pub shard_total: Option<u32>,
+    /// Timings history used to plan the shards (read only)
+    /// [default: <workspace>/.shardtest/timings.json].
+    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+    pub timings: Option<PathBuf>,
     /// Workers per shard assumed by the plan (affects placement when timings are known).
     #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
     pub jobs: Option<u32>,
@@ -338,6 +356,18 @@ pub struct RunArgs {
     /// every test exactly once.
     #[arg(long, value_name = "K/N|auto")]
     pub shard: Option<String>,
+    /// With `--shard auto` on a CI system that gives only the index (Kubernetes Indexed Jobs):
+    /// the number of shards.
+    #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
+    pub shard_total: Option<u32>,
+    /// Timings history: read to plan the shards, then updated with this run's durations
+    /// [default: <workspace>/.shardtest/timings.json]. Every job of a matrix must start from
+    /// the same file; merge the jobs' copies afterwards with `timings merge`.
+    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+    pub timings: Option<PathBuf>,
+    /// Do not write this run's durations back to the timings file.
+    #[arg(long)]
+    pub no_record_timings: bool,
     /// Number of tests run at once (worker processes) [default: available parallelism].
     #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
     pub jobs: Option<u32>,

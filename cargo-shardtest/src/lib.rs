@@ -9,6 +9,7 @@
 pub mod app;
 pub mod archive;
 pub mod attrs;
+pub mod audit;
 pub mod ci;
 pub mod cli;
 pub mod commands;

@@ -41,6 +41,10 @@ fn main() -> ExitCode {
         Command::Archive(args) => shardtest::commands::archive::run(*args),
         Command::Report(args) => shardtest::commands::report::run(args),
         Command::Timeline(args) => shardtest::commands::timeline::run(args),
+        Command::Audit(args) => shardtest::commands::audit::run(*args, &interrupter),
+        Command::Plan(args) => shardtest::commands::plan::run(*args),
+        Command::Timings(args) => shardtest::commands::timings::run(args),
+        Command::Verify(args) => shardtest::commands::verify::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

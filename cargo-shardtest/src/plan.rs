@@ -1330,8 +1330,16 @@ mod tests {
         d.workers = 2;
         assert_ne!(fingerprint(&a), fingerprint(&d));
         // A golden value: the fingerprint must not change across machines or builds.
-        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
-        assert_eq!(fingerprint(&a).len(), 16);
+        // sha256("shardtest-plan-v2 N=2 W=1\np a\t5000\tfalse\t\n"), first 8 bytes.
+        assert_eq!(fingerprint(&a), "e87dff6171a7e534");
+        let mut shuffled = PlanInput {
+            items: vec![item("p b", 7), item("p a", 5)],
+            shards: 2,
+            workers: 1,
+        };
+        let f = fingerprint(&shuffled);
+        shuffled.items.reverse();
+        assert_eq!(fingerprint(&shuffled), f);
     }
 
     #[test]

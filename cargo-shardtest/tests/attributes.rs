@@ -57,7 +57,12 @@ fn report(path: &Path) -> serde_json::Value {
 }
 
 fn test_entry<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    r["tests"].as_array().unwrap().iter().find(|t| t["id"].as_str().unwrap().ends_with(name)).unwrap()
+    r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"].as_str().unwrap().ends_with(name))
+        .unwrap()
 }
 
 #[test]
@@ -65,23 +70,48 @@ fn the_runner_honours_every_attribute() {
     let scratch = tempfile::tempdir().unwrap();
     let json = scratch.path().join("r.json");
     let o = run(demo(scratch.path())
-        .args(["-j", "4", "--skip", "kill::", "--skip", "flaky::exhausted", "--json"])
+        .args([
+            "-j",
+            "4",
+            "--skip",
+            "kill::",
+            "--skip",
+            "flaky::exhausted",
+            "--json",
+        ])
         .arg(&json));
     // Non-critical failures are listed but do not fail the run.
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("FAIL (non-critical)") && err.contains("noncrit::panics"), "{err}");
+    assert!(
+        err.contains("FAIL (non-critical)") && err.contains("noncrit::panics"),
+        "{err}"
+    );
     let ev = events(scratch.path());
-    assert_eq!(max_inside(&ev, "serial_set::"), 1, "serial tests overlapped: {ev:?}");
-    assert!(max_inside(&ev, "group::") <= 2, "group max = 2 exceeded: {ev:?}");
+    assert_eq!(
+        max_inside(&ev, "serial_set::"),
+        1,
+        "serial tests overlapped: {ev:?}"
+    );
+    assert!(
+        max_inside(&ev, "group::") <= 2,
+        "group max = 2 exceeded: {ev:?}"
+    );
     assert!(max_inside(&ev, "keyed::a") <= 1);
     let r = report(&json);
     assert_eq!(r["counts"]["failed"], 0);
     assert_eq!(r["counts"]["failed_non_critical"], 4);
     let third = test_entry(&r, "flaky::passes_third");
     assert_eq!(third["status"], "flaky");
-    assert_eq!(third["attempts"].as_array().unwrap().len(), 3, "the runner retried in fresh processes");
-    assert_eq!(test_entry(&r, "flaky::async_tokio_below_passes_third")["status"], "flaky");
+    assert_eq!(
+        third["attempts"].as_array().unwrap().len(),
+        3,
+        "the runner retried in fresh processes"
+    );
+    assert_eq!(
+        test_entry(&r, "flaky::async_tokio_below_passes_third")["status"],
+        "flaky"
+    );
     assert!(err.contains("FLAKY"), "{err}");
     // Keys differ: `keyed::a` and `keyed::b` wait for each other, so they must overlap.
     assert_eq!(test_entry(&r, "keyed::b")["status"], "passed", "{err}");
@@ -92,7 +122,11 @@ fn an_exhausted_flaky_test_fails_the_run() {
     let scratch = tempfile::tempdir().unwrap();
     let o = run(demo(scratch.path()).args(["flaky::exhausted", "-j", "2"]));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("RETRY"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("RETRY"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -102,11 +136,30 @@ fn a_killed_serial_test_releases_its_lock_for_the_next() {
     // `holder` takes serial(killme) and never returns; the timeout kills its process group;
     // `waiter` (same key) must then get the OS lock and pass.
     let o = run(demo(scratch.path())
-        .args(["kill::holder", "kill::waiter", "--exact", "-j", "2", "--timeout", "2s", "--json"])
+        .args([
+            "kill::holder",
+            "kill::waiter",
+            "--exact",
+            "-j",
+            "2",
+            "--timeout",
+            "2s",
+            "--json",
+        ])
         .arg(&json));
     let r = report(&json);
-    assert_eq!(test_entry(&r, "kill::holder")["attempts"][0]["outcome"]["kind"], "timed_out", "{}", text(&o));
-    assert_eq!(test_entry(&r, "kill::waiter")["status"], "passed", "{}", text(&o));
+    assert_eq!(
+        test_entry(&r, "kill::holder")["attempts"][0]["outcome"]["kind"],
+        "timed_out",
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        test_entry(&r, "kill::waiter")["status"],
+        "passed",
+        "{}",
+        text(&o)
+    );
     let ev = events(scratch.path());
     let holder = ev.iter().position(|e| e.0 == "kill::holder").unwrap();
     let waiter = ev.iter().position(|e| e.0 == "kill::waiter").unwrap();
@@ -119,11 +172,25 @@ fn list_json_shows_attributes() {
     let o = run(demo_cmd("list", scratch.path()).args(["--format", "json"]));
     assert!(o.status.success(), "{}", text(&o));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let t = |n: &str| doc["tests"].as_array().unwrap().iter().find(|t| t["name"] == n).unwrap().clone();
+    let t = |n: &str| {
+        doc["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == n)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(t("serial_set::s1")["attributes"]["serial"], "");
     assert_eq!(t("keyed::a")["attributes"]["serial"], "key_a");
     assert_eq!(t("group::g1")["attributes"]["group"]["max"], 2);
-    assert_eq!(t("flaky::passes_third")["attributes"]["flaky"]["retries"], 3);
-    assert_eq!(t("flaky::passes_third")["attributes"]["flaky"]["backoff_ms"], 10);
+    assert_eq!(
+        t("flaky::passes_third")["attributes"]["flaky"]["retries"],
+        3
+    );
+    assert_eq!(
+        t("flaky::passes_third")["attributes"]["flaky"]["backoff_ms"],
+        10
+    );
     assert_eq!(t("noncrit::panics")["attributes"]["non_critical"], true);
 }

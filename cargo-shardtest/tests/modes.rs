@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 fn basic() -> std::process::Command {
     let mut c = shardtest();
-    c.arg("--manifest-path").arg(fixture("basic")).arg("--workspace");
+    c.arg("--manifest-path")
+        .arg(fixture("basic"))
+        .arg("--workspace");
     c
 }
 
@@ -20,7 +22,12 @@ fn statuses(r: &serde_json::Value) -> BTreeMap<String, String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["id"].as_str().unwrap().to_string(), t["status"].as_str().unwrap().to_string()))
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -37,18 +44,43 @@ fn batch_mode_runs_every_test_once_and_survives_a_crash() {
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
     let runs = runs(out.path());
     assert_eq!(runs.len(), 21, "{runs:?}");
-    assert!(runs.values().all(|&n| n == 1), "batch restarted a test that had run: {runs:?}");
+    assert!(
+        runs.values().all(|&n| n == 1),
+        "batch restarted a test that had run: {runs:?}"
+    );
     let r = report(&json);
     let st = statuses(&r);
     assert_eq!(st["basic tests::crashes_when_asked"], "failed");
     assert_eq!(st["basic tests::fails_when_asked"], "failed");
     assert_eq!(st.values().filter(|s| *s == "passed").count(), 19);
-    let crash = r["tests"].as_array().unwrap().iter().find(|t| t["id"] == "basic tests::crashes_when_asked").unwrap();
+    let crash = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "basic tests::crashes_when_asked")
+        .unwrap();
     assert_eq!(crash["attempts"][0]["outcome"]["name"], "SIGABRT");
-    let fail = r["tests"].as_array().unwrap().iter().find(|t| t["id"] == "basic tests::fails_when_asked").unwrap();
-    assert!(fail["attempts"][0]["output_tail"].as_str().unwrap().contains("planted failure"), "{fail}");
+    let fail = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "basic tests::fails_when_asked")
+        .unwrap();
+    assert!(
+        fail["attempts"][0]["output_tail"]
+            .as_str()
+            .unwrap()
+            .contains("planted failure"),
+        "{fail}"
+    );
     // Every test has its own timing, even inside a batch.
-    assert!(r["tests"].as_array().unwrap().iter().all(|t| t["status"] == "skipped" || t["attempts"][0]["duration"].is_number()));
+    assert!(
+        r["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "skipped" || t["attempts"][0]["duration"].is_number())
+    );
 }
 
 #[test]
@@ -56,7 +88,15 @@ fn batch_mode_times_out_a_hanging_test_and_runs_the_rest() {
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("r.json");
     let o = run(basic()
-        .args(["-j", "1", "--isolation", "batch", "--timeout", "2s", "--json"])
+        .args([
+            "-j",
+            "1",
+            "--isolation",
+            "batch",
+            "--timeout",
+            "2s",
+            "--json",
+        ])
         .arg(&json)
         .env("FIXTURE_OUT", out.path())
         .env("FIXTURE_HANG", "1"));
@@ -64,8 +104,15 @@ fn batch_mode_times_out_a_hanging_test_and_runs_the_rest() {
     let st = statuses(&report(&json));
     assert_eq!(st["basic tests::hangs_when_asked"], "failed");
     assert_eq!(st.values().filter(|s| *s == "passed").count(), 20, "{st:?}");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("TIMEOUT"), "{}", text(&o));
-    assert!(processes_of_run(out.path()).is_empty(), "the hanging batch survived");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("TIMEOUT"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        processes_of_run(out.path()).is_empty(),
+        "the hanging batch survived"
+    );
 }
 
 #[test]
@@ -73,9 +120,16 @@ fn shuffle_prints_and_records_its_seed_and_replays_the_order() {
     let order = |seed: &str| {
         let out = tempfile::tempdir().unwrap();
         let json = out.path().join("r.json");
-        let o = run(basic().args(["-j", "1", "--shuffle", seed, "--json"]).arg(&json).env("FIXTURE_OUT", out.path()));
+        let o = run(basic()
+            .args(["-j", "1", "--shuffle", seed, "--json"])
+            .arg(&json)
+            .env("FIXTURE_OUT", out.path()));
         assert!(o.status.success(), "{}", text(&o));
-        assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("--shuffle {seed}")), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&format!("--shuffle {seed}")),
+            "{}",
+            text(&o)
+        );
         assert_eq!(report(&json)["shuffle_seed"], seed.parse::<u64>().unwrap());
         std::fs::read_to_string(out.path().join("runs.log")).unwrap()
     };

@@ -267,3 +267,71 @@ fn save_leaves_the_old_or_the_new_file_never_a_partial_one() {
     names.sort();
     assert_eq!(names, ["timings.json", "timings.json.lock"]);
 }
+
+#[test]
+fn recorded_timings_drive_the_plan_and_a_corrupt_file_falls_back_identically() {
+    use shardtest::plan::{estimate_items, fingerprint};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".shardtest/timings.json");
+    let listed: Vec<(TestId, TestAttributes)> = (0..12)
+        .map(|i| {
+            (
+                format!("app tests::t{i:02}").parse().unwrap(),
+                TestAttributes::default(),
+            )
+        })
+        .collect();
+    // One slow test, eleven fast ones, recorded by two shards of one CI run.
+    for (k, part) in listed.chunks(6).enumerate() {
+        let mut s = TimingStore::default();
+        for (id, _) in part {
+            let ms = if id.name.as_str() == "tests::t07" {
+                60_000
+            } else {
+                1_000
+            };
+            s.record(
+                id.clone(),
+                sample(&format!("run-{k}"), 1, ms * 1000, SampleStatus::Passed),
+            );
+        }
+        s.save_merged(&path).unwrap();
+    }
+    let (store, warning) = TimingStore::load_or_fallback(&path);
+    assert!(warning.is_none());
+    let items = estimate_items(&listed, &store);
+    assert!(items.iter().all(|i| i.known));
+    let p = plan(&PlanInput {
+        items,
+        shards: 2,
+        workers: 1,
+    });
+    // The slow test gets a shard of its own.
+    assert!(
+        p.shards
+            .iter()
+            .any(|s| s.tests.len() == 1 && s.tests[0].name.as_str() == "tests::t07")
+    );
+    assert_eq!(p.slowest(), Duration::from_secs(60));
+
+    // A truncated file: every shard warns the same way and computes the same plan.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    let runs: Vec<(String, String)> = (0..3)
+        .map(|_| {
+            let (store, warning) = TimingStore::load_or_fallback(&path);
+            let input = PlanInput {
+                items: estimate_items(&listed, &store),
+                shards: 2,
+                workers: 1,
+            };
+            (warning.unwrap(), fingerprint(&input))
+        })
+        .collect();
+    assert!(runs.windows(2).all(|w| w[0] == w[1]));
+    assert!(
+        runs[0].0.contains("timings.json") && runs[0].0.contains("delete it"),
+        "{}",
+        runs[0].0
+    );
+}

@@ -159,3 +159,24 @@ pub fn get(name: &str) -> Option<Host> {
 pub fn is_registered(ip: Ipv4Addr) -> bool {
     HOSTS.iter().any(|h| h.ip == ip)
 }
+
+/// Pairs of registered hosts that share a name or an address. One `hosts!` invocation is
+/// checked at compile time; this finds clashes between invocations linked into one binary
+/// (for instance a registry in a helper crate and another in the test crate).
+///
+/// ```
+/// shard::hosts! { CLASH_DOC = "127.0.0.27" }
+/// assert!(shard::hosts::conflicts().iter().all(|(a, b)| a.ip() == b.ip() || a.name() == b.name()));
+/// ```
+pub fn conflicts() -> Vec<(Host, Host)> {
+    let all = all();
+    let mut out = Vec::new();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            if a.ip == b.ip || a.name == b.name {
+                out.push((*a, *b));
+            }
+        }
+    }
+    out
+}

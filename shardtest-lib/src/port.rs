@@ -304,8 +304,9 @@ fn bindable(host: Option<Ipv4Addr>, port: u16) -> bool {
                 && TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
                 && match TcpListener::bind((Ipv6Addr::LOCALHOST, port)) {
                     Ok(_) => true,
-                    // No IPv6 on this machine: nothing can hold the port there either.
-                    Err(e) => e.kind() == io::ErrorKind::AddrNotAvailable,
+                    // Any other error means no IPv6 loopback here (disabled, not configured):
+                    // nothing can hold the port there either.
+                    Err(e) => e.kind() != io::ErrorKind::AddrInUse,
                 }
         }
     }

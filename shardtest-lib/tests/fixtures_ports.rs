@@ -60,6 +60,27 @@ fn child_entry() {
             let _ = out.flush();
             wait_stdin_closed();
         }
+        // Hold this test's artifact dir and report it.
+        "artifact" => {
+            let _ = writeln!(out, "DIR {}", shard::artifact_dir().display());
+            let _ = out.flush();
+            wait_stdin_closed();
+        }
+        // A test that fails while holding a temp dir (reported through a channel: this
+        // thread holds stdout's lock).
+        "tempfail" => {
+            let (tx, rx) = mpsc::channel();
+            let r = std::thread::spawn(move || {
+                let t = shard::temp_dir();
+                let _ = tx.send(t.path().display().to_string());
+                panic!("the test fails");
+            })
+            .join();
+            for p in rx.try_iter() {
+                let _ = writeln!(out, "TEMP {p}");
+            }
+            let _ = writeln!(out, "JOINED {}", r.is_err());
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -371,6 +392,7 @@ fn registry_is_inspectable_and_hosts_get_their_own_ports() {
     assert!(all.contains(&API) && all.contains(&DB) && all.contains(&SANDBOX));
     assert_eq!(shard::hosts::get("DB"), Some(DB));
     assert!(SANDBOX.is_external() && !API.is_external());
+    assert!(shard::hosts::conflicts().is_empty());
     let a = API.port();
     let d = DB.port();
     let _la = TcpListener::bind(a.addr()).expect("bind API port");
@@ -386,6 +408,51 @@ fn registry_is_inspectable_and_hosts_get_their_own_ports() {
     let on = shard::cluster_on(&[API, DB]);
     assert_eq!(on[0].ip(), API.ip());
     assert_eq!(on[1].host(), Some(DB));
+}
+
+fn line_with(k: &mut Kid, prefix: &str) -> String {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = k.lines.recv_timeout(left).expect("child reports in time");
+        if let Some(i) = line.find(prefix) {
+            return line[i + prefix.len()..].trim().to_string();
+        }
+    }
+}
+
+/// Two processes running the same test at once get distinct artifact dirs; a failing
+/// test's temp dir is kept (and printed) under our runner, removed otherwise.
+#[test]
+fn dirs_across_processes() {
+    let locks = tempfile::tempdir().expect("lock dir");
+    let mut a = Kid::spawn("artifact", locks.path(), &[]);
+    let mut b = Kid::spawn("artifact", locks.path(), &[]);
+    let (da, db) = (line_with(&mut a, "DIR "), line_with(&mut b, "DIR "));
+    assert_ne!(da, db);
+    assert!(
+        da.ends_with("child_entry") || db.ends_with("child_entry"),
+        "{da} {db}"
+    );
+    a.release();
+    b.release();
+
+    for (runner, kept) in [(true, true), (false, false)] {
+        let env: &[(&str, &str)] = if runner {
+            &[("SHARDTEST_RUN_ID", "dirs-test")]
+        } else {
+            &[]
+        };
+        let mut k = Kid::spawn("tempfail", locks.path(), env);
+        let path = line_with(&mut k, "TEMP ");
+        assert_eq!(line_with(&mut k, "JOINED "), "true");
+        k.release();
+        let path = Path::new(&path);
+        assert_eq!(path.exists(), kept, "runner={runner}: {}", path.display());
+        if kept {
+            std::fs::remove_dir_all(path).expect("clean up the kept dir");
+        }
+    }
 }
 
 #[test]

@@ -97,7 +97,11 @@ pub fn non_critical(args: TokenStream, item: TokenStream) -> TokenStream {
     attrs::non_critical(args.into(), item.into()).into()
 }
 
-/// `shard::hosts! { pub API = "127.0.0.2", ... }`: the central host registry.
+/// `shard::hosts! { pub API = "127.0.0.2", pub external SANDBOX = "10.1.2.3", ... }`: the
+/// central host registry. Each entry `[attrs] [vis] [external] NAME = "a.b.c.d"` becomes a
+/// `const NAME: shard::hosts::Host` registered for `shard::hosts::all()`. Compile errors: a
+/// duplicate name or address (pointing at both entries), an address that is not IPv4, and
+/// an address outside 127.0.0.0/8 not marked `external`. See `shard::hosts`.
 #[proc_macro]
 pub fn hosts(input: TokenStream) -> TokenStream {
     hosts::hosts(input.into()).into()

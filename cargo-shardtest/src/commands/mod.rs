@@ -4,5 +4,9 @@
 //! the exit status.
 
 pub mod archive;
+pub mod audit;
+pub mod plan;
 pub mod report;
 pub mod timeline;
+pub mod timings;
+pub mod verify;

@@ -126,6 +126,8 @@ pub struct TerminalReporter<W: Write> {
     done: usize,
     /// Lines of a failure's output shown on screen.
     pub tail_lines: usize,
+    /// Recorded history: a failing test that almost never failed before is marked a spike.
+    spikes: Option<crate::audit::flaky::SpikeHistory>,
 }
 
 impl<W: Write> TerminalReporter<W> {
@@ -150,7 +152,21 @@ impl<W: Write> TerminalReporter<W> {
             to_run: 0,
             done: 0,
             tail_lines: 40,
+            spikes: None,
         }
+    }
+
+    /// Marks, in the summary, failures of tests that almost never failed in `history` (taken
+    /// from the timings store before this run) as spikes: a systemic cause is likelier.
+    ///
+    /// ```
+    /// use shardtest::report::terminal::TerminalReporter;
+    /// use shardtest::audit::flaky::SpikeHistory;
+    /// let mut t = TerminalReporter::new(Vec::new());
+    /// t.set_spike_history(SpikeHistory::default());
+    /// ```
+    pub fn set_spike_history(&mut self, history: crate::audit::flaky::SpikeHistory) {
+        self.spikes = Some(history);
     }
 
     /// Gives the writer back.
@@ -360,7 +376,13 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                 let failures = std::mem::take(&mut self.failures);
                 for (id, why, nc) in &failures {
                     let label = if *nc { "FAIL (non-critical)" } else { "FAIL" };
-                    let _ = writeln!(self.out, "{} {id} ({why})", self.label(label, 20));
+                    let spike = self
+                        .spikes
+                        .as_ref()
+                        .and_then(|h| h.spike(id))
+                        .map(|s| format!(" [{s}]"))
+                        .unwrap_or_default();
+                    let _ = writeln!(self.out, "{} {id} ({why}){spike}", self.label(label, 20));
                 }
                 for (id, n) in &self.flaky {
                     let _ = writeln!(self.out, "{} {id} ({n} attempts)", self.label("FLAKY", 20));

@@ -39,18 +39,30 @@ struct BatchState<'a> {
 
 impl BatchState<'_> {
     fn begin(&mut self, name: &str, tx: &Sender<WorkerMsg>) {
-        let Some(&test) = self.by_name.get(name) else { return };
+        let Some(&test) = self.by_name.get(name) else {
+            return;
+        };
         if self.current.as_ref().is_some_and(|c| c.test == test) {
             return;
         }
         let now = Instant::now();
-        self.current = Some(Current { test, began: now, began_at: SystemTime::now() });
-        let _ = tx.send(WorkerMsg::Began { slot: self.slot, test, at: now });
+        self.current = Some(Current {
+            test,
+            began: now,
+            began_at: SystemTime::now(),
+        });
+        let _ = tx.send(WorkerMsg::Began {
+            slot: self.slot,
+            test,
+            at: now,
+        });
     }
 
     fn end(&mut self, name: &str, result: &str, tx: &Sender<WorkerMsg>) {
         self.begin(name, tx);
-        let Some(cur) = self.current.take() else { return };
+        let Some(cur) = self.current.take() else {
+            return;
+        };
         let duration = cur.began.elapsed();
         self.done.push(cur.test);
         if result.starts_with("FAILED") {
@@ -67,7 +79,12 @@ impl BatchState<'_> {
         };
         // Hold back the latest pass: if the process leaves children behind, it gets the blame.
         if let Some((test, r)) = self.held_pass.replace((cur.test, result)) {
-            let _ = tx.send(WorkerMsg::Ended { slot: self.slot, test, attempt: self.attempt, result: r });
+            let _ = tx.send(WorkerMsg::Ended {
+                slot: self.slot,
+                test,
+                attempt: self.attempt,
+                result: r,
+            });
         }
     }
 
@@ -85,7 +102,10 @@ impl BatchState<'_> {
             self.collecting = None;
             return;
         }
-        if let Some(name) = line.strip_prefix("---- ").and_then(|r| r.strip_suffix(" stdout ----")) {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|r| r.strip_suffix(" stdout ----"))
+        {
             self.collecting = self.by_name.get(name).copied();
             return;
         }
@@ -100,7 +120,10 @@ impl BatchState<'_> {
 
     /// A partial line `test NAME ... ` means NAME has begun.
     fn partial(&mut self, partial: &str, tx: &Sender<WorkerMsg>) {
-        if let Some(name) = partial.strip_prefix("test ").and_then(|r| r.strip_suffix(" ... ")) {
+        if let Some(name) = partial
+            .strip_prefix("test ")
+            .and_then(|r| r.strip_suffix(" ... "))
+        {
             if self.by_name.contains_key(name) {
                 self.begin(name, tx);
             }
@@ -116,12 +139,21 @@ fn tail_of(text: &str) -> String {
     while !text.is_char_boundary(cut) {
         cut += 1;
     }
-    format!("[... earlier output cut; see the full log ...]\n{}", &text[cut..])
+    format!(
+        "[... earlier output cut; see the full log ...]\n{}",
+        &text[cut..]
+    )
 }
 
 /// Runs one batch and reports every test of it (`Ended` or, for tests that never began,
 /// `Unrun`).
-pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &RunnerConfig, tx: &Sender<WorkerMsg>) {
+pub(super) fn run_batch(
+    slot: u32,
+    job: &Job,
+    tests: &[ShardTest],
+    config: &RunnerConfig,
+    tx: &Sender<WorkerMsg>,
+) {
     let first = &tests[job.tests[0]];
     let stderr_path = config.logs_dir.join(format!("slot-{slot}.stderr.log"));
     let mut cmd = test_command(&first.binary, config, slot, job.attempt);
@@ -144,16 +176,27 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
         Ok(c) => c,
         Err(e) => {
             for &test in &job.tests {
-                let _ = tx.send(WorkerMsg::Began { slot, test, at: start });
+                let _ = tx.send(WorkerMsg::Began {
+                    slot,
+                    test,
+                    at: start,
+                });
                 let result = TestResult {
-                    outcome: AttemptOutcome::SpawnFailed { message: format!("{}: {e}", first.binary.path.display()) },
+                    outcome: AttemptOutcome::SpawnFailed {
+                        message: format!("{}: {e}", first.binary.path.display()),
+                    },
                     duration: Duration::ZERO,
                     started_at: start_at,
                     leaked: false,
                     log: None,
                     output_tail: String::new(),
                 };
-                let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result });
+                let _ = tx.send(WorkerMsg::Ended {
+                    slot,
+                    test,
+                    attempt: job.attempt,
+                    result,
+                });
             }
             return;
         }
@@ -164,7 +207,11 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
     let mut st = BatchState {
         slot,
         attempt: job.attempt,
-        by_name: job.tests.iter().map(|&i| (tests[i].case.id.name.as_str(), i)).collect(),
+        by_name: job
+            .tests
+            .iter()
+            .map(|&i| (tests[i].case.id.name.as_str(), i))
+            .collect(),
         current: None,
         done: Vec::new(),
         failed: Vec::new(),
@@ -186,7 +233,8 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
             pending.extend_from_slice(&buf[..n]);
             let mut start_of_line = 0;
             while let Some(nl) = pending[start_of_line..].iter().position(|&b| b == b'\n') {
-                let line = String::from_utf8_lossy(&pending[start_of_line..start_of_line + nl]).into_owned();
+                let line = String::from_utf8_lossy(&pending[start_of_line..start_of_line + nl])
+                    .into_owned();
                 st.line(line.trim_end_matches('\r'), tx);
                 start_of_line += nl + 1;
             }
@@ -201,14 +249,20 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
     let leaked = reap_group(pgid, config.leak_grace);
     let status_outcome = match status {
         Ok(s) => outcome_of(s),
-        Err(e) => AttemptOutcome::SpawnFailed { message: format!("waiting for the test binary failed: {e}") },
+        Err(e) => AttemptOutcome::SpawnFailed {
+            message: format!("waiting for the test binary failed: {e}"),
+        },
     };
     let stderr_tail = read_tail(&stderr_path, TAIL_BYTES);
 
-    let killed_by_us = matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
+    let killed_by_us =
+        matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
     if st.done.is_empty() && st.current.is_none() && killed_by_us {
         // Killed (Ctrl-C) before its first test began: nothing of it ran.
-        let _ = tx.send(WorkerMsg::Unrun { tests: job.tests.clone(), attempt: job.attempt });
+        let _ = tx.send(WorkerMsg::Unrun {
+            tests: job.tests.clone(),
+            attempt: job.attempt,
+        });
         return;
     }
     if st.done.is_empty() && st.current.is_none() && !status_outcome.is_pass() {
@@ -216,16 +270,27 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
         // Report every test of the batch as failed with what it printed, rather than retry
         // forever.
         for &test in &job.tests {
-            let _ = tx.send(WorkerMsg::Began { slot, test, at: start });
+            let _ = tx.send(WorkerMsg::Began {
+                slot,
+                test,
+                at: start,
+            });
             let result = TestResult {
                 outcome: status_outcome.clone(),
                 duration: start.elapsed(),
                 started_at: start_at,
                 leaked,
                 log: None,
-                output_tail: format!("the test binary failed before running any test:\n{stderr_tail}"),
+                output_tail: format!(
+                    "the test binary failed before running any test:\n{stderr_tail}"
+                ),
             };
-            let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result });
+            let _ = tx.send(WorkerMsg::Ended {
+                slot,
+                test,
+                attempt: job.attempt,
+                result,
+            });
         }
         return;
     }
@@ -234,7 +299,11 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
         let output = st.failure_output.remove(&test).unwrap_or_default();
         let dir = config.artifact_dir(&tests[test].case.id);
         let log = std::fs::create_dir_all(&dir).ok().and_then(|_| {
-            let p = dir.join(if job.attempt == 1 { "output.log".to_string() } else { format!("output.attempt-{}.log", job.attempt) });
+            let p = dir.join(if job.attempt == 1 {
+                "output.log".to_string()
+            } else {
+                format!("output.attempt-{}.log", job.attempt)
+            });
             std::fs::write(&p, &output).ok().map(|_| p)
         });
         let result = TestResult {
@@ -245,7 +314,12 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
             log,
             output_tail: tail_of(&output),
         };
-        let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result });
+        let _ = tx.send(WorkerMsg::Ended {
+            slot,
+            test,
+            attempt: job.attempt,
+            result,
+        });
     }
     if let Some(cur) = st.current.take() {
         // The process ended while this test ran: it crashed (or we killed it).
@@ -262,16 +336,39 @@ pub(super) fn run_batch(slot: u32, job: &Job, tests: &[ShardTest], config: &Runn
             log: None,
             output_tail: stderr_tail,
         };
-        let _ = tx.send(WorkerMsg::Ended { slot, test: cur.test, attempt: job.attempt, result });
+        let _ = tx.send(WorkerMsg::Ended {
+            slot,
+            test: cur.test,
+            attempt: job.attempt,
+            result,
+        });
     } else if let Some((test, mut r)) = st.held_pass.take() {
         r.leaked = leaked;
-        let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result: r });
+        let _ = tx.send(WorkerMsg::Ended {
+            slot,
+            test,
+            attempt: job.attempt,
+            result: r,
+        });
     }
     if let Some((test, r)) = st.held_pass.take() {
-        let _ = tx.send(WorkerMsg::Ended { slot, test, attempt: job.attempt, result: r });
+        let _ = tx.send(WorkerMsg::Ended {
+            slot,
+            test,
+            attempt: job.attempt,
+            result: r,
+        });
     }
-    let unrun: Vec<usize> = job.tests.iter().copied().filter(|t| !st.done.contains(t)).collect();
+    let unrun: Vec<usize> = job
+        .tests
+        .iter()
+        .copied()
+        .filter(|t| !st.done.contains(t))
+        .collect();
     if !unrun.is_empty() {
-        let _ = tx.send(WorkerMsg::Unrun { tests: unrun, attempt: job.attempt });
+        let _ = tx.send(WorkerMsg::Unrun {
+            tests: unrun,
+            attempt: job.attempt,
+        });
     }
 }

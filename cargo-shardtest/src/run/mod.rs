@@ -82,7 +82,10 @@ impl RunnerConfig {
     /// ```
     pub fn artifact_dir(&self, id: &TestId) -> PathBuf {
         self.artifact_root
-            .join(format!("shard-{}-of-{}", self.shard.index, self.shard.total))
+            .join(format!(
+                "shard-{}-of-{}",
+                self.shard.index, self.shard.total
+            ))
             .join(path_component(id.binary.as_str()))
             .join(path_component(id.name.as_str()))
     }
@@ -122,7 +125,13 @@ fn path_component(s: &str) -> String {
     let replaced = s.replace("::", "..");
     let clean: String = replaced
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if clean == replaced {
         clean
@@ -171,7 +180,12 @@ pub(crate) enum WorkerMsg {
     /// A test of the job began.
     Began { slot: u32, test: usize, at: Instant },
     /// A test of the job ended.
-    Ended { slot: u32, test: usize, attempt: u32, result: TestResult },
+    Ended {
+        slot: u32,
+        test: usize,
+        attempt: u32,
+        result: TestResult,
+    },
     /// The job's process died before these tests began (batch mode): run them again.
     Unrun { tests: Vec<usize>, attempt: u32 },
     /// The worker is free again.
@@ -262,10 +276,20 @@ fn start_order(tests: &[ShardTest], shuffle_seed: Option<u64>) -> Vec<usize> {
 
 /// Cuts the runnable tests into jobs: one per test, or (batch mode) chunks of plain tests of
 /// one binary so that every worker gets several batches.
-fn make_jobs(tests: &[ShardTest], order: &[usize], config: &RunnerConfig, attempt: u32) -> Vec<Job> {
+fn make_jobs(
+    tests: &[ShardTest],
+    order: &[usize],
+    config: &RunnerConfig,
+    attempt: u32,
+) -> Vec<Job> {
     let runnable = order.iter().copied().filter(|&i| !tests[i].skip);
     if config.isolation == Isolation::Process {
-        return runnable.map(|i| Job { tests: vec![i], attempt }).collect();
+        return runnable
+            .map(|i| Job {
+                tests: vec![i],
+                attempt,
+            })
+            .collect();
     }
     let mut singles = Vec::new();
     let mut by_binary: BTreeMap<&crate::id::BinaryId, Vec<usize>> = BTreeMap::new();
@@ -278,16 +302,25 @@ fn make_jobs(tests: &[ShardTest], order: &[usize], config: &RunnerConfig, attemp
             }
             by_binary.entry(b).or_default().push(i);
         } else {
-            singles.push(Job { tests: vec![i], attempt });
+            singles.push(Job {
+                tests: vec![i],
+                attempt,
+            });
         }
     }
     let mut jobs = singles;
     let chunks_per_binary = (config.workers.max(1) as usize) * 4;
     for b in binary_order {
         let members = &by_binary[b];
-        let size = members.len().div_ceil(chunks_per_binary).clamp(1, batch::MAX_BATCH);
+        let size = members
+            .len()
+            .div_ceil(chunks_per_binary)
+            .clamp(1, batch::MAX_BATCH);
         for chunk in members.chunks(size) {
-            jobs.push(Job { tests: chunk.to_vec(), attempt });
+            jobs.push(Job {
+                tests: chunk.to_vec(),
+                attempt,
+            });
         }
     }
     jobs
@@ -332,7 +365,10 @@ pub fn run_shard(
     for attempt in 1..=repeat {
         queue.extend(make_jobs(&tests, &order, config, attempt));
     }
-    let outstanding = tests.iter().map(|t| if t.skip { 0 } else { repeat }).collect();
+    let outstanding = tests
+        .iter()
+        .map(|t| if t.skip { 0 } else { repeat })
+        .collect();
 
     let workers = config.workers.max(1);
     let tests = Arc::new(tests);
@@ -346,7 +382,9 @@ pub fn run_shard(
         let tests = Arc::clone(&tests);
         let config = config.clone();
         let tx = tx.clone();
-        handles.push(std::thread::spawn(move || worker_loop(slot, jrx, &tests, &config, &tx)));
+        handles.push(std::thread::spawn(move || {
+            worker_loop(slot, jrx, &tests, &config, &tx)
+        }));
     }
     drop(tx);
 
@@ -370,14 +408,30 @@ pub fn run_shard(
         let _ = h.join();
     }
     s.outcome.interrupted = s.interrupted;
-    consumer.on_event(&RunEvent::RunFinished { elapsed: run_start.elapsed(), interrupted: s.interrupted });
+    consumer.on_event(&RunEvent::RunFinished {
+        elapsed: run_start.elapsed(),
+        interrupted: s.interrupted,
+    });
     Ok(s.outcome)
 }
 
-fn worker_loop(slot: u32, jobs: Receiver<Job>, tests: &[ShardTest], config: &RunnerConfig, tx: &Sender<WorkerMsg>) {
+fn worker_loop(
+    slot: u32,
+    jobs: Receiver<Job>,
+    tests: &[ShardTest],
+    config: &RunnerConfig,
+    tx: &Sender<WorkerMsg>,
+) {
     for job in jobs {
         if job.tests.len() == 1 {
-            process::run_single(slot, job.tests[0], job.attempt, &tests[job.tests[0]], config, tx);
+            process::run_single(
+                slot,
+                job.tests[0],
+                job.attempt,
+                &tests[job.tests[0]],
+                config,
+                tx,
+            );
         } else {
             batch::run_batch(slot, &job, tests, config, tx);
         }
@@ -386,7 +440,12 @@ fn worker_loop(slot: u32, jobs: Receiver<Job>, tests: &[ShardTest], config: &Run
 }
 
 impl Scheduler<'_> {
-    fn event_loop(&mut self, rx: &Receiver<WorkerMsg>, jobs: &[Sender<Job>], consumer: &mut dyn EventConsumer) {
+    fn event_loop(
+        &mut self,
+        rx: &Receiver<WorkerMsg>,
+        jobs: &[Sender<Job>],
+        consumer: &mut dyn EventConsumer,
+    ) {
         loop {
             self.release_delayed(Instant::now());
             self.dispatch(jobs);
@@ -394,7 +453,9 @@ impl Scheduler<'_> {
             if !running && self.queue.is_empty() && self.delayed.is_empty() {
                 return;
             }
-            let wait = self.next_deadline().map(|d| d.saturating_duration_since(Instant::now()));
+            let wait = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
             let msg = match wait {
                 Some(w) => match rx.recv_timeout(w) {
                     Ok(m) => Some(m),
@@ -420,7 +481,9 @@ impl Scheduler<'_> {
     fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
-            let Some((_, started)) = r.current else { continue };
+            let Some((_, started)) = r.current else {
+                continue;
+            };
             if r.killed.is_some() {
                 continue;
             }
@@ -437,7 +500,9 @@ impl Scheduler<'_> {
     fn check_deadlines(&mut self, consumer: &mut dyn EventConsumer) {
         let now = Instant::now();
         for r in self.slots.iter_mut().flatten() {
-            let Some((test, started)) = r.current else { continue };
+            let Some((test, started)) = r.current else {
+                continue;
+            };
             if r.killed.is_some() {
                 continue;
             }
@@ -453,7 +518,10 @@ impl Scheduler<'_> {
             }
             if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
-                consumer.on_event(&RunEvent::TestSlow { id: self.tests[test].case.id.clone(), elapsed });
+                consumer.on_event(&RunEvent::TestSlow {
+                    id: self.tests[test].case.id.clone(),
+                    elapsed,
+                });
             }
         }
     }
@@ -481,7 +549,10 @@ impl Scheduler<'_> {
     fn allowed(&self, job: &Job) -> bool {
         job.tests.iter().all(|&i| {
             let attrs = &self.tests[i].case.attributes;
-            let serial_ok = attrs.serial.as_ref().is_none_or(|k| self.serial_busy.get(k).copied().unwrap_or(0) == 0);
+            let serial_ok = attrs
+                .serial
+                .as_ref()
+                .is_none_or(|k| self.serial_busy.get(k).copied().unwrap_or(0) == 0);
             let group_ok = attrs
                 .group
                 .as_ref()
@@ -515,9 +586,17 @@ impl Scheduler<'_> {
             let Some(pos) = self.queue.iter().position(|j| self.allowed(j)) else {
                 return;
             };
-            let Some(job) = self.queue.remove(pos) else { return };
+            let Some(job) = self.queue.remove(pos) else {
+                return;
+            };
             self.hold(&job, true);
-            self.slots[slot] = Some(Running { job: job.clone(), pgid: None, current: None, slow_warnings: 0, killed: None });
+            self.slots[slot] = Some(Running {
+                job: job.clone(),
+                pgid: None,
+                current: None,
+                slow_warnings: 0,
+                killed: None,
+            });
             if jobs[slot].send(job).is_err() {
                 // The worker thread is gone; nothing more can run.
                 self.interrupted = true;
@@ -548,7 +627,12 @@ impl Scheduler<'_> {
                     });
                 }
             }
-            WorkerMsg::Ended { slot, test, attempt, result } => self.ended(slot, test, attempt, result, consumer),
+            WorkerMsg::Ended {
+                slot,
+                test,
+                attempt,
+                result,
+            } => self.ended(slot, test, attempt, result, consumer),
             WorkerMsg::Unrun { tests, attempt } => {
                 if self.interrupted {
                     for t in tests {
@@ -582,7 +666,12 @@ impl Scheduler<'_> {
         pending.extend(self.delayed.drain(..).flat_map(|(_, j)| j.tests));
         pending.sort_by(|&a, &b| self.tests[a].case.id.cmp(&self.tests[b].case.id));
         pending.dedup();
-        let running: Vec<usize> = self.slots.iter().flatten().flat_map(|r| r.job.tests.iter().copied()).collect();
+        let running: Vec<usize> = self
+            .slots
+            .iter()
+            .flatten()
+            .flat_map(|r| r.job.tests.iter().copied())
+            .collect();
         for t in pending {
             // A test with copies still running reports when they end.
             if !running.contains(&t) && self.outstanding[t] > 0 {
@@ -609,7 +698,14 @@ impl Scheduler<'_> {
         });
     }
 
-    fn ended(&mut self, slot: u32, test: usize, attempt: u32, out: TestResult, consumer: &mut dyn EventConsumer) {
+    fn ended(
+        &mut self,
+        slot: u32,
+        test: usize,
+        attempt: u32,
+        out: TestResult,
+        consumer: &mut dyn EventConsumer,
+    ) {
         let mut killed = None;
         if let Some(r) = self.slots[slot as usize].as_mut() {
             if r.current.map(|(t, _)| t) == Some(test) {
@@ -648,7 +744,11 @@ impl Scheduler<'_> {
                     TestStatus::Passed
                 } else if passes > 0 {
                     TestStatus::Flaky
-                } else if self.interrupted && runs.iter().all(|a| a.outcome == AttemptOutcome::Interrupted) {
+                } else if self.interrupted
+                    && runs
+                        .iter()
+                        .all(|a| a.outcome == AttemptOutcome::Interrupted)
+                {
                     TestStatus::NotRun
                 } else {
                     TestStatus::Failed
@@ -657,18 +757,40 @@ impl Scheduler<'_> {
             }
             return;
         }
-        let max_attempts = 1 + self.config.retries.max(t.case.attributes.flaky.as_ref().map_or(0, |f| f.retries));
+        let max_attempts = 1 + self
+            .config
+            .retries
+            .max(t.case.attributes.flaky.as_ref().map_or(0, |f| f.retries));
         if passed {
-            let status = if attempt > 1 { TestStatus::Flaky } else { TestStatus::Passed };
+            let status = if attempt > 1 {
+                TestStatus::Flaky
+            } else {
+                TestStatus::Passed
+            };
             self.outstanding[test] = 0;
             self.emit_finished(test, status, consumer);
         } else if interrupted {
             self.outstanding[test] = 0;
             self.emit_finished(test, TestStatus::NotRun, consumer);
         } else if attempt < max_attempts && !self.interrupted {
-            let backoff = t.case.attributes.flaky.as_ref().map_or(Duration::ZERO, |f| f.backoff_before(attempt));
-            consumer.on_event(&RunEvent::TestRetrying { id: t.case.id.clone(), failed: record, backoff });
-            self.delayed.push((Instant::now() + backoff, Job { tests: vec![test], attempt: attempt + 1 }));
+            let backoff = t
+                .case
+                .attributes
+                .flaky
+                .as_ref()
+                .map_or(Duration::ZERO, |f| f.backoff_before(attempt));
+            consumer.on_event(&RunEvent::TestRetrying {
+                id: t.case.id.clone(),
+                failed: record,
+                backoff,
+            });
+            self.delayed.push((
+                Instant::now() + backoff,
+                Job {
+                    tests: vec![test],
+                    attempt: attempt + 1,
+                },
+            ));
         } else {
             self.outstanding[test] = 0;
             self.emit_finished(test, TestStatus::Failed, consumer);
@@ -692,7 +814,9 @@ fn become_subreaper() {
 /// assert_ne!(shardtest::run::new_run_id(), "");
 /// ```
 pub fn new_run_id() -> String {
-    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     format!("{:x}-{:x}", t.as_millis(), std::process::id())
 }
 
@@ -723,7 +847,11 @@ mod tests {
         });
         (0..n)
             .map(|i| ShardTest {
-                case: TestCase { id: format!("b t{i:02}").parse().unwrap(), ignored: false, attributes: Default::default() },
+                case: TestCase {
+                    id: format!("b t{i:02}").parse().unwrap(),
+                    ignored: false,
+                    attributes: Default::default(),
+                },
                 binary: Arc::clone(&bin),
                 estimate: Duration::from_millis((i % 7) as u64),
                 skip: false,

@@ -17,7 +17,12 @@ pub const TAIL_BYTES: u64 = 8 * 1024;
 
 /// A command for a test process of `binary` with the environment every test gets
 /// (cargo's variables, `SHARDTEST_*`), in its own process group, stdin closed.
-pub(super) fn test_command(binary: &crate::list::TestBinary, config: &RunnerConfig, slot: u32, attempt: u32) -> Command {
+pub(super) fn test_command(
+    binary: &crate::list::TestBinary,
+    config: &RunnerConfig,
+    slot: u32,
+    attempt: u32,
+) -> Command {
     let mut cmd = Command::new(&binary.path);
     cmd.current_dir(crate::list::existing_dir(&binary.package_dir));
     cmd.envs(binary.cargo_env());
@@ -48,7 +53,9 @@ pub(super) fn run_single(
     let spawned = File::create(&log_path).and_then(|log| {
         let err = log.try_clone()?;
         let mut cmd = test_command(&test.binary, config, slot, attempt);
-        cmd.arg("--exact").arg(test.case.id.name.as_str()).arg("--nocapture");
+        cmd.arg("--exact")
+            .arg(test.case.id.name.as_str())
+            .arg("--nocapture");
         if test.case.ignored {
             cmd.arg("--ignored");
         }
@@ -61,28 +68,45 @@ pub(super) fn run_single(
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            let _ = tx.send(WorkerMsg::Began { slot, test: index, at: start });
+            let _ = tx.send(WorkerMsg::Began {
+                slot,
+                test: index,
+                at: start,
+            });
             let result = TestResult {
-                outcome: AttemptOutcome::SpawnFailed { message: format!("{}: {e}", test.binary.path.display()) },
+                outcome: AttemptOutcome::SpawnFailed {
+                    message: format!("{}: {e}", test.binary.path.display()),
+                },
                 duration: start.elapsed(),
                 started_at,
                 leaked: false,
                 log: None,
                 output_tail: String::new(),
             };
-            let _ = tx.send(WorkerMsg::Ended { slot, test: index, attempt, result });
+            let _ = tx.send(WorkerMsg::Ended {
+                slot,
+                test: index,
+                attempt,
+                result,
+            });
             return;
         }
     };
     let pgid = child.id() as i32;
     let _ = tx.send(WorkerMsg::Spawned { slot, pgid });
-    let _ = tx.send(WorkerMsg::Began { slot, test: index, at: start });
+    let _ = tx.send(WorkerMsg::Began {
+        slot,
+        test: index,
+        at: start,
+    });
     let status = child.wait();
     let duration = start.elapsed();
     let leaked = reap_group(pgid, config.leak_grace);
     let outcome = match status {
         Ok(s) => outcome_of(s),
-        Err(e) => AttemptOutcome::SpawnFailed { message: format!("waiting for the test failed: {e}") },
+        Err(e) => AttemptOutcome::SpawnFailed {
+            message: format!("waiting for the test failed: {e}"),
+        },
     };
     let keep = !outcome.is_pass() || leaked;
     let (log, output_tail) = if keep {
@@ -91,8 +115,20 @@ pub(super) fn run_single(
     } else {
         (None, String::new())
     };
-    let result = TestResult { outcome, duration, started_at, leaked, log, output_tail };
-    let _ = tx.send(WorkerMsg::Ended { slot, test: index, attempt, result });
+    let result = TestResult {
+        outcome,
+        duration,
+        started_at,
+        leaked,
+        log,
+        output_tail,
+    };
+    let _ = tx.send(WorkerMsg::Ended {
+        slot,
+        test: index,
+        attempt,
+        result,
+    });
 }
 
 /// Decodes an exit status.

@@ -33,6 +33,12 @@ pub fn shardtest() -> Command {
         }
     }
     c.env_remove("CARGO_TARGET_DIR");
+    // Every command gets its own (empty) timings history unless a test passes `--timings`,
+    // so concurrent tests never plan from each other's recordings.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("shardtest-it-{}-{n}", std::process::id()));
+    c.env("SHARDTEST_TIMINGS", dir.join("timings.json"));
     c
 }
 

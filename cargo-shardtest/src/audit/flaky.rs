@@ -1,0 +1,186 @@
+//! Flakiness history from the timings store: a per-test flakiness rate
+//! ([`flakiness_table`], for `timings show --flaky`) and the *spike* check of the run summary
+//! ([`SpikeHistory`]): a test that fails now although it almost never failed before points at
+//! something systemic (the machine, a dependency, a shared service), not at the test.
+
+use crate::id::TestId;
+use crate::timings::{TestStats, TimingStore};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Fewest recorded samples for a failure to count as a spike.
+pub const SPIKE_MIN_SAMPLES: u64 = 10;
+/// A failure is a spike when the recorded failure rate is below this (parts per million: 5%).
+pub const SPIKE_MAX_RATE_PPM: u32 = 50_000;
+
+/// One test's recorded flakiness.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FlakyRow {
+    /// The test.
+    pub id: TestId,
+    /// Recorded runs.
+    pub samples: u64,
+    /// Runs that passed at once.
+    pub passed: u64,
+    /// Runs that passed after a retry.
+    pub flaky: u64,
+    /// Runs that failed.
+    pub failed: u64,
+    /// Share of runs that did not pass at once, in parts per million.
+    pub rate_ppm: u32,
+}
+
+/// The tests of `store` that ever failed or needed a retry, highest rate first (ties: more
+/// samples first, then by id).
+///
+/// ```
+/// use shardtest::audit::flaky::flakiness_table;
+/// use shardtest::timings::*;
+/// use std::time::Duration;
+/// let mut store = TimingStore::default();
+/// for (i, status) in [SampleStatus::Passed, SampleStatus::Flaky, SampleStatus::Passed, SampleStatus::Passed].into_iter().enumerate() {
+///     store.record("p t".parse().unwrap(), Sample {
+///         run: RunStamp { id: format!("r{i}"), at_unix_ms: i as u64 },
+///         duration: Duration::from_millis(10), status, workers: 1, attributes: Default::default() });
+/// }
+/// let rows = flakiness_table(&store);
+/// assert_eq!(rows.len(), 1);
+/// assert_eq!(rows[0].rate_ppm, 250_000);
+/// assert!(shardtest::audit::flaky::FlakyTable(rows).to_string().contains("25.0%"));
+/// ```
+pub fn flakiness_table(store: &TimingStore) -> Vec<FlakyRow> {
+    let mut rows: Vec<FlakyRow> = store
+        .tests
+        .keys()
+        .filter_map(|id| store.stats(id).map(|s| row(id, &s)))
+        .filter(|r| r.rate_ppm > 0)
+        .collect();
+    rows.sort_by(|a, b| {
+        b.rate_ppm
+            .cmp(&a.rate_ppm)
+            .then(b.samples.cmp(&a.samples))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    rows
+}
+
+fn row(id: &TestId, s: &TestStats) -> FlakyRow {
+    FlakyRow {
+        id: id.clone(),
+        samples: s.samples,
+        passed: s.passed,
+        flaky: s.flaky,
+        failed: s.failed,
+        rate_ppm: s.failure_rate_ppm(),
+    }
+}
+
+/// A printable flakiness table (`Display`): rate, counts and test, one line per test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlakyTable(pub Vec<FlakyRow>);
+
+impl fmt::Display for FlakyTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return writeln!(
+                f,
+                "no test has failed or needed a retry in the recorded history"
+            );
+        }
+        writeln!(
+            f,
+            "{:>7}  {:>7}  {:>6}  {:>6}  TEST",
+            "RATE", "SAMPLES", "FLAKY", "FAILED"
+        )?;
+        for r in &self.0 {
+            writeln!(
+                f,
+                "{:>6.1}%  {:>7}  {:>6}  {:>6}  {}",
+                f64::from(r.rate_ppm) / 10_000.0,
+                r.samples,
+                r.flaky,
+                r.failed,
+                r.id
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A failure that is out of character for the test: it passed `passed` of `samples` before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spike {
+    /// Recorded runs that passed at once.
+    pub passed: u64,
+    /// Recorded runs.
+    pub samples: u64,
+}
+
+impl fmt::Display for Spike {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SPIKE: fails now, passed {} of {} before: look for a systemic cause",
+            self.passed, self.samples
+        )
+    }
+}
+
+/// Whether a failure of a test with these recorded statistics is a spike: at least
+/// [`SPIKE_MIN_SAMPLES`] samples and a failure rate below [`SPIKE_MAX_RATE_PPM`].
+///
+/// ```
+/// use shardtest::audit::flaky::spike;
+/// use shardtest::timings::TestStats;
+/// let steady = TestStats { samples: 20, passed: 20, ..Default::default() };
+/// assert_eq!(spike(&steady).unwrap().to_string(),
+///     "SPIKE: fails now, passed 20 of 20 before: look for a systemic cause");
+/// let flaky = TestStats { samples: 20, passed: 15, failed: 5, ..Default::default() };
+/// assert!(spike(&flaky).is_none());
+/// assert!(spike(&TestStats { samples: 3, passed: 3, ..Default::default() }).is_none());
+/// ```
+pub fn spike(stats: &TestStats) -> Option<Spike> {
+    (stats.samples >= SPIKE_MIN_SAMPLES && stats.failure_rate_ppm() < SPIKE_MAX_RATE_PPM).then_some(
+        Spike {
+            passed: stats.passed,
+            samples: stats.samples,
+        },
+    )
+}
+
+/// The recorded history the run summary needs to mark spikes, taken from the timings store
+/// *before* the run records its own results. Give it to
+/// [`TerminalReporter::set_spike_history`](crate::report::terminal::TerminalReporter::set_spike_history).
+///
+/// ```
+/// use shardtest::audit::flaky::SpikeHistory;
+/// use shardtest::timings::TimingStore;
+/// let h = SpikeHistory::from_store(&TimingStore::default());
+/// assert!(h.spike(&"p t".parse().unwrap()).is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpikeHistory {
+    spikes: BTreeMap<TestId, Spike>,
+}
+
+impl SpikeHistory {
+    /// The tests of `store` whose failure now would be a spike.
+    pub fn from_store(store: &TimingStore) -> Self {
+        let spikes = store
+            .tests
+            .keys()
+            .filter_map(|id| {
+                store
+                    .stats(id)
+                    .and_then(|s| spike(&s))
+                    .map(|sp| (id.clone(), sp))
+            })
+            .collect();
+        SpikeHistory { spikes }
+    }
+
+    /// The spike a failure of `id` would be, if any.
+    pub fn spike(&self, id: &TestId) -> Option<Spike> {
+        self.spikes.get(id).copied()
+    }
+}

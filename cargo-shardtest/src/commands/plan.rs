@@ -1,0 +1,199 @@
+//! `cargo shardtest plan`: how the suite would split into N shards from the timings history,
+//! how close the slowest shard is to the lower bound, and (`--suggest`) how many shards are
+//! worth paying for.
+
+use crate::app::{self, UsageError};
+use crate::cli::{self, BuildArgs, FilterArgs};
+use crate::plan;
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// A table per shard and a summary.
+    #[default]
+    Human,
+    /// The whole `ShardPlan` (and the suggestion, with `--suggest`) as JSON.
+    Json,
+}
+
+/// `cargo shardtest plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    /// Build options.
+    pub build: BuildArgs,
+    #[command(flatten)]
+    /// Selection.
+    pub filter: FilterArgs,
+    /// Number of shards to plan for.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub shards: u32,
+    /// Workers per shard (`-j` of each job).
+    #[arg(short = 'j', long, value_name = "W", env = "SHARDTEST_JOBS")]
+    pub jobs: Option<u32>,
+    /// Timings history [default: <workspace>/.shardtest/timings.json].
+    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+    pub timings: Option<PathBuf>,
+    /// Compare shard counts from 1 to `--max-shards` and recommend one.
+    #[arg(long)]
+    pub suggest: bool,
+    /// Fixed cost every CI job pays before its tests (checkout, build, cache restore), for
+    /// `--suggest`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub setup_cost: Duration,
+    /// Largest shard count `--suggest` considers.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_shards: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: PlanFormat,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+/// Runs `plan`: builds and lists the tests, plans them, prints the plan.
+///
+/// ```no_run
+/// # use shardtest::commands::plan::*;
+/// # use clap::Parser;
+/// #[derive(clap::Parser)] struct P { #[command(flatten)] a: PlanArgs }
+/// let args = P::parse_from(["plan", "--shards", "8", "-j", "2"]).a;
+/// run(args)?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    if args.shards == 0 {
+        return Err(UsageError(
+            "`--shards 0`: plan for at least one shard, e.g. `--shards 4`".into(),
+        )
+        .into());
+    }
+    let workers = args.jobs.unwrap_or(1).max(1);
+    let (out, list) = app::discover(&args.build)?;
+    let selected = app::select(&list, &args.filter.to_filter());
+    let timings = app::timings_path(args.timings.as_deref(), &out.workspace_root);
+    let store = app::load_timings(&timings);
+    let plan = app::make_plan(&selected, args.shards, workers, &store);
+    let suggestion = if args.suggest {
+        let listed: Vec<_> = selected
+            .iter()
+            .map(|(t, _)| (t.id.clone(), t.attributes.clone()))
+            .collect();
+        let items = plan::estimate_items_for_workers(&listed, &store, Some(workers));
+        let max = args.max_shards.max(1);
+        Some(plan::suggest(&items, args.setup_cost, 1..=max, workers))
+    } else {
+        None
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        PlanFormat::Json => {
+            let doc =
+                serde_json::json!({ "timings": timings, "plan": plan, "suggestion": suggestion });
+            serde_json::to_writer_pretty(&mut stdout, &doc).context("writing JSON to stdout")?;
+            writeln!(stdout).context("writing to stdout")?;
+        }
+        PlanFormat::Human => {
+            let w = |stdout: &mut std::io::StdoutLock, s: String| {
+                writeln!(stdout, "{s}").context("writing to stdout")
+            };
+            w(
+                &mut stdout,
+                format!(
+                    "Plan for {} tests in {} shards x {} workers (timings: {}; {} tests without history are estimated)",
+                    selected.len(),
+                    args.shards,
+                    workers,
+                    timings.display(),
+                    plan.estimated_tests
+                ),
+            )?;
+            w(
+                &mut stdout,
+                format!("{:>7} {:>7} {:>12}", "shard", "tests", "predicted"),
+            )?;
+            for (i, s) in plan.shards.iter().enumerate() {
+                w(
+                    &mut stdout,
+                    format!(
+                        "{:>7} {:>7} {:>12}",
+                        format!("{}/{}", i + 1, args.shards),
+                        s.tests.len(),
+                        secs(s.predicted)
+                    ),
+                )?;
+            }
+            w(
+                &mut stdout,
+                format!(
+                    "slowest shard {} | lower bound {} = max(longest test, total work {} / (N x W)) | ratio {:.3}",
+                    secs(plan.slowest()),
+                    secs(plan.lower_bound),
+                    secs(plan.total_work),
+                    plan.ratio()
+                ),
+            )?;
+            if let Some(l) = &plan.longest {
+                if !plan.lower_bound.is_zero() && l.duration >= plan.lower_bound && args.shards > 1
+                {
+                    w(
+                        &mut stdout,
+                        format!(
+                            "note: the longest test sets the finish time: {} alone takes {}; more shards buy nothing",
+                            l.id,
+                            secs(l.duration)
+                        ),
+                    )?;
+                }
+            }
+            w(&mut stdout, format!("fingerprint {}", plan.fingerprint))?;
+            if let Some(s) = &suggestion {
+                w(&mut stdout, String::new())?;
+                w(
+                    &mut stdout,
+                    format!(
+                        "Shard counts with {} setup per job ({} workers each):",
+                        humantime::format_duration(args.setup_cost),
+                        workers
+                    ),
+                )?;
+                w(
+                    &mut stdout,
+                    format!(
+                        "{:>7} {:>12} {:>12} {:>14} {:>12}",
+                        "shards", "slowest", "CI wall", "machine time", "lower bound"
+                    ),
+                )?;
+                for r in &s.rows {
+                    let mark = if r.shards == s.recommended {
+                        "  <- recommended"
+                    } else {
+                        ""
+                    };
+                    w(
+                        &mut stdout,
+                        format!(
+                            "{:>7} {:>12} {:>12} {:>14} {:>12}{mark}",
+                            r.shards,
+                            secs(r.slowest),
+                            secs(r.wall),
+                            secs(r.machine),
+                            secs(r.lower_bound)
+                        ),
+                    )?;
+                }
+                w(
+                    &mut stdout,
+                    format!("recommended: {} shards: {}", s.recommended, s.reason),
+                )?;
+            }
+        }
+    }
+    Ok(cli::EXIT_OK)
+}

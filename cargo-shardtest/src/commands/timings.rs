@@ -1,0 +1,139 @@
+//! `cargo shardtest timings merge|import|show`: combine the timings files of a CI matrix's
+//! jobs, start a history from JUnit XML (nextest's, cargo2junit's), and look at it.
+
+use crate::app::UsageError;
+use crate::cli;
+use crate::timings::TimingStore;
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// Work with timings files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TimingsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TimingsCommand,
+}
+
+/// `timings` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TimingsCommand {
+    /// Fold several timings files (e.g. one per CI job) into one. Order does not matter, and
+    /// history the files share is counted once.
+    Merge {
+        /// Timings files to merge (missing ones are an error; corrupt ones are skipped with a
+        /// warning).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged history.
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: PathBuf,
+    },
+    /// Add the durations of JUnit XML reports (nextest's `target/nextest/*/junit.xml`,
+    /// cargo2junit's) to a timings file.
+    Import {
+        /// JUnit XML files.
+        #[arg(value_name = "JUNIT", required = true)]
+        files: Vec<PathBuf>,
+        /// Timings file to add to [default: <cwd>/.shardtest/timings.json].
+        #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+        timings: Option<PathBuf>,
+    },
+    /// Show what a timings file knows: coverage, slowest tests, flakiest tests.
+    Show {
+        /// Timings file [default: <cwd>/.shardtest/timings.json].
+        #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+        timings: Option<PathBuf>,
+        /// How many tests to list.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// List tests by flakiness rate over the recorded history instead.
+        #[arg(long)]
+        flaky: bool,
+    },
+}
+
+fn default_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| PathBuf::from(".shardtest").join("timings.json"))
+}
+
+/// Runs `timings`.
+///
+/// ```no_run
+/// use shardtest::commands::timings::*;
+/// run(TimingsArgs { command: TimingsCommand::Merge {
+///     files: vec!["a.json".into(), "b.json".into()], output: "all.json".into() } })?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn run(args: TimingsArgs) -> anyhow::Result<u8> {
+    match args.command {
+        TimingsCommand::Merge { files, output } => {
+            let mut stores = Vec::new();
+            for f in &files {
+                if !f.exists() {
+                    return Err(
+                        UsageError(format!("timings file {} does not exist", f.display())).into(),
+                    );
+                }
+                match TimingStore::load(f) {
+                    Ok(s) => stores.push(s),
+                    Err(e) => eprintln!("warning: skipping {}: {e}", f.display()),
+                }
+            }
+            let merged = TimingStore::merge_all(stores.iter());
+            merged
+                .save(&output)
+                .with_context(|| format!("writing the merged timings to {}", output.display()))?;
+            eprintln!(
+                "merged {} of {} timings files into {} ({} tests)",
+                stores.len(),
+                files.len(),
+                output.display(),
+                merged.summary(None, 0).tests_with_history
+            );
+            Ok(cli::EXIT_OK)
+        }
+        TimingsCommand::Import { files, timings } => {
+            let path = default_path(timings);
+            let mut fresh = TimingStore::default();
+            for f in &files {
+                let xml = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                let at = std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as u64);
+                let summary = fresh
+                    .import_junit(&xml, None, at)
+                    .map_err(|e| UsageError(format!("{}: {e}", f.display())))?;
+                eprintln!("{}: {summary}", f.display());
+            }
+            let (_, warning) = fresh
+                .save_merged(&path)
+                .with_context(|| format!("adding the imported durations to {}", path.display()))?;
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            Ok(cli::EXIT_OK)
+        }
+        TimingsCommand::Show {
+            timings,
+            top,
+            flaky,
+        } => {
+            let path = default_path(timings);
+            let store = TimingStore::load(&path)
+                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            if flaky {
+                println!(
+                    "{}",
+                    crate::audit::flaky::FlakyTable(crate::audit::flaky::flakiness_table(&store))
+                );
+            } else {
+                println!("{}", store.summary(None, top));
+            }
+            Ok(cli::EXIT_OK)
+        }
+    }
+}

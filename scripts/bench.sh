@@ -33,6 +33,8 @@ RUNNER="${BENCH_RUNNER_BIN:-$RUNNER_TARGET_DIR/release/cargo-shardtest}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardtest-bench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+
 log() { printf '[bench] %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------------------------------------
@@ -182,7 +184,7 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^
 report() {
     echo "## Overhead: N trivial tests (instant, passing), -j $JOBS"
     echo
-    echo "Machine: $(nproc) CPUs, $cpu; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Machine: $(nproc) CPUs, $cpu; load average (1, 5, 15 min) at the start: $LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)."
     echo "Tools: $(cargo --version), $(cargo nextest --version 2>/dev/null | head -1), timer: $TIMER."
     echo "Median wall seconds of $RUNS runs (after $WARMUP warm-up), same test binary for every column."
     echo

@@ -1,6 +1,10 @@
 //! Command-line interface: every flag of every command, with the help text users read.
 //! Flags win over environment variables (`SHARDTEST_*`), which win over defaults.
 
+// Doc comments on clap items are the `--help` text users read, written for a terminal
+// (`<workspace>`, `#[ignore]`), not as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use crate::filter::{IgnoredMode, TestFilter};
 use crate::run::Isolation;
 use clap::{Args, Parser, Subcommand, ValueEnum};

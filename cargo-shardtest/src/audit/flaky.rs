@@ -184,3 +184,85 @@ impl SpikeHistory {
         self.spikes.get(id).copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
+    use crate::report::terminal::TerminalReporter;
+    use crate::timings::{RunStamp, Sample, SampleStatus};
+    use std::time::{Duration, SystemTime};
+
+    fn store(id: &TestId, history: &[SampleStatus]) -> TimingStore {
+        let mut s = TimingStore::default();
+        for (i, status) in history.iter().enumerate() {
+            s.record(
+                id.clone(),
+                Sample {
+                    run: RunStamp {
+                        id: format!("r{i}"),
+                        at_unix_ms: i as u64,
+                    },
+                    duration: Duration::from_millis(10),
+                    status: *status,
+                    workers: 2,
+                    attributes: Default::default(),
+                },
+            );
+        }
+        s
+    }
+
+    fn summary_of_a_failure(history: SpikeHistory, id: &TestId) -> String {
+        let mut t = TerminalReporter::new(Vec::new());
+        t.set_spike_history(history);
+        t.on_event(&RunEvent::TestFinished {
+            id: id.clone(),
+            status: TestStatus::Failed,
+            attempts: vec![AttemptRecord {
+                attempt: 1,
+                outcome: AttemptOutcome::Failed { code: 101 },
+                duration: Duration::from_millis(5),
+                started_at: SystemTime::UNIX_EPOCH,
+                worker: 0,
+                leaked: false,
+                log: None,
+                output_tail: String::new(),
+            }],
+            attributes: Default::default(),
+        });
+        t.on_event(&RunEvent::RunFinished {
+            elapsed: Duration::from_millis(5),
+            interrupted: false,
+        });
+        String::from_utf8(t.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn a_failure_of_a_steady_test_is_marked_as_a_spike() {
+        let id: TestId = "p steady".parse().unwrap();
+        let mut history = vec![SampleStatus::Passed; 29];
+        history.push(SampleStatus::Flaky);
+        let out = summary_of_a_failure(SpikeHistory::from_store(&store(&id, &history)), &id);
+        assert!(
+            out.contains("[SPIKE: fails now, passed 29 of 30 before: look for a systemic cause]"),
+            "{out}"
+        );
+        assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    }
+
+    #[test]
+    fn a_failure_of_a_known_flaky_or_new_test_is_not_a_spike() {
+        let id: TestId = "p shaky".parse().unwrap();
+        let mut history = vec![SampleStatus::Passed; 8];
+        history.extend([SampleStatus::Failed, SampleStatus::Flaky]);
+        let out = summary_of_a_failure(SpikeHistory::from_store(&store(&id, &history)), &id);
+        assert!(!out.contains("SPIKE"), "{out}");
+        let young = store(&id, &[SampleStatus::Passed; 3]);
+        assert!(!summary_of_a_failure(SpikeHistory::from_store(&young), &id).contains("SPIKE"));
+        let rows = flakiness_table(&store(&id, &history));
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].samples, rows[0].flaky, rows[0].failed), (10, 1, 1));
+        assert_eq!(rows[0].rate_ppm, 200_000);
+    }
+}

@@ -35,7 +35,11 @@ use std::time::{Duration, Instant};
 /// Version of the audit's JSON output.
 pub const AUDIT_VERSION: u32 = 1;
 
-/// Fixed cost assumed per test process when estimating a configuration's time.
+/// Least hard timeout the audit sets by itself after the baseline (see `--timeout`).
+pub const AUTO_TIMEOUT_MIN: Duration = Duration::from_secs(60);
+
+/// Least cost assumed per test process when estimating a configuration's time (the baseline
+/// measures the real one: its wall time times its workers, less the tests' own durations).
 const PER_TEST_OVERHEAD: Duration = Duration::from_millis(5);
 
 /// A kind of configuration the audit compares. Repeats and replays of one kind count as
@@ -432,7 +436,9 @@ pub fn audit(
     interrupter: &Interrupter,
     progress: &mut dyn Write,
 ) -> Result<AuditReport, AuditError> {
-    let mut tests: Vec<ShardTest> = tests.into_iter().filter(|t| !t.skip).collect();
+    // Skipped (ignored) tests stay in: run_shard only reports them, and keeping them makes
+    // the shuffled order the same permutation `run --shuffle SEED` gives.
+    let mut tests = tests;
     tests.sort_by(|a, b| a.case.id.cmp(&b.case.id));
     let mut a = Auditor {
         tests,
@@ -446,6 +452,9 @@ pub fn audit(
         durations: BTreeMap::new(),
         elapsed_by_kind: BTreeMap::new(),
         stopped: None,
+        auto_timeout: None,
+        ctrl_c: false,
+        overhead: PER_TEST_OVERHEAD,
     };
     a.run_all()?;
     Ok(a.finish())
@@ -464,17 +473,34 @@ struct Auditor<'a> {
     elapsed_by_kind: BTreeMap<ConfigKind, Duration>,
     /// Why the audit stopped early (Ctrl-C, budget exhausted mid-run).
     stopped: Option<String>,
+    /// Hard timeout of the configurations after the baseline when none was given.
+    auto_timeout: Option<Duration>,
+    /// Ctrl-C stopped the audit.
+    ctrl_c: bool,
+    /// Cost per test beyond its own duration (process start, scheduling), from the baseline.
+    overhead: Duration,
 }
 
 impl Auditor<'_> {
     fn run_all(&mut self) -> Result<(), AuditError> {
-        if self.tests.is_empty() {
+        if self.tests.iter().all(|t| t.skip) {
             return Ok(());
         }
         let k = self.opts.repeat.max(1);
         // The baseline: its durations estimate every other configuration.
         self.run_config(ConfigKind::Parallel, None, Duration::ZERO, true)?;
+        if let Some(first) = self.configs.first().filter(|c| c.attempts > 0) {
+            let work: Duration = self.durations.values().sum();
+            let slack = (first.elapsed * first.workers).saturating_sub(work);
+            self.overhead = (slack / first.attempts as u32).max(PER_TEST_OVERHEAD);
+        }
         let serial_cost = self.serial_cost();
+        if self.base.timeout.is_none() {
+            // A test that deadlocks only in some order or beside some test must not hang the
+            // audit: allow ten times the slowest test of the baseline, at least a minute.
+            let slowest = self.durations.values().max().copied().unwrap_or_default();
+            self.auto_timeout = Some((slowest * 10).max(AUTO_TIMEOUT_MIN));
+        }
         let parallel_cost = self
             .elapsed_by_kind
             .get(&ConfigKind::Parallel)
@@ -550,7 +576,7 @@ impl Auditor<'_> {
         suspects.sort();
         for (d, id) in suspects {
             done.insert(id.clone());
-            let cost = (d + PER_TEST_OVERHEAD) * k + PER_TEST_OVERHEAD;
+            let cost = (d + self.overhead) * k + self.overhead;
             self.run_config(ConfigKind::Alone, Some(id), cost, false)?;
         }
         Ok(())
@@ -559,9 +585,8 @@ impl Auditor<'_> {
     fn serial_cost(&self) -> Duration {
         self.tests
             .iter()
-            .map(|t| {
-                self.durations.get(&t.case.id).copied().unwrap_or_default() + PER_TEST_OVERHEAD
-            })
+            .filter(|t| !t.skip)
+            .map(|t| self.durations.get(&t.case.id).copied().unwrap_or_default() + self.overhead)
             .sum()
     }
 
@@ -658,6 +683,7 @@ impl Auditor<'_> {
             let why = if budget_hit.load(Ordering::SeqCst) {
                 "the budget ran out".to_string()
             } else {
+                self.ctrl_c = true;
                 "interrupted (Ctrl-C)".to_string()
             };
             record.status = ConfigStatus::Stopped {
@@ -768,6 +794,7 @@ impl Auditor<'_> {
             })
             .collect();
         let mut config = self.base.clone();
+        config.timeout = self.base.timeout.or(self.auto_timeout);
         let slug = format!("audit-{number:02}-{kind:?}").to_lowercase();
         config.run_id = format!("{}-{slug}", self.base.run_id);
         config.artifact_root = self.base.artifact_root.join(&slug);
@@ -801,14 +828,14 @@ impl Auditor<'_> {
         suspects.sort_by(|a, b| a.class.cmp(&b.class).then_with(|| a.id.cmp(&b.id)));
         AuditReport {
             version: AUDIT_VERSION,
-            tests: self.tests.len(),
+            tests: self.tests.iter().filter(|t| !t.skip).count(),
             max_workers,
             seed: self.opts.seed,
             repeat: self.opts.repeat.max(1),
             budget: self.opts.budget,
             configs: self.configs,
             suspects,
-            interrupted: self.stopped.as_deref() == Some("interrupted (Ctrl-C)"),
+            interrupted: self.ctrl_c,
             elapsed: self.start.elapsed(),
         }
     }

@@ -35,27 +35,49 @@ pub struct AuditArgs {
     /// Selection.
     pub filter: FilterArgs,
     /// Workers of the parallel configuration ("-j max") [default: available parallelism; at least 2].
-    #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
+    #[arg(
+        help_heading = "Audit options",
+        short = 'j',
+        long,
+        env = "SHARDTEST_JOBS",
+        value_name = "N"
+    )]
     pub jobs: Option<u32>,
     /// Bound the audit's total time (after the build), e.g. `10m`: configurations that would
     /// not fit are skipped and reported; the first full run is always made (it measures the
     /// cost of the others).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Audit options", long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub budget: Option<Duration>,
     /// How many times the parallel run is made, and each suspect test is run alone.
-    #[arg(long, value_name = "K", default_value_t = 3)]
+    #[arg(
+        help_heading = "Audit options",
+        long,
+        value_name = "K",
+        default_value_t = 3
+    )]
     pub repeat: u32,
     /// Seed of the shuffled configuration [default: a fresh one, printed].
-    #[arg(long, value_name = "SEED")]
+    #[arg(help_heading = "Audit options", long, value_name = "SEED")]
     pub seed: Option<u64>,
     /// Output format (on stdout; progress goes to stderr).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(help_heading = "Audit options", long, value_enum, default_value_t)]
     pub format: AuditFormat,
-    /// Kill a test (its whole process group) after this long, e.g. `90s` [default: no limit].
-    #[arg(long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Kill a test (its whole process group) after this long, e.g. `90s` [default: no limit in
+    /// the first run; after it, ten times its slowest test, at least 60s].
+    #[arg(help_heading = "Audit options", long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Timings history, read only: its prediction of one full run is checked against
+    /// `--budget` before starting [default: <workspace>/.shardtest/timings.json]. The audit's
+    /// own runs are never recorded into it.
+    #[arg(
+        help_heading = "Audit options",
+        long,
+        value_name = "PATH",
+        env = "SHARDTEST_TIMINGS"
+    )]
+    pub timings: Option<PathBuf>,
     /// Where to keep per-configuration artifacts and failure logs [default: <target-dir>/shardtest/runs/<run-id>].
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Audit options", long, value_name = "DIR")]
     pub artifact_dir: Option<PathBuf>,
     /// Arguments after `--`: libtest-style filters are folded into the selection; anything
     /// else is passed to every test process.
@@ -111,6 +133,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
     run_args.retries = 0;
     run_args.repeat = 1;
     run_args.shuffle = None;
+    run_args.timings = args.timings.clone().or(run_args.timings);
     let prepared = app::prepare_run(&mut run_args)?;
     let seed = match args.seed {
         Some(s) => s,
@@ -130,6 +153,15 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
             .map(|b| format!(", budget {}", humantime::format_duration(b)))
             .unwrap_or_default()
     );
+    if let Some(b) = args.budget
+        && prepared.config.predicted > b
+    {
+        eprintln!(
+            "note: the timings history predicts {:.1}s for one full run, more than the budget of {:.1}s: only that run will fit",
+            prepared.config.predicted.as_secs_f64(),
+            b.as_secs_f64()
+        );
+    }
     let report = audit::audit(
         prepared.tests,
         &prepared.config,

@@ -2,6 +2,10 @@
 //! how close the slowest shard is to the lower bound, and (`--suggest`) how many shards are
 //! worth paying for.
 
+// Doc comments on clap items are the `--help` text users read, written for a terminal
+// (`<workspace>`, `#[ignore]`), not as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use crate::app::{self, UsageError};
 use crate::cli::{self, BuildArgs, FilterArgs};
 use crate::plan;
@@ -139,8 +143,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                     plan.ratio()
                 ),
             )?;
-            if let Some(l) = &plan.longest {
-                if !plan.lower_bound.is_zero() && l.duration >= plan.lower_bound && args.shards > 1
+            if let Some(l) = &plan.longest
+                && !plan.lower_bound.is_zero() && l.duration >= plan.lower_bound && args.shards > 1
                 {
                     w(
                         &mut stdout,
@@ -151,7 +155,6 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                         ),
                     )?;
                 }
-            }
             w(&mut stdout, format!("fingerprint {}", plan.fingerprint))?;
             if let Some(s) = &suggestion {
                 w(&mut stdout, String::new())?;

@@ -1,6 +1,10 @@
 //! `cargo shardtest timings merge|import|show`: combine the timings files of a CI matrix's
 //! jobs, start a history from JUnit XML (nextest's, cargo2junit's), and look at it.
 
+// Doc comments on clap items are the `--help` text users read, written for a terminal
+// (`<workspace>`, `#[ignore]`), not as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use crate::app::UsageError;
 use crate::cli;
 use crate::timings::TimingStore;

@@ -204,11 +204,10 @@ pub struct Interrupter {
 impl Interrupter {
     /// Asks the current run (if any) to stop. Safe to call from a signal-handling thread.
     pub fn interrupt(&self) {
-        if let Ok(guard) = self.target.lock() {
-            if let Some(tx) = guard.as_ref() {
+        if let Ok(guard) = self.target.lock()
+            && let Some(tx) = guard.as_ref() {
                 let _ = tx.send(WorkerMsg::Interrupt);
             }
-        }
     }
 
     fn attach(&self, tx: Sender<WorkerMsg>) {
@@ -507,15 +506,14 @@ impl Scheduler<'_> {
                 continue;
             }
             let elapsed = now.saturating_duration_since(started);
-            if let Some(t) = self.config.timeout {
-                if elapsed >= t {
+            if let Some(t) = self.config.timeout
+                && elapsed >= t {
                     if let Some(pgid) = r.pgid {
                         process::kill_group(pgid, libc::SIGKILL);
                     }
                     r.killed = Some(AttemptOutcome::TimedOut);
                     continue;
                 }
-            }
             if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
                 consumer.on_event(&RunEvent::TestSlow {
@@ -579,7 +577,7 @@ impl Scheduler<'_> {
         if self.interrupted {
             return;
         }
-        for slot in 0..self.slots.len() {
+        for (slot, worker) in jobs.iter().enumerate().take(self.slots.len()) {
             if self.slots[slot].is_some() {
                 continue;
             }
@@ -597,7 +595,7 @@ impl Scheduler<'_> {
                 slow_warnings: 0,
                 killed: None,
             });
-            if jobs[slot].send(job).is_err() {
+            if worker.send(job).is_err() {
                 // The worker thread is gone; nothing more can run.
                 self.interrupted = true;
                 return;
@@ -707,12 +705,11 @@ impl Scheduler<'_> {
         consumer: &mut dyn EventConsumer,
     ) {
         let mut killed = None;
-        if let Some(r) = self.slots[slot as usize].as_mut() {
-            if r.current.map(|(t, _)| t) == Some(test) {
+        if let Some(r) = self.slots[slot as usize].as_mut()
+            && r.current.map(|(t, _)| t) == Some(test) {
                 killed = r.killed.take();
                 r.current = None;
             }
-        }
         // A process we killed reports SIGKILL; say why we killed it.
         let outcome = match (killed, out.outcome) {
             (Some(reason), AttemptOutcome::Crashed { .. }) => reason,

@@ -27,3 +27,45 @@ fn yearly_report_is_consistent() {
     let months: Vec<Money> = (1..=12).map(|m| Money(m * 100)).collect();
     assert_eq!(months.iter().fold(Money(0), |a, m| a + *m), Money(7_800));
 }
+
+/// Both export tests write the same report file, as a real exporter with a fixed output path
+/// would: `#[shard::serial(export)]` keeps them apart under every runner.
+fn export(rows: i64) -> i64 {
+    let path = std::env::temp_dir().join("billing-export.csv");
+    let body: String = (0..rows).map(|r| format!("{r},{}\n", Money(r * 100))).collect();
+    std::fs::write(&path, &body).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let back = std::fs::read_to_string(&path).unwrap();
+    back.lines().count() as i64
+}
+
+#[test]
+#[shard::serial(export)]
+fn exports_the_monthly_csv() {
+    assert_eq!(export(30), 30);
+}
+
+#[test]
+#[shard::serial(export)]
+fn exports_the_yearly_csv() {
+    assert_eq!(export(365), 365);
+}
+
+/// The rendering service allows two sessions at once.
+#[test]
+#[shard::group("renderer", max = 2)]
+fn renders_invoice_pdf() {
+    std::thread::sleep(std::time::Duration::from_millis(250));
+}
+
+#[test]
+#[shard::group("renderer", max = 2)]
+fn renders_receipt_pdf() {
+    std::thread::sleep(std::time::Duration::from_millis(250));
+}
+
+#[test]
+#[shard::group("renderer", max = 2)]
+fn renders_statement_pdf() {
+    std::thread::sleep(std::time::Duration::from_millis(250));
+}

@@ -126,6 +126,11 @@ pub fn load_timings(path: &std::path::Path) -> TimingStore {
     store
 }
 
+/// Loads the timings history without repeating the warning [`load_timings`] already gave.
+fn load_quietly(path: &std::path::Path) -> TimingStore {
+    TimingStore::load_or_fallback(path).0
+}
+
 /// Plans the selected tests into `shards` shards from the timings history. Ignored tests
 /// take no time but still belong to exactly one shard, so the shards' reports together
 /// account for every selected test.
@@ -168,7 +173,7 @@ fn fold_test_args(filter: &mut FilterArgs, test_args: &[String]) -> Result<Vec<S
 
 /// `cargo shardtest list`.
 pub fn list_command(mut args: ListArgs) -> Result<u8> {
-    let spec = parse_shard(args.shard.as_deref(), args.shard_total)?;
+    let spec = parse_shard(args.sharding.shard.as_deref(), args.sharding.shard_total)?;
     let _ = fold_test_args(&mut args.filter, &[])?;
     let (out, list, _unpacked) = discover_or_unpack(
         &args.build,
@@ -178,7 +183,7 @@ pub fn list_command(mut args: ListArgs) -> Result<u8> {
     let selected = select(&list, &args.filter.to_filter());
     let workers = args.jobs.unwrap_or_else(default_workers).max(1);
     let store = load_timings(&timings_path(
-        args.timings.as_deref(),
+        args.sharding.timings.as_deref(),
         &timings_root(&out, args.archive.is_some()),
     ));
     let plan = make_plan(&selected, spec.total, workers, &store);
@@ -285,7 +290,7 @@ fn timings_root(out: &BuildOutput, from_archive: bool) -> std::path::PathBuf {
 
 /// Builds (or unpacks), lists, selects and plans: everything before the first test starts.
 pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
-    let spec = parse_shard(args.shard.as_deref(), args.shard_total)?;
+    let spec = parse_shard(args.sharding.shard.as_deref(), args.sharding.shard_total)?;
     let extra_args = fold_test_args(&mut args.filter, &args.test_args.clone())?;
     let workers = args.jobs.unwrap_or_else(default_workers);
     if workers == 0 {
@@ -305,7 +310,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
     )?;
     let selected = select(&list, &args.filter.to_filter());
     let timings = timings_path(
-        args.timings.as_deref(),
+        args.sharding.timings.as_deref(),
         &timings_root(&out, args.archive.is_some()),
     );
     let store = load_timings(&timings);
@@ -399,6 +404,10 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         std::io::stderr(),
         crate::report::terminal::TerminalOptions::detect(args.color),
     );
+    // A failure of a test that has almost always passed is flagged as a spike.
+    terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(
+        &load_quietly(&timings),
+    ));
     let mut junit = args
         .junit
         .clone()

@@ -17,7 +17,6 @@
 //! remapped to `<unpacked>/workspace/<dir>` or to `--workspace-remap DIR`/`<dir>`.
 
 use crate::discover::BuildOutput;
-use crate::id::BinaryId;
 use crate::list::TestBinary;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,27 +33,10 @@ pub const MANIFEST_NAME: &str = "shardtest-archive.json";
 /// zstd level: fast, and test binaries compress well at it.
 const ZSTD_LEVEL: i32 = 3;
 
-/// A test binary as recorded in an archive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchivedBinary {
-    /// Stable id.
-    pub id: BinaryId,
-    /// Path of the executable inside the archive (`target/...`).
-    pub path: PathBuf,
-    /// Package name.
-    pub package_name: String,
-    /// Package version.
-    pub package_version: String,
-    /// Package directory relative to the workspace root (`""` for the root package).
-    pub package_dir: PathBuf,
-    /// Cargo target kind.
-    pub kind: String,
-    /// Cargo target name.
-    pub target_name: String,
-    /// `CARGO_BIN_EXE_<name>` binaries, as paths inside the archive.
-    #[serde(default)]
-    pub bin_exes: BTreeMap<String, PathBuf>,
-}
+/// A test binary as recorded in an archive: a [`TestBinary`] whose executable and
+/// `CARGO_BIN_EXE_*` paths are relative to the archive root and whose package directory is
+/// relative to the workspace root (`""` for the root package).
+pub type ArchivedBinary = TestBinary;
 
 /// The archive's manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,23 +73,18 @@ impl ArchiveManifest {
     pub fn test_binaries(&self, root: &Path, workspace: &Path) -> Vec<TestBinary> {
         self.binaries
             .iter()
-            .map(|b| TestBinary {
-                id: b.id.clone(),
-                path: root.join(&b.path),
-                package_name: b.package_name.clone(),
-                package_version: b.package_version.clone(),
-                package_dir: if b.package_dir.as_os_str().is_empty() {
+            .map(|b| {
+                let package_dir = if b.package_dir.as_os_str().is_empty() {
                     workspace.to_path_buf()
                 } else {
                     workspace.join(&b.package_dir)
-                },
-                kind: b.kind.clone(),
-                target_name: b.target_name.clone(),
-                bin_exes: b
+                };
+                let bin_exes = b
                     .bin_exes
                     .iter()
                     .map(|(k, v)| (k.clone(), root.join(v)))
-                    .collect(),
+                    .collect();
+                b.relocated(root.join(&b.path), package_dir, bin_exes)
             })
             .collect()
     }
@@ -266,16 +243,9 @@ pub fn create(
             exes.insert(e.clone());
             bin_exes.insert(name.clone(), e);
         }
-        manifest.binaries.push(ArchivedBinary {
-            id: b.id.clone(),
-            path: entry,
-            package_name: b.package_name.clone(),
-            package_version: b.package_version.clone(),
-            package_dir,
-            kind: b.kind.clone(),
-            target_name: b.target_name.clone(),
-            bin_exes,
-        });
+        manifest
+            .binaries
+            .push(b.relocated(entry, package_dir, bin_exes));
     }
     manifest.binaries.sort_by(|a, b| a.id.cmp(&b.id));
 
@@ -486,7 +456,7 @@ mod tests {
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let build = BuildOutput {
             binaries: vec![TestBinary {
-                id: BinaryId::new("p"),
+                id: crate::id::BinaryId::new("p"),
                 path: bin.clone(),
                 package_name: "p".into(),
                 package_version: "0.1.0".into(),

@@ -301,6 +301,27 @@ impl FilterArgs {
     }
 }
 
+/// Which shard to run or list, and the timings history the plan is made from. Every job of a
+/// matrix must use the same history, `N` and `-j` to compute the same plan.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Sharding")]
+pub struct ShardingArgs {
+    /// Only shard K of N (1-based: `1/8` .. `8/8`), or `auto` to read it from the CI
+    /// environment. Every job of a matrix computes the same plan, so together the N jobs run
+    /// every test exactly once.
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+    /// With `--shard auto` on a CI system that gives only the index (Kubernetes Indexed Jobs):
+    /// the number of shards.
+    #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
+    pub shard_total: Option<u32>,
+    /// Timings history the plan is made from; `run` also records its durations in it
+    /// [default: <workspace>/.shardtest/timings.json]. Merge the jobs' copies afterwards with
+    /// `timings merge`.
+    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+    pub timings: Option<PathBuf>,
+}
+
 /// Output format of `list`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
@@ -320,17 +341,9 @@ pub struct ListArgs {
     #[command(flatten)]
     /// Selection.
     pub filter: FilterArgs,
-    /// List only the tests of shard K of N (1-based), as `run --shard K/N` would run them
-    /// (`auto`: from the CI environment).
-    #[arg(long, value_name = "K/N|auto")]
-    pub shard: Option<String>,
-    /// With `--shard auto` and only an index in the environment: the number of shards.
-    #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
-    pub shard_total: Option<u32>,
-    /// Timings history used to plan the shards (read only)
-    /// [default: <workspace>/.shardtest/timings.json].
-    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
-    pub timings: Option<PathBuf>,
+    #[command(flatten)]
+    /// Which shard, and the history it is planned from.
+    pub sharding: ShardingArgs,
     /// Workers per shard assumed by the plan (affects placement when timings are known).
     #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
     pub jobs: Option<u32>,
@@ -355,20 +368,9 @@ pub struct RunArgs {
     #[command(flatten)]
     /// Selection.
     pub filter: FilterArgs,
-    /// Run only shard K of N (1-based: `1/8` .. `8/8`), or `auto` to read it from the CI
-    /// environment. Every job of a matrix computes the same plan, so together the N jobs run
-    /// every test exactly once.
-    #[arg(long, value_name = "K/N|auto")]
-    pub shard: Option<String>,
-    /// With `--shard auto` on a CI system that gives only the index (Kubernetes Indexed Jobs):
-    /// the number of shards.
-    #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
-    pub shard_total: Option<u32>,
-    /// Timings history: read to plan the shards, then updated with this run's durations
-    /// [default: <workspace>/.shardtest/timings.json]. Every job of a matrix must start from
-    /// the same file; merge the jobs' copies afterwards with `timings merge`.
-    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
-    pub timings: Option<PathBuf>,
+    #[command(flatten)]
+    /// Which shard, and the history it is planned from.
+    pub sharding: ShardingArgs,
     /// Do not write this run's durations back to the timings file.
     #[arg(long)]
     pub no_record_timings: bool,

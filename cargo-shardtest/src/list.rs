@@ -34,6 +34,34 @@ pub struct TestBinary {
 }
 
 impl TestBinary {
+    /// The same binary with its paths replaced (for archives, which store them relative and
+    /// resolve them where they are unpacked).
+    ///
+    /// ```
+    /// # use shardtest::list::TestBinary;
+    /// # use shardtest::id::BinaryId;
+    /// let b = TestBinary {
+    ///     id: BinaryId::new("pkg"), path: "/t/pkg-1".into(), package_name: "pkg".into(),
+    ///     package_version: "1.0.0".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
+    ///     target_name: "pkg".into(), bin_exes: Default::default(),
+    /// };
+    /// let moved = b.relocated("bin/pkg-1".into(), "pkg".into(), Default::default());
+    /// assert_eq!((moved.id, moved.package_dir), (b.id.clone(), "pkg".into()));
+    /// ```
+    pub fn relocated(
+        &self,
+        path: PathBuf,
+        package_dir: PathBuf,
+        bin_exes: BTreeMap<String, PathBuf>,
+    ) -> TestBinary {
+        TestBinary {
+            path,
+            package_dir,
+            bin_exes,
+            ..self.clone()
+        }
+    }
+
     /// The environment `cargo test` gives this binary's tests at run time.
     ///
     /// ```

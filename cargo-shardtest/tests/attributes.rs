@@ -52,10 +52,6 @@ fn max_inside(ev: &[(String, String)], prefix: &str) -> usize {
     max
 }
 
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON")
-}
-
 fn test_entry<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     r["tests"]
         .as_array()
@@ -98,7 +94,7 @@ fn the_runner_honours_every_attribute() {
         "group max = 2 exceeded: {ev:?}"
     );
     assert!(max_inside(&ev, "keyed::a") <= 1);
-    let r = report(&json);
+    let r = read_json(&json);
     assert_eq!(r["counts"]["failed"], 0);
     assert_eq!(r["counts"]["failed_non_critical"], 4);
     let third = test_entry(&r, "flaky::passes_third");
@@ -147,7 +143,7 @@ fn a_killed_serial_test_releases_its_lock_for_the_next() {
             "--json",
         ])
         .arg(&json));
-    let r = report(&json);
+    let r = read_json(&json);
     assert_eq!(
         test_entry(&r, "kill::holder")["attempts"][0]["outcome"]["kind"],
         "timed_out",

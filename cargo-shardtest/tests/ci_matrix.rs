@@ -76,13 +76,7 @@ fn a_four_job_matrix_runs_every_test_exactly_once() {
 
     // Final job: merge and verify.
     let (all_xml, all_json) = (ci.path().join("all.xml"), ci.path().join("all.json"));
-    let o = run(shardtest()
-        .args(["report", "merge"])
-        .args(&reports)
-        .arg("--junit")
-        .arg(&all_xml)
-        .arg("--json")
-        .arg(&all_json));
+    let o = merge_reports(&reports, &all_xml, &all_json);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains(&format!("verified: {N} shards of plan")),

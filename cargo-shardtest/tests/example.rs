@@ -13,7 +13,11 @@ fn the_example_workspace_passes_whole_and_in_three_shards() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.json");
     let mut c = shardtest();
-    let o = run(c.arg("--manifest-path").arg(&manifest).args(["--workspace", "-j", "4", "--json"]).arg(&whole));
+    let o = run(c
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args(["--workspace", "-j", "4", "--json"])
+        .arg(&whole));
     assert!(o.status.success(), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&whole).unwrap()).unwrap();
     let passed = r["counts"]["passed"].as_u64().unwrap();
@@ -27,14 +31,29 @@ fn the_example_workspace_passes_whole_and_in_three_shards() {
         let o = run(c
             .arg("--manifest-path")
             .arg(&manifest)
-            .args(["--workspace", "-j", "2", "--shard", &format!("{k}/3"), "--json"])
+            .args([
+                "--workspace",
+                "-j",
+                "2",
+                "--shard",
+                &format!("{k}/3"),
+                "--json",
+            ])
             .arg(&json));
         assert!(o.status.success(), "{}", text(&o));
         let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         for t in r["tests"].as_array().unwrap() {
-            assert!(ran.insert(t["id"].as_str().unwrap().to_string()), "{t} ran in two shards");
+            assert!(
+                ran.insert(t["id"].as_str().unwrap().to_string()),
+                "{t} ran in two shards"
+            );
         }
     }
-    let all: BTreeSet<String> = r["tests"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect();
+    let all: BTreeSet<String> = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ran, all);
 }

@@ -4,17 +4,8 @@ mod common;
 
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 const ALL_TESTS: usize = 22; // 21 runnable + 1 ignored in tests/fixtures/basic
-
-fn basic() -> std::process::Command {
-    let mut c = shardtest();
-    c.arg("--manifest-path")
-        .arg(fixture("basic"))
-        .arg("--workspace");
-    c
-}
 
 fn list_ids(extra: &[&str]) -> Vec<String> {
     let mut c = shardtest();
@@ -27,10 +18,6 @@ fn list_ids(extra: &[&str]) -> Vec<String> {
         .lines()
         .map(|l| l.trim_end_matches(" (ignored)").to_string())
         .collect()
-}
-
-fn report(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
 }
 
 #[test]
@@ -113,7 +100,7 @@ fn full_run_runs_every_test_exactly_once() {
             .any(|l| l == "21 passed, 0 failed, 1 skipped"),
         "{stderr}"
     );
-    let r = report(&json);
+    let r = read_json(&json);
     assert_eq!(r["counts"]["passed"], 21);
     assert_eq!(r["counts"]["skipped"], 1);
     assert_eq!(r["complete"], true);
@@ -175,7 +162,7 @@ fn crash_and_hang_are_reported_and_the_rest_still_pass() {
         err.lines().any(|l| l == "19 passed, 2 failed, 1 skipped"),
         "{err}"
     );
-    let r = report(&json);
+    let r = read_json(&json);
     assert_eq!(r["counts"]["timed_out"], 1);
     assert_eq!(r["counts"]["crashed"], 1);
     assert!(
@@ -245,7 +232,7 @@ fn one_and_four_workers_give_the_same_results() {
             .arg(&json)
             .env("FIXTURE_FAIL", "1"));
         assert_eq!(o.status.code(), Some(100), "{}", text(&o));
-        let r = report(&json);
+        let r = read_json(&json);
         r["tests"]
             .as_array()
             .unwrap()
@@ -277,7 +264,8 @@ fn ignored_tests_run_with_ignored_flags() {
         .args(["--", "--include-ignored"])
         .env("FIXTURE_OUT", out.path()));
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(runs(out.path()).len(), ALL_TESTS);
+    let runs = runs(out.path());
+    assert_eq!(runs.len(), ALL_TESTS, "{runs:?}\n{}", text(&o));
 }
 
 #[test]
@@ -325,37 +313,20 @@ fn a_build_failure_exits_101() {
 fn ctrl_c_stops_the_tests_and_still_writes_the_report() {
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("r.json");
-    let child = basic()
-        .args(["-j", "2", "--json"])
+    let mut cmd = basic();
+    cmd.args(["-j", "2", "--json"])
         .arg(&json)
         .env("FIXTURE_OUT", out.path())
-        .env("FIXTURE_HANG", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let marker = out.path().join("hang-started");
-    wait_until(
-        "the hanging test to start",
-        Duration::from_secs(120),
-        || marker.exists(),
-    );
-    // SAFETY: sending SIGINT to our own child.
-    unsafe { libc_kill(child.id() as i32, 2) };
-    let o = child.wait_with_output().unwrap();
+        .env("FIXTURE_HANG", "1");
+    let o = interrupt_when(cmd, &out.path().join("hang-started"));
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
-    let r = report(&json);
+    let r = read_json(&json);
     assert_eq!(r["complete"], false);
     assert!(!r["tests"].as_array().unwrap().is_empty());
     assert!(
         processes_of_run(out.path()).is_empty(),
         "the hanging test survived Ctrl-C"
     );
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 #[test]

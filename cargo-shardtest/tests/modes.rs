@@ -3,33 +3,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeMap;
-
-fn basic() -> std::process::Command {
-    let mut c = shardtest();
-    c.arg("--manifest-path")
-        .arg(fixture("basic"))
-        .arg("--workspace");
-    c
-}
-
-fn report(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
-}
-
-fn statuses(r: &serde_json::Value) -> BTreeMap<String, String> {
-    r["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["id"].as_str().unwrap().to_string(),
-                t["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn batch_mode_runs_every_test_once_and_survives_a_crash() {
@@ -48,7 +21,7 @@ fn batch_mode_runs_every_test_once_and_survives_a_crash() {
         runs.values().all(|&n| n == 1),
         "batch restarted a test that had run: {runs:?}"
     );
-    let r = report(&json);
+    let r = read_json(&json);
     let st = statuses(&r);
     assert_eq!(st["basic tests::crashes_when_asked"], "failed");
     assert_eq!(st["basic tests::fails_when_asked"], "failed");
@@ -101,7 +74,7 @@ fn batch_mode_times_out_a_hanging_test_and_runs_the_rest() {
         .env("FIXTURE_OUT", out.path())
         .env("FIXTURE_HANG", "1"));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
-    let st = statuses(&report(&json));
+    let st = statuses(&read_json(&json));
     assert_eq!(st["basic tests::hangs_when_asked"], "failed");
     assert_eq!(st.values().filter(|s| *s == "passed").count(), 20, "{st:?}");
     assert!(
@@ -130,7 +103,10 @@ fn shuffle_prints_and_records_its_seed_and_replays_the_order() {
             "{}",
             text(&o)
         );
-        assert_eq!(report(&json)["shuffle_seed"], seed.parse::<u64>().unwrap());
+        assert_eq!(
+            read_json(&json)["shuffle_seed"],
+            seed.parse::<u64>().unwrap()
+        );
         std::fs::read_to_string(out.path().join("runs.log")).unwrap()
     };
     let a = order("8123");
@@ -152,7 +128,7 @@ fn repeat_runs_each_test_n_times_and_reports_pass_rates() {
     let runs = runs(out.path());
     assert_eq!(runs.len(), 3);
     assert!(runs.values().all(|&n| n == 4), "{runs:?}");
-    let r = report(&json);
+    let r = read_json(&json);
     for t in r["tests"].as_array().unwrap() {
         assert_eq!(t["attempts"].as_array().unwrap().len(), 4, "{t}");
         assert_eq!(t["status"], "passed");

@@ -14,10 +14,6 @@ fn skewed(command: &str) -> std::process::Command {
     c
 }
 
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON")
-}
-
 /// Runs the 4 shards, each from its own copy of `history` (as CI jobs would), and returns
 /// the report paths, the per-shard timings files and the slowest shard's wall time.
 fn run_matrix(
@@ -40,7 +36,7 @@ fn run_matrix(
             .arg("--json")
             .arg(&r));
         assert!(o.status.success(), "{}", text(&o));
-        slowest = slowest.max(report(&r)["elapsed"].as_f64().unwrap());
+        slowest = slowest.max(read_json(&r)["elapsed"].as_f64().unwrap());
         reports.push(r);
         timings.push(t);
     }
@@ -102,7 +98,7 @@ fn recorded_timings_balance_the_next_run_and_verify_proves_exactly_once() {
     );
 
     // A lost shard report is caught, with the names of its tests.
-    let lost = report(&r2[2]);
+    let lost = read_json(&r2[2]);
     let missing: Vec<String> = lost["tests"]
         .as_array()
         .unwrap()

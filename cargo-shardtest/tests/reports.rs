@@ -7,17 +7,8 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 const ALL_TESTS: usize = 22; // 21 runnable + 1 ignored in tests/fixtures/basic
-
-fn basic() -> std::process::Command {
-    let mut c = shardtest();
-    c.arg("--manifest-path")
-        .arg(fixture("basic"))
-        .arg("--workspace");
-    c
-}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("valid JSON")
@@ -319,24 +310,12 @@ fn secrets_are_masked_in_every_output() {
 fn ctrl_c_still_writes_a_partial_junit_report() {
     let out = tempfile::tempdir().unwrap();
     let junit = out.path().join("partial.xml");
-    let child = basic()
-        .args(["-j", "2", "--junit"])
+    let mut cmd = basic();
+    cmd.args(["-j", "2", "--junit"])
         .arg(&junit)
         .env("FIXTURE_OUT", out.path())
-        .env("FIXTURE_HANG", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let marker = out.path().join("hang-started");
-    wait_until(
-        "the hanging test to start",
-        Duration::from_secs(120),
-        || marker.exists(),
-    );
-    // SAFETY: sending SIGINT to our own child.
-    unsafe { libc_kill(child.id() as i32, 2) };
-    let o = child.wait_with_output().unwrap();
+        .env("FIXTURE_HANG", "1");
+    let o = interrupt_when(cmd, &out.path().join("hang-started"));
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     let s = xml(&junit);
     let doc = roxmltree::Document::parse(&s).expect("the partial report is well-formed XML");
@@ -365,11 +344,6 @@ fn ctrl_c_still_writes_a_partial_junit_report() {
     );
 }
 
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
 #[test]
 fn report_merge_and_timeline_cover_every_shard() {
     let out = tempfile::tempdir().unwrap();
@@ -383,13 +357,7 @@ fn report_merge_and_timeline_cover_every_shard() {
         reports.push(r);
     }
     let (all_xml, all_json) = (out.path().join("all.xml"), out.path().join("all.json"));
-    let o = run(shardtest()
-        .args(["report", "merge"])
-        .args(&reports)
-        .arg("--junit")
-        .arg(&all_xml)
-        .arg("--json")
-        .arg(&all_json));
+    let o = merge_reports(&reports, &all_xml, &all_json);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("exactly once"),

@@ -133,7 +133,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
     run_args.retries = 0;
     run_args.repeat = 1;
     run_args.shuffle = None;
-    run_args.timings = args.timings.clone().or(run_args.timings);
+    run_args.sharding.timings = args.timings.clone().or(run_args.sharding.timings);
     let prepared = app::prepare_run(&mut run_args)?;
     let seed = match args.seed {
         Some(s) => s,

@@ -144,17 +144,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
                 ),
             )?;
             if let Some(l) = &plan.longest
-                && !plan.lower_bound.is_zero() && l.duration >= plan.lower_bound && args.shards > 1
-                {
-                    w(
-                        &mut stdout,
-                        format!(
-                            "note: the longest test sets the finish time: {} alone takes {}; more shards buy nothing",
-                            l.id,
-                            secs(l.duration)
-                        ),
-                    )?;
-                }
+                && !plan.lower_bound.is_zero()
+                && l.duration >= plan.lower_bound
+                && args.shards > 1
+            {
+                w(
+                    &mut stdout,
+                    format!(
+                        "note: the longest test sets the finish time: {} alone takes {}; more shards buy nothing",
+                        l.id,
+                        secs(l.duration)
+                    ),
+                )?;
+            }
             w(&mut stdout, format!("fingerprint {}", plan.fingerprint))?;
             if let Some(s) = &suggestion {
                 w(&mut stdout, String::new())?;

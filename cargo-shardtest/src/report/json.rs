@@ -91,13 +91,14 @@ pub fn count(
         TestStatus::NotRun => counts.not_run += 1,
     }
     if let Some(last) = attempts.last()
-        && status == TestStatus::Failed {
-            match last.outcome {
-                AttemptOutcome::TimedOut => counts.timed_out += 1,
-                AttemptOutcome::Crashed { .. } => counts.crashed += 1,
-                _ => {}
-            }
+        && status == TestStatus::Failed
+    {
+        match last.outcome {
+            AttemptOutcome::TimedOut => counts.timed_out += 1,
+            AttemptOutcome::Crashed { .. } => counts.crashed += 1,
+            _ => {}
         }
+    }
     if attempts.iter().any(|a| a.leaked) {
         counts.leaky += 1;
     }

@@ -91,10 +91,11 @@ impl BatchState<'_> {
     fn line(&mut self, line: &str, tx: &Sender<WorkerMsg>) {
         if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, result)) = rest.split_once(" ... ")
-                && self.by_name.contains_key(name) {
-                    self.end(name, result.trim(), tx);
-                    return;
-                }
+            && self.by_name.contains_key(name)
+        {
+            self.end(name, result.trim(), tx);
+            return;
+        }
         if line == "failures:" {
             self.failures_headers += 1;
             self.collecting = None;
@@ -121,9 +122,10 @@ impl BatchState<'_> {
         if let Some(name) = partial
             .strip_prefix("test ")
             .and_then(|r| r.strip_suffix(" ... "))
-            && self.by_name.contains_key(name) {
-                self.begin(name, tx);
-            }
+            && self.by_name.contains_key(name)
+        {
+            self.begin(name, tx);
+        }
     }
 }
 

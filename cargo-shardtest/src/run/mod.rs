@@ -205,9 +205,10 @@ impl Interrupter {
     /// Asks the current run (if any) to stop. Safe to call from a signal-handling thread.
     pub fn interrupt(&self) {
         if let Ok(guard) = self.target.lock()
-            && let Some(tx) = guard.as_ref() {
-                let _ = tx.send(WorkerMsg::Interrupt);
-            }
+            && let Some(tx) = guard.as_ref()
+        {
+            let _ = tx.send(WorkerMsg::Interrupt);
+        }
     }
 
     fn attach(&self, tx: Sender<WorkerMsg>) {
@@ -507,13 +508,14 @@ impl Scheduler<'_> {
             }
             let elapsed = now.saturating_duration_since(started);
             if let Some(t) = self.config.timeout
-                && elapsed >= t {
-                    if let Some(pgid) = r.pgid {
-                        process::kill_group(pgid, libc::SIGKILL);
-                    }
-                    r.killed = Some(AttemptOutcome::TimedOut);
-                    continue;
+                && elapsed >= t
+            {
+                if let Some(pgid) = r.pgid {
+                    process::kill_group(pgid, libc::SIGKILL);
                 }
+                r.killed = Some(AttemptOutcome::TimedOut);
+                continue;
+            }
             if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
                 consumer.on_event(&RunEvent::TestSlow {
@@ -706,10 +708,11 @@ impl Scheduler<'_> {
     ) {
         let mut killed = None;
         if let Some(r) = self.slots[slot as usize].as_mut()
-            && r.current.map(|(t, _)| t) == Some(test) {
-                killed = r.killed.take();
-                r.current = None;
-            }
+            && r.current.map(|(t, _)| t) == Some(test)
+        {
+            killed = r.killed.take();
+            r.current = None;
+        }
         // A process we killed reports SIGKILL; say why we killed it.
         let outcome = match (killed, out.outcome) {
             (Some(reason), AttemptOutcome::Crashed { .. }) => reason,

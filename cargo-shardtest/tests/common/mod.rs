@@ -108,3 +108,66 @@ pub fn processes_of_run(dir: &Path) -> Vec<u32> {
     }
     found
 }
+
+/// `cargo shardtest --manifest-path tests/fixtures/basic/Cargo.toml --workspace`.
+pub fn basic() -> Command {
+    let mut c = shardtest();
+    c.arg("--manifest-path")
+        .arg(fixture("basic"))
+        .arg("--workspace");
+    c
+}
+
+/// A JSON file (a report) read back.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+/// Final status of every test of a JSON report, by id.
+pub fn statuses(r: &serde_json::Value) -> BTreeMap<String, String> {
+    r["tests"]
+        .as_array()
+        .expect("tests array")
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Starts `cmd`, waits (bounded) until `marker` exists, presses Ctrl-C (SIGINT) and returns
+/// what the run printed once it has exited.
+pub fn interrupt_when(mut cmd: Command, marker: &Path) -> Output {
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cargo-shardtest starts");
+    wait_until(
+        "the run to reach its marker",
+        Duration::from_secs(120),
+        || marker.exists(),
+    );
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    child.wait_with_output().expect("the run exits")
+}
+
+/// `cargo shardtest report merge REPORTS --junit XML --json JSON`.
+pub fn merge_reports(reports: &[PathBuf], junit: &Path, json: &Path) -> Output {
+    run(shardtest()
+        .args(["report", "merge"])
+        .args(reports)
+        .arg("--junit")
+        .arg(junit)
+        .arg("--json")
+        .arg(json))
+}

@@ -127,6 +127,13 @@ pub struct RunInfo {
     pub predicted: Duration,
     /// When the run started.
     pub started_at: SystemTime,
+    /// `--repeat`: how many times each test runs (attempts are then repetitions, not retries).
+    #[serde(default = "one")]
+    pub repeat: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One event of a run, in the order they happen.

@@ -13,6 +13,10 @@ use std::path::Path;
 /// let p = dir.path().join("sub/report.json");
 /// shardtest::fsutil::write_atomic(&p, b"{}").unwrap();
 /// assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+/// # #[cfg(unix)] {
+/// use std::os::unix::fs::PermissionsExt;
+/// assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+/// # }
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
@@ -24,6 +28,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .prefix(".shardtest-tmp-")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
+    // Temporary files are created owner-only; reports and timings are meant to be shared
+    // (CI artifacts, caches), so give them the usual file mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod discover;
 pub mod event;
 pub mod filter;

@@ -7,7 +7,24 @@ use shardtest::run::Interrupter;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::normalize_args(std::env::args().collect());
+    let raw: Vec<String> = std::env::args().collect();
+    // A configuration file's values become the environment variables the flags read, where
+    // the environment does not set them: flag > environment > file > default.
+    match shardtest::config::settings_for(&raw, &|k| {
+        std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())
+    }) {
+        Ok(config) => {
+            for (var, value) in &config.settings {
+                // SAFETY: still single-threaded: no other thread reads the environment yet.
+                unsafe { std::env::set_var(var, value) };
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    }
+    let args = cli::normalize_args(raw);
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {

@@ -1292,6 +1292,7 @@ mod tests {
                 to_run: 3,
                 predicted: Duration::ZERO,
                 started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(5),
+                repeat: 1,
             },
             planned_tests: vec![],
             tests: vec![

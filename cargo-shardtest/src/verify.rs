@@ -348,6 +348,7 @@ mod tests {
                 to_run: ran.len(),
                 predicted: Duration::ZERO,
                 started_at: SystemTime::UNIX_EPOCH,
+                repeat: 1,
             },
             planned_tests: planned.iter().map(|s| id(s)).collect(),
             tests: ran

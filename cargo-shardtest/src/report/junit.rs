@@ -355,6 +355,7 @@ mod tests {
                 to_run: tests.len(),
                 predicted: Duration::from_secs(1),
                 started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                repeat: 1,
             },
             planned_tests: tests.iter().map(|t| t.id.clone()).collect(),
             counts: Default::default(),

@@ -157,6 +157,7 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
                 to_run,
                 predicted,
                 started_at: start,
+                repeat: first.run.repeat,
             },
             planned_tests: first.planned_tests.clone(),
             tests: tests.into_values().collect(),

@@ -128,6 +128,7 @@ pub struct TerminalReporter<W: Write> {
     pub tail_lines: usize,
     /// Recorded history: a failing test that almost never failed before is marked a spike.
     spikes: Option<crate::audit::flaky::SpikeHistory>,
+    repeat: u32,
 }
 
 impl<W: Write> TerminalReporter<W> {
@@ -153,6 +154,7 @@ impl<W: Write> TerminalReporter<W> {
             done: 0,
             tail_lines: 40,
             spikes: None,
+            repeat: 1,
         }
     }
 
@@ -238,6 +240,7 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
     fn on_event(&mut self, event: &RunEvent) {
         match event {
             RunEvent::RunStarted(info) => {
+                self.repeat = info.repeat.max(1);
                 self.predicted = info.predicted;
                 self.to_run = info.to_run;
                 let l = format!(
@@ -320,12 +323,29 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                 match status {
                     TestStatus::Passed => {
                         let label = if leaked { "LEAK" } else { "PASS" };
-                        self.line(label, last.duration, id, &format!("{leak}  ({progress})"));
+                        let runs = if self.repeat > 1 {
+                            format!(" (passed {0} of {0} runs)", attempts.len())
+                        } else {
+                            String::new()
+                        };
+                        self.line(
+                            label,
+                            last.duration,
+                            id,
+                            &format!("{runs}{leak}  ({progress})"),
+                        );
                     }
                     TestStatus::Flaky => {
                         self.flaky.push((id.clone(), attempts.len()));
-                        let extra =
-                            format!(" (passed on attempt {}){leak}  ({progress})", last.attempt);
+                        let extra = if self.repeat > 1 {
+                            let passes = attempts.iter().filter(|a| a.outcome.is_pass()).count();
+                            format!(
+                                " (passed {passes} of {} runs){leak}  ({progress})",
+                                attempts.len()
+                            )
+                        } else {
+                            format!(" (passed on attempt {}){leak}  ({progress})", last.attempt)
+                        };
                         self.line("FLAKY", last.duration, id, &extra);
                     }
                     TestStatus::Failed => {

@@ -199,11 +199,14 @@ pub(crate) enum WorkerMsg {
 #[derive(Clone, Default)]
 pub struct Interrupter {
     target: Arc<Mutex<Option<Sender<WorkerMsg>>>>,
+    requested: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Interrupter {
     /// Asks the current run (if any) to stop. Safe to call from a signal-handling thread.
     pub fn interrupt(&self) {
+        self.requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Ok(guard) = self.target.lock()
             && let Some(tx) = guard.as_ref()
         {
@@ -211,7 +214,23 @@ impl Interrupter {
         }
     }
 
+    /// True once an interrupt was asked for (it stays set: a run started afterwards stops at
+    /// once, so an interrupt between two runs is not lost).
+    ///
+    /// ```
+    /// let i = shardtest::run::Interrupter::default();
+    /// assert!(!i.is_interrupted());
+    /// i.interrupt();
+    /// assert!(i.is_interrupted());
+    /// ```
+    pub fn is_interrupted(&self) -> bool {
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn attach(&self, tx: Sender<WorkerMsg>) {
+        if self.is_interrupted() {
+            let _ = tx.send(WorkerMsg::Interrupt);
+        }
         if let Ok(mut guard) = self.target.lock() {
             *guard = Some(tx);
         }
@@ -350,6 +369,7 @@ pub fn run_shard(
         to_run,
         predicted: config.predicted,
         started_at: SystemTime::now(),
+        repeat: config.repeat.max(1),
     }));
     for &i in &order {
         if tests[i].skip {

@@ -326,7 +326,7 @@ if has mixed; then
     m_cargo=$(measure mixed-cargo "$MIXED_RUNS" 0 "$cargo_cmd")
     log "mixed: cargo nextest run"
     m_nextest=$(measure mixed-nextest "$MIXED_RUNS" 0 "$nextest_cmd")
-    m_fresh="$RUNNER_STATUS" m_proc="$RUNNER_STATUS" m_batch="$RUNNER_STATUS"
+    m_fresh="$RUNNER_STATUS" m_proc="$RUNNER_STATUS" m_batch="$RUNNER_STATUS" m_batch_even=""
     if ours_ok; then
         # The probe run of process mode with no history records the history of the others.
         rm -f "$MIXED_HIST"
@@ -348,6 +348,23 @@ if has mixed; then
                 m_batch="pending ($problem)"
                 fail_runner mixed-batch "$problem"
             fi
+            # The same suite with names of one width (10 modules instead of 40: same durations,
+            # serial tests and ignored tests, which derive from the seed and the test index).
+            # libtest-mimic pads each name to the longest of the process ("test a::b  ... ok"),
+            # which a batch runner must parse; this row shows batch mode's speed when no name
+            # is padded.
+            sed 's/"modules": *[0-9]*/"modules": 10/' "$MIXED_SPEC" >"$WORK/mixed-even.json"
+            export SHARDTEST_SYNTH_SPEC="$WORK/mixed-even.json"
+            problem=$(check_ran mixed-batch-even "$MIXED_N" "$(ours batch "$WORK/mixed-even-tm.json")")
+            if [[ -z "$problem" ]]; then
+                cp "$WORK/mixed-even-tm.json" "$WORK/mixed-even-hist.json"
+                log "mixed: cargo shardtest run --isolation batch, recorded timings, names of one width"
+                m_batch_even=$(measure mixed-batch-even "$MIXED_RUNS" 0 "$(ours batch "$WORK/mixed-even-tm.json")" "cp $WORK/mixed-even-hist.json $WORK/mixed-even-tm.json") || m_batch_even="pending (failed)"
+            else
+                m_batch_even="pending ($problem)"
+                fail_runner mixed-batch-even "$problem"
+            fi
+            export SHARDTEST_SYNTH_SPEC="$MIXED_SPEC"
         fi
     fi
     unset SHARDTEST_SYNTH_SPEC
@@ -356,6 +373,7 @@ if has mixed; then
     MIXED_ROWS+=("| \`cargo shardtest run\`, process, no timings | $m_fresh | $(ratio "$m_fresh" "$m_nextest") |")
     MIXED_ROWS+=("| \`cargo shardtest run\`, process, recorded timings | $m_proc | $(ratio "$m_proc" "$m_nextest") |")
     MIXED_ROWS+=("| \`cargo shardtest run\`, batch, recorded timings | $m_batch | $(ratio "$m_batch" "$m_nextest") |")
+    MIXED_ROWS+=("| \`cargo shardtest run\`, batch, recorded timings, names of one width (\`\"modules\": 10\`) | ${m_batch_even:-$RUNNER_STATUS} | $(ratio "${m_batch_even:-}" "$m_nextest") |")
     MIXED_LOAD="$MIXED_LOAD, end $(loadavg)"
 fi
 

@@ -77,56 +77,19 @@ pub fn build(
     if let Some(p) = manifest_path {
         mdcmd.manifest_path(p);
     }
-    let metadata = mdcmd
-        .exec()
+    // `cargo metadata` runs beside the build: on an up-to-date build the two cargo start-ups
+    // are most of discovery's cost.
+    let (metadata, built) = std::thread::scope(|scope| {
+        let metadata = scope.spawn(|| mdcmd.exec());
+        let built = run_build(&cargo, cargo_args);
+        (metadata.join(), built)
+    });
+    let metadata = metadata
+        .map_err(|_| DiscoverError::Metadata("the cargo metadata thread panicked".into()))?
         .map_err(|e| DiscoverError::Metadata(e.to_string()))?;
+    let (tests, bin_exes) = built?;
     let packages: BTreeMap<&PackageId, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
-
-    let mut cmd = Command::new(&cargo);
-    cmd.args([
-        "test",
-        "--no-run",
-        "--message-format=json-render-diagnostics",
-    ]);
-    cmd.args(cargo_args);
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .stdin(Stdio::null());
-    let mut child = cmd.spawn().map_err(|source| DiscoverError::CargoSpawn {
-        cargo: cargo.clone(),
-        source,
-    })?;
-    let stdout = child.stdout.take().ok_or_else(|| {
-        DiscoverError::Messages(std::io::Error::other("cargo's stdout was not captured"))
-    })?;
-
-    let mut tests = Vec::new();
-    let mut bin_exes: BTreeMap<PackageId, BTreeMap<String, PathBuf>> = BTreeMap::new();
-    let mut success = true;
-    for message in Message::parse_stream(BufReader::new(stdout)) {
-        match message.map_err(DiscoverError::Messages)? {
-            Message::CompilerArtifact(a) => {
-                let Some(exe) = a.executable.clone() else {
-                    continue;
-                };
-                if a.profile.test {
-                    tests.push((a, exe));
-                } else if a.target.kind.contains(&TargetKind::Bin) {
-                    bin_exes
-                        .entry(a.package_id.clone())
-                        .or_default()
-                        .insert(a.target.name.clone(), exe.into_std_path_buf());
-                }
-            }
-            Message::BuildFinished(f) => success &= f.success,
-            _ => {}
-        }
-    }
-    let status = child.wait().map_err(DiscoverError::Messages)?;
-    if !success || !status.success() {
-        return Err(DiscoverError::BuildFailed);
-    }
 
     let mut binaries = Vec::new();
     for (a, exe) in tests {
@@ -171,4 +134,61 @@ pub fn build(
         workspace_root: metadata.workspace_root.into_std_path_buf(),
         target_dir: metadata.target_directory.into_std_path_buf(),
     })
+}
+
+/// Test executables (with their artifact records) and, per package, its `bin` executables.
+type Built = (
+    Vec<(cargo_metadata::Artifact, cargo_metadata::camino::Utf8PathBuf)>,
+    BTreeMap<PackageId, BTreeMap<String, PathBuf>>,
+);
+
+/// Runs `cargo test --no-run` and collects the test executables and the `bin` executables
+/// (for `CARGO_BIN_EXE_*`) from its messages.
+fn run_build(cargo: &str, cargo_args: &[String]) -> Result<Built, DiscoverError> {
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    cmd.args(cargo_args);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|source| DiscoverError::CargoSpawn {
+        cargo: cargo.to_string(),
+        source,
+    })?;
+    let stdout = child.stdout.take().ok_or_else(|| {
+        DiscoverError::Messages(std::io::Error::other("cargo's stdout was not captured"))
+    })?;
+
+    let mut tests = Vec::new();
+    let mut bin_exes: BTreeMap<PackageId, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    let mut success = true;
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        match message.map_err(DiscoverError::Messages)? {
+            Message::CompilerArtifact(a) => {
+                let Some(exe) = a.executable.clone() else {
+                    continue;
+                };
+                if a.profile.test {
+                    tests.push((a, exe));
+                } else if a.target.kind.contains(&TargetKind::Bin) {
+                    bin_exes
+                        .entry(a.package_id.clone())
+                        .or_default()
+                        .insert(a.target.name.clone(), exe.into_std_path_buf());
+                }
+            }
+            Message::BuildFinished(f) => success &= f.success,
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(DiscoverError::Messages)?;
+    if !success || !status.success() {
+        return Err(DiscoverError::BuildFailed);
+    }
+
+    Ok((tests, bin_exes))
 }

@@ -126,11 +126,6 @@ pub fn load_timings(path: &std::path::Path) -> TimingStore {
     store
 }
 
-/// Loads the timings history without repeating the warning [`load_timings`] already gave.
-fn load_quietly(path: &std::path::Path) -> TimingStore {
-    TimingStore::load_or_fallback(path).0
-}
-
 /// Plans the selected tests into `shards` shards from the timings history. Ignored tests
 /// take no time but still belong to exactly one shard, so the shards' reports together
 /// account for every selected test.
@@ -276,6 +271,8 @@ pub struct PreparedRun {
     pub timings: std::path::PathBuf,
     /// The whole plan (all shards).
     pub plan: ShardPlan,
+    /// The timings history the plan was made from.
+    pub history: TimingStore,
 }
 
 /// Where the default timings file lives: the workspace root, or for an archive run (whose
@@ -382,6 +379,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         unpacked,
         timings,
         plan,
+        history: store,
     })
 }
 
@@ -394,6 +392,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         planned_tests,
         unpacked: _unpacked,
         timings,
+        history,
         ..
     } = prepared;
     let shuffle_seed = config.shuffle_seed;
@@ -405,9 +404,8 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         crate::report::terminal::TerminalOptions::detect(args.color),
     );
     // A failure of a test that has almost always passed is flagged as a spike.
-    terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(
-        &load_quietly(&timings),
-    ));
+    terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(&history));
+    drop(history);
     let mut junit = args
         .junit
         .clone()
@@ -426,7 +424,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         run::run_shard(tests, &config, &mut redacting, interrupter)
             .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
     };
-    let report = json.report().context("the run produced no report")?;
+    let report = json.into_report().context("the run produced no report")?;
     if let Some(path) = &args.json {
         let bytes = serde_json::to_vec_pretty(&report).context("encoding the JSON report")?;
         crate::fsutil::write_atomic(path, &bytes)

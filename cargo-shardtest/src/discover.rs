@@ -138,7 +138,10 @@ pub fn build(
 
 /// Test executables (with their artifact records) and, per package, its `bin` executables.
 type Built = (
-    Vec<(cargo_metadata::Artifact, cargo_metadata::camino::Utf8PathBuf)>,
+    Vec<(
+        cargo_metadata::Artifact,
+        cargo_metadata::camino::Utf8PathBuf,
+    )>,
     BTreeMap<PackageId, BTreeMap<String, PathBuf>>,
 );
 

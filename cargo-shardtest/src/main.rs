@@ -65,6 +65,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // Ctrl-C during the build or listing: cargo was interrupted too; say so, not "failed".
+        Err(_) if interrupter.is_interrupted() => {
+            eprintln!("shardtest: interrupted before any test ran");
+            ExitCode::from(cli::EXIT_INTERRUPTED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             let code = if e.downcast_ref::<UsageError>().is_some() {

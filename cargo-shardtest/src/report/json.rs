@@ -128,6 +128,26 @@ impl JsonReportBuilder {
         }
     }
 
+    /// The final report, without copying the records (for 100,000 tests that copy is the
+    /// largest allocation of a run).
+    pub fn into_report(self) -> Option<JsonReport> {
+        let run = self.run?;
+        let mut counts = StatusCounts::default();
+        for t in self.tests.values() {
+            count(&mut counts, t.status, &t.attributes, &t.attempts);
+        }
+        Some(JsonReport {
+            version: REPORT_VERSION,
+            run,
+            planned_tests: self.planned_tests,
+            tests: self.tests.into_values().collect(),
+            counts,
+            elapsed: self.elapsed,
+            complete: self.complete,
+            shuffle_seed: self.shuffle_seed,
+        })
+    }
+
     /// The report so far (call after `RunFinished` for the final one).
     pub fn report(&self) -> Option<JsonReport> {
         let run = self.run.clone()?;

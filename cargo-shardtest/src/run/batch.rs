@@ -89,8 +89,10 @@ impl BatchState<'_> {
     }
 
     fn line(&mut self, line: &str, tx: &Sender<WorkerMsg>) {
+        // Some harnesses (libtest-mimic) pad names to one width: `test a   ... ok`.
         if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, result)) = rest.split_once(" ... ")
+            && let name = name.trim_end()
             && self.by_name.contains_key(name)
         {
             self.end(name, result.trim(), tx);
@@ -101,10 +103,11 @@ impl BatchState<'_> {
             self.collecting = None;
             return;
         }
-        if let Some(name) = line
-            .strip_prefix("---- ")
-            .and_then(|r| r.strip_suffix(" stdout ----"))
-        {
+        // libtest: `---- NAME stdout ----`; libtest-mimic: `---- NAME ----`.
+        if let Some(name) = line.strip_prefix("---- ").and_then(|r| {
+            r.strip_suffix(" stdout ----")
+                .or_else(|| r.strip_suffix(" ----"))
+        }) {
             self.collecting = self.by_name.get(name).copied();
             return;
         }
@@ -122,6 +125,7 @@ impl BatchState<'_> {
         if let Some(name) = partial
             .strip_prefix("test ")
             .and_then(|r| r.strip_suffix(" ... "))
+            .map(str::trim_end)
             && self.by_name.contains_key(name)
         {
             self.begin(name, tx);
@@ -368,5 +372,69 @@ pub(super) fn run_batch(
             tests: unrun,
             attempt: job.attempt,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state<'a>(names: &[&'a str]) -> BatchState<'a> {
+        BatchState {
+            slot: 0,
+            attempt: 1,
+            by_name: names.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
+            current: None,
+            done: Vec::new(),
+            failed: Vec::new(),
+            failure_output: BTreeMap::new(),
+            collecting: None,
+            failures_headers: 0,
+            held_pass: None,
+        }
+    }
+
+    fn feed(st: &mut BatchState<'_>, text: &str) -> Vec<WorkerMsg> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for line in text.lines() {
+            st.line(line, &tx);
+        }
+        drop(tx);
+        rx.into_iter().collect()
+    }
+
+    #[test]
+    fn libtest_and_padded_libtest_mimic_lines_are_both_understood() {
+        for out in [
+            "test a::one ... ok\ntest a::three ... FAILED\ntest a::two ... ok\n\nfailures:\n\n---- a::three stdout ----\nboom\n\nfailures:\n    a::three\n",
+            "test a::one   ... ok\ntest a::three ... FAILED\ntest a::two   ... ok\n\nfailures:\n\n---- a::three ----\nboom\n\nfailures:\n    a::three\n",
+        ] {
+            let mut st = state(&["a::one", "a::two", "a::three"]);
+            let msgs = feed(&mut st, out);
+            let began = msgs
+                .iter()
+                .filter(|m| matches!(m, WorkerMsg::Began { .. }))
+                .count();
+            assert_eq!(began, 3, "{out}");
+            assert_eq!(st.done.len(), 3, "every test is seen to finish: {out}");
+            assert_eq!(st.failed.len(), 1);
+            assert_eq!(
+                st.failure_output.get(&2).map(String::as_str),
+                Some("boom\n\n")
+            );
+        }
+    }
+
+    #[test]
+    fn a_partial_line_means_the_test_has_begun() {
+        let mut st = state(&["slow::one"]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        st.partial("test slow::one   ... ", &tx);
+        drop(tx);
+        assert!(matches!(
+            rx.into_iter().next(),
+            Some(WorkerMsg::Began { test: 0, .. })
+        ));
+        assert_eq!(st.current.as_ref().map(|c| c.test), Some(0));
     }
 }

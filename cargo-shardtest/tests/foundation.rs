@@ -225,22 +225,35 @@ fn env_vars_reach_the_test() {
 #[test]
 fn a_worker_slot_is_never_shared_by_two_running_tests() {
     let out = tempfile::tempdir().unwrap();
-    let o = run(basic().args(["adds_", "-j", "3"]).env("FIXTURE_OUT", out.path()));
+    let o = run(basic()
+        .args(["adds_", "-j", "3"])
+        .env("FIXTURE_OUT", out.path()));
     assert!(o.status.success(), "{}", text(&o));
     let log = std::fs::read_to_string(out.path().join("workers.log")).unwrap();
     let spans: Vec<(u32, u128, u128)> = log
         .lines()
         .map(|l| {
             let v: Vec<&str> = l.split(' ').collect();
-            (v[0].parse().unwrap(), v[1].parse().unwrap(), v[2].parse().unwrap())
+            (
+                v[0].parse().unwrap(),
+                v[1].parse().unwrap(),
+                v[2].parse().unwrap(),
+            )
         })
         .collect();
     assert_eq!(spans.len(), 6, "{log}");
-    assert!(spans.iter().all(|s| s.0 < 3), "worker ids are 0..W-1: {log}");
+    assert!(
+        spans.iter().all(|s| s.0 < 3),
+        "worker ids are 0..W-1: {log}"
+    );
     for (i, a) in spans.iter().enumerate() {
         for b in &spans[i + 1..] {
             let overlap = a.1 < b.2 && b.1 < a.2;
-            assert!(!(overlap && a.0 == b.0), "two running tests shared worker {}: {log}", a.0);
+            assert!(
+                !(overlap && a.0 == b.0),
+                "two running tests shared worker {}: {log}",
+                a.0
+            );
         }
     }
 }

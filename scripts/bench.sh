@@ -40,6 +40,8 @@
 #   BENCH_OUT                 also write the report here (default: <repo>/target/bench/report.md)
 #   BENCH_RUNNER_ARGS         extra arguments for every `cargo shardtest run`
 #   BENCH_RUNNER_BIN          use this cargo-shardtest binary instead of building one
+#   SHARDTEST_DURATIONS_CSV   real recorded durations for the balance replay (default:
+#                             <repo>/../shared/data/real-durations.csv; skipped when absent)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -433,8 +435,8 @@ if has shards; then
             plan_json="$WORK/plan-$n.json"
             "$RUNNER" shardtest plan --shards "$n" -j "$JOBS" --timings "$MIXED_HIST_SHARDS" \
                 --format json --manifest-path "$FIXTURE_MANIFEST" >"$plan_json" 2>/dev/null || true
-            bound=$(grep -o '"lower_bound": *[0-9.]*' "$plan_json" | head -1 | grep -o '[0-9.]*$' || echo -)
-            predicted=$(grep -o '"predicted": *[0-9.]*' "$plan_json" | grep -o '[0-9.]*$' | sort -g | tail -1 || echo -)
+            bound=$(grep -o '"lower_bound": *[0-9.]*' "$plan_json" | head -1 | grep -o '[0-9.]*$' | awk '{ printf "%.3f", $1 }' || echo -)
+            predicted=$(grep -o '"predicted": *[0-9.]*' "$plan_json" | grep -o '[0-9.]*$' | sort -g | tail -1 | awk '{ printf "%.3f", $1 }' || echo -)
         elif ours_ok; then
             ours_res="pending (no recorded history)"
         fi
@@ -535,10 +537,12 @@ if has memory; then
         mem nextest-list "\`cargo nextest list\`" 0 "cargo nextest list --manifest-path $(q "$FIXTURE_MANIFEST")"
         if ours_ok; then
             mem ours-list "\`cargo shardtest list\`" 0 "$(q "$RUNNER") shardtest list --timings $(q "$WORK/mem-timings.json") --manifest-path $(q "$FIXTURE_MANIFEST")"
+            mem ours-batch-0 "\`cargo shardtest run --isolation batch --no-record-timings\`, no history" "$MEMORY_TESTS" "$(ours batch "$WORK/mem-none.json" --no-record-timings)"
             mem ours-batch-1 "\`cargo shardtest run --isolation batch\`, no history (writes it)" "$MEMORY_TESTS" "$(ours batch "$WORK/mem-timings.json")"
             mem ours-batch-2 "\`cargo shardtest run --isolation batch\`, with 1 run of history" "$MEMORY_TESTS" "$(ours batch "$WORK/mem-timings.json")"
             MEM_HIST_MB=$(awk -v b="$(wc -c <"$WORK/mem-timings.json")" 'BEGIN { printf "%.1f", b / 1048576 }')
-            mem ours-plan "\`cargo shardtest plan --shards 8\` (2 runs of history)" 0 "$(q "$RUNNER") shardtest plan --shards 8 -j $JOBS --timings $(q "$WORK/mem-timings.json") --manifest-path $(q "$FIXTURE_MANIFEST")"
+            mem ours-plan-0 "\`cargo shardtest plan --shards 8\`, no history" 0 "$(q "$RUNNER") shardtest plan --shards 8 -j $JOBS --timings $(q "$WORK/mem-none.json") --manifest-path $(q "$FIXTURE_MANIFEST")"
+            mem ours-plan "\`cargo shardtest plan --shards 8\`, 2 runs of history" 0 "$(q "$RUNNER") shardtest plan --shards 8 -j $JOBS --timings $(q "$WORK/mem-timings.json") --manifest-path $(q "$FIXTURE_MANIFEST")"
         else
             MEM_ROWS+=("| \`cargo shardtest\` | $RUNNER_STATUS | - |")
         fi
@@ -582,7 +586,7 @@ out ""
 if has overhead; then
     out "## 1. Overhead: N trivial tests (instant, passing), -j $JOBS" ""
     out "Median wall seconds of $RUNS runs after $WARMUP warm-up; same test binary for every column; every command first ran each test exactly once. Load: $OVERHEAD_LOAD."
-    out "Our timed runs start from a copy of a timings history of $HISTORY_RUNS recorded runs (a CI cache in its steady state; $(for n in $SIZES; do printf '%s tests: %s KB; ' "$n" "$(( ${HIST_BYTES[$n]:-0} / 1024 ))"; done)) and record into it, as \`run\` does by default." ""
+    out "Our timed runs start from a copy of a timings history of $HISTORY_RUNS recorded runs (a CI cache in its steady state; $(for n in $SIZES; do printf '%s tests: %s KB' "$n" "$(( ${HIST_BYTES[$n]:-0} / 1024 ))"; [[ "$n" == "${SIZES##* }" ]] || printf '; '; done)) and record into it, as \`run\` does by default." ""
     out "| tests | test binary directly | \`cargo test\` | \`cargo nextest run\` | shardtest process | shardtest batch | shardtest batch, no history, \`--no-record-timings\` | process / nextest (target <= 0.8x) | batch / cargo test (target <= 2x) | batch bare / cargo test | nextest / cargo test |"
     out "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     out "${OVERHEAD_ROWS[@]}"

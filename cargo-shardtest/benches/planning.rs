@@ -99,7 +99,7 @@ fn main() {
         let id: TestId = format!("{binary} mod_{}::case_{i:06}", i % 37)
             .parse()
             .expect("valid id");
-        let attributes = if rng.next_u64() % 100 == 0 {
+        let attributes = if rng.next_u64().is_multiple_of(100) {
             TestAttributes {
                 serial: Some(String::new()),
                 ..Default::default()
@@ -108,7 +108,7 @@ fn main() {
             TestAttributes::default()
         };
         let secs = 0.040 * (1.6 * rng.normal()).exp();
-        if rng.next_u64() % 10 != 0 {
+        if !rng.next_u64().is_multiple_of(10) {
             for run in 0..3u64 {
                 let jitter = (0.2 * rng.normal()).exp();
                 store.record(

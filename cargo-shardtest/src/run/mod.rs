@@ -328,18 +328,27 @@ fn make_jobs(
         }
     }
     let mut jobs = singles;
-    let chunks_per_binary = (config.workers.max(1) as usize) * 4;
+    // Each binary's tests are cut into batches of about equal predicted *time* (not count):
+    // about 4 per worker, so a long test gets a batch of its own and does not hold many
+    // short ones hostage behind it. `members` is longest first, so long tests come first.
+    let batches_per_binary = config.workers.max(1) * 4;
     for b in binary_order {
         let members = &by_binary[b];
-        let size = members
-            .len()
-            .div_ceil(chunks_per_binary)
-            .clamp(1, batch::MAX_BATCH);
-        for chunk in members.chunks(size) {
-            jobs.push(Job {
-                tests: chunk.to_vec(),
-                attempt,
-            });
+        let total: Duration = members.iter().map(|&i| tests[i].estimate).sum();
+        let target = (total / batches_per_binary).max(Duration::from_micros(1));
+        let mut chunk: Vec<usize> = Vec::new();
+        let mut chunk_time = Duration::ZERO;
+        for &i in members {
+            let est = tests[i].estimate;
+            if !chunk.is_empty() && (chunk_time + est > target || chunk.len() >= batch::MAX_BATCH) {
+                jobs.push(Job { tests: std::mem::take(&mut chunk), attempt });
+                chunk_time = Duration::ZERO;
+            }
+            chunk.push(i);
+            chunk_time += est;
+        }
+        if !chunk.is_empty() {
+            jobs.push(Job { tests: chunk, attempt });
         }
     }
     jobs
@@ -895,6 +904,18 @@ mod tests {
         let t = shard_tests(10);
         let o = start_order(&t, None);
         assert!(o.windows(2).all(|w| t[w[0]].estimate >= t[w[1]].estimate));
+    }
+
+    #[test]
+    fn a_long_test_gets_a_batch_of_its_own() {
+        let mut t = shard_tests(40);
+        t[7].estimate = Duration::from_secs(5);
+        let mut c = RunnerConfig::for_tests("/tmp".into(), ShardSpec::WHOLE);
+        c.isolation = Isolation::Batch;
+        c.workers = 2;
+        let jobs = make_jobs(&t, &start_order(&t, None), &c, 1);
+        let with_long = jobs.iter().find(|j| j.tests.contains(&7)).unwrap();
+        assert_eq!(with_long.tests, vec![7], "the 5 s test shares its process with nobody");
     }
 
     #[test]

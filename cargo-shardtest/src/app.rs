@@ -273,6 +273,8 @@ pub struct PreparedRun {
     pub plan: ShardPlan,
     /// The timings history the plan was made from.
     pub history: TimingStore,
+    /// The timings file as it was when `history` was read from it.
+    pub history_stamp: Option<crate::timings::FileStamp>,
 }
 
 /// Where the default timings file lives: the workspace root, or for an archive run (whose
@@ -310,6 +312,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         args.sharding.timings.as_deref(),
         &timings_root(&out, args.archive.is_some()),
     );
+    let history_stamp = crate::timings::FileStamp::of(&timings);
     let store = load_timings(&timings);
     let plan = make_plan(&selected, spec.total, workers, &store);
     let estimates: BTreeMap<_, _> = {
@@ -380,6 +383,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         timings,
         plan,
         history: store,
+        history_stamp,
     })
 }
 
@@ -393,6 +397,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         unpacked: _unpacked,
         timings,
         history,
+        history_stamp,
         ..
     } = prepared;
     let shuffle_seed = config.shuffle_seed;
@@ -405,7 +410,6 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     );
     // A failure of a test that has almost always passed is flagged as a spike.
     terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(&history));
-    drop(history);
     let mut junit = args
         .junit
         .clone()
@@ -431,7 +435,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
             .with_context(|| format!("writing the JSON report to {}", path.display()))?;
     }
     if !args.no_record_timings {
-        record_timings(&timings, &report)?;
+        record_timings(&timings, &report, Some((history, history_stamp)))?;
     }
     redactor
         .redact_dir(&config.logs_dir)
@@ -454,6 +458,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
 pub fn record_timings(
     path: &std::path::Path,
     report: &crate::report::json::JsonReport,
+    loaded: Option<(TimingStore, Option<crate::timings::FileStamp>)>,
 ) -> Result<()> {
     let mut fresh = TimingStore::default();
     let recorded = fresh.record_report(report);
@@ -461,7 +466,7 @@ pub fn record_timings(
         return Ok(());
     }
     let (_, warning) = fresh
-        .save_merged(path)
+        .save_merged_onto(path, loaded)
         .with_context(|| format!("recording {recorded} test durations in {}", path.display()))?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");

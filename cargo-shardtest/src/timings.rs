@@ -64,6 +64,30 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// What a file looked like when it was read: its length and modification time. Recording
+/// compares it under the lock to tell whether another process wrote the file meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of `path` now (`None` when it does not exist).
+    ///
+    /// ```
+    /// # use shardtest::timings::FileStamp;
+    /// assert!(FileStamp::of(std::path::Path::new("/no/such/file")).is_none());
+    /// ```
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
+}
+
 /// Version of the timings file format written by this build.
 pub const TIMINGS_VERSION: u32 = 1;
 /// EWMA weight of a new sample, in percent.
@@ -120,9 +144,14 @@ pub struct RunSample {
     pub status: SampleStatus,
     /// Worker count of the run.
     pub workers: u32,
-    /// Attributes seen in that run.
-    #[serde(default, skip_serializing_if = "TestAttributes::is_plain")]
-    pub attributes: TestAttributes,
+    /// Attributes seen in that run (boxed: most tests have none, and a test's history holds
+    /// a sample per kept run, so the inline size matters at 100,000 tests).
+    #[serde(default, skip_serializing_if = "plain")]
+    pub attributes: Box<TestAttributes>,
+}
+
+fn plain(a: &TestAttributes) -> bool {
+    a.is_plain()
 }
 
 /// Folded summary of a test's oldest runs.
@@ -288,7 +317,7 @@ impl TestHistory {
             s.samples += 1;
             s.last = Duration::from_micros(r.us);
             s.last_workers = r.workers;
-            s.attributes = r.attributes.clone();
+            s.attributes = TestAttributes::clone(&r.attributes);
             count_status(r.status, &mut s.passed, &mut s.flaky, &mut s.failed);
         }
         s.mean = Duration::from_micros(mean);
@@ -342,7 +371,7 @@ impl TestHistory {
             base.samples += 1;
             base.last_us = r.us;
             base.last_workers = r.workers;
-            base.attributes = r.attributes.clone();
+            base.attributes = TestAttributes::clone(&r.attributes);
             count_status(
                 r.status,
                 &mut base.passed,
@@ -502,7 +531,7 @@ impl TimingStore {
                 us: sample.duration.as_micros().min(u64::MAX as u128) as u64,
                 status: sample.status,
                 workers: sample.workers,
-                attributes: sample.attributes,
+                attributes: Box::new(sample.attributes),
             },
         );
         h.compact();
@@ -778,8 +807,34 @@ impl TimingStore {
     /// assert_eq!(TimingStore::load(&p).unwrap().tests.len(), 2);
     /// ```
     pub fn save_merged(&self, path: &Path) -> Result<(TimingStore, Option<String>), TimingsError> {
+        self.save_merged_onto(path, None)
+    }
+
+    /// Like [`TimingStore::save_merged`], but when the file is still as it was when `loaded`
+    /// was read from it (same [`FileStamp`]), merges into `loaded` instead of parsing the file
+    /// again: on a big history that parse is most of the cost of recording.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("t.json");
+    /// let stamp = FileStamp::of(&path);
+    /// let loaded = TimingStore::load(&path).unwrap();
+    /// let (merged, _) = TimingStore::default().save_merged_onto(&path, Some((loaded, stamp))).unwrap();
+    /// assert_eq!(TimingStore::load(&path).unwrap(), merged);
+    /// ```
+    pub fn save_merged_onto(
+        &self,
+        path: &Path,
+        loaded: Option<(TimingStore, Option<FileStamp>)>,
+    ) -> Result<(TimingStore, Option<String>), TimingsError> {
         let _lock = FileLock::acquire(path)?;
-        let (mut on_disk, warning) = match Self::load(path) {
+        let unchanged = loaded.filter(|(_, stamp)| *stamp == FileStamp::of(path));
+        let read = match unchanged {
+            Some((store, _)) => Ok(store),
+            None => Self::load(path),
+        };
+        let (mut on_disk, warning) = match read {
             Ok(s) => (s, None),
             Err(e @ (TimingsError::Corrupt { .. } | TimingsError::FutureVersion { .. })) => (
                 TimingStore::default(),
@@ -1143,6 +1198,28 @@ mod tests {
 
     fn id(s: &str) -> TestId {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn recording_onto_a_loaded_store_notices_a_write_in_between() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let mut first = TimingStore::default();
+        first.record(id("p a"), sample("r1", 1, 10));
+        first.save(&path).unwrap();
+        let stamp = FileStamp::of(&path);
+        let loaded = TimingStore::load(&path).unwrap();
+        // Another job writes the file after we read it (a different length, so a different stamp).
+        let mut other = TimingStore::default();
+        other.record(id("p other-job-test"), sample("r2", 2, 20));
+        other.save_merged(&path).unwrap();
+        let mut mine = TimingStore::default();
+        mine.record(id("p b"), sample("r3", 3, 30));
+        let (merged, _) = mine.save_merged_onto(&path, Some((loaded, stamp))).unwrap();
+        for t in ["p a", "p other-job-test", "p b"] {
+            assert!(merged.stats(&id(t)).is_some(), "{t} lost");
+        }
+        assert_eq!(TimingStore::load(&path).unwrap(), merged);
     }
 
     #[test]

@@ -341,14 +341,20 @@ fn make_jobs(
         for &i in members {
             let est = tests[i].estimate;
             if !chunk.is_empty() && (chunk_time + est > target || chunk.len() >= batch::MAX_BATCH) {
-                jobs.push(Job { tests: std::mem::take(&mut chunk), attempt });
+                jobs.push(Job {
+                    tests: std::mem::take(&mut chunk),
+                    attempt,
+                });
                 chunk_time = Duration::ZERO;
             }
             chunk.push(i);
             chunk_time += est;
         }
         if !chunk.is_empty() {
-            jobs.push(Job { tests: chunk, attempt });
+            jobs.push(Job {
+                tests: chunk,
+                attempt,
+            });
         }
     }
     jobs
@@ -915,7 +921,11 @@ mod tests {
         c.workers = 2;
         let jobs = make_jobs(&t, &start_order(&t, None), &c, 1);
         let with_long = jobs.iter().find(|j| j.tests.contains(&7)).unwrap();
-        assert_eq!(with_long.tests, vec![7], "the 5 s test shares its process with nobody");
+        assert_eq!(
+            with_long.tests,
+            vec![7],
+            "the 5 s test shares its process with nobody"
+        );
     }
 
     #[test]

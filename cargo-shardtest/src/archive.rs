@@ -64,6 +64,7 @@ impl ArchiveManifest {
     ///         id: shardtest::id::BinaryId::new("p"), path: "target/debug/deps/p-1".into(),
     ///         package_name: "p".into(), package_version: "1.0.0".into(), package_dir: "crates/p".into(),
     ///         kind: "lib".into(), target_name: "p".into(), bin_exes: Default::default(),
+    ///         out_dir: None,
     ///     }],
     /// };
     /// let b = m.test_binaries("/x".as_ref(), "/x/workspace".as_ref());
@@ -79,12 +80,7 @@ impl ArchiveManifest {
                 } else {
                     workspace.join(&b.package_dir)
                 };
-                let bin_exes = b
-                    .bin_exes
-                    .iter()
-                    .map(|(k, v)| (k.clone(), root.join(v)))
-                    .collect();
-                b.relocated(root.join(&b.path), package_dir, bin_exes)
+                b.relocated(|p| root.join(p), package_dir)
             })
             .collect()
     }
@@ -222,6 +218,7 @@ pub fn create(
     let mut files: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     let mut exes = BTreeSet::new();
     let mut manifests = BTreeSet::new();
+    let mut out_dirs = BTreeSet::new();
     for b in &build.binaries {
         let entry = target_entry(&b.path, &build.target_dir);
         files.insert(entry.clone(), b.path.clone());
@@ -236,16 +233,17 @@ pub fn create(
                 toml,
             ));
         }
-        let mut bin_exes = BTreeMap::new();
-        for (name, path) in &b.bin_exes {
+        for path in b.bin_exes.values() {
             let e = target_entry(path, &build.target_dir);
             files.insert(e.clone(), path.clone());
-            exes.insert(e.clone());
-            bin_exes.insert(name.clone(), e);
+            exes.insert(e);
+        }
+        if let Some(out) = b.out_dir.as_ref().filter(|d| d.is_dir()) {
+            out_dirs.insert((target_entry(out, &build.target_dir), out.clone()));
         }
         manifest
             .binaries
-            .push(b.relocated(entry, package_dir, bin_exes));
+            .push(b.relocated(|p| target_entry(p, &build.target_dir), package_dir));
     }
     manifest.binaries.sort_by(|a, b| a.id.cmp(&b.id));
 
@@ -282,6 +280,12 @@ pub fn create(
     }
     for (entry, path) in &manifests {
         tar.append_path_with_name(path, entry)
+            .map_err(io("archiving", path))?;
+    }
+    // Build-script outputs: tests that read files from `OUT_DIR` at run time find them in
+    // the unpacked copy (the runner points `OUT_DIR` there).
+    for (entry, path) in &out_dirs {
+        tar.append_dir_all(entry, path)
             .map_err(io("archiving", path))?;
     }
     let mut included_files = 0;
@@ -464,6 +468,7 @@ mod tests {
                 kind: "lib".into(),
                 target_name: "p".into(),
                 bin_exes: BTreeMap::from([("tool".to_string(), bin.clone())]),
+                out_dir: None,
             }],
             workspace_root: ws.clone(),
             target_dir: target.clone(),

@@ -87,7 +87,11 @@ pub fn build(
     let metadata = metadata
         .map_err(|_| DiscoverError::Metadata("the cargo metadata thread panicked".into()))?
         .map_err(|e| DiscoverError::Metadata(e.to_string()))?;
-    let (tests, bin_exes) = built?;
+    let Built {
+        tests,
+        bin_exes,
+        out_dirs,
+    } = built?;
     let packages: BTreeMap<&PackageId, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
 
@@ -126,6 +130,7 @@ pub fn build(
             kind,
             target_name: a.target.name.clone(),
             bin_exes: bin_exes.get(&a.package_id).cloned().unwrap_or_default(),
+            out_dir: out_dirs.get(&a.package_id).cloned(),
         });
     }
     binaries.sort_by(|a, b| a.id.cmp(&b.id));
@@ -136,14 +141,18 @@ pub fn build(
     })
 }
 
-/// Test executables (with their artifact records) and, per package, its `bin` executables.
-type Built = (
-    Vec<(
+/// What the build produced, from cargo's messages.
+struct Built {
+    /// Test executables with their artifact records.
+    tests: Vec<(
         cargo_metadata::Artifact,
         cargo_metadata::camino::Utf8PathBuf,
     )>,
-    BTreeMap<PackageId, BTreeMap<String, PathBuf>>,
-);
+    /// Per package, its `bin` executables (for `CARGO_BIN_EXE_*`).
+    bin_exes: BTreeMap<PackageId, BTreeMap<String, PathBuf>>,
+    /// Per package, its build script's output directory.
+    out_dirs: BTreeMap<PackageId, PathBuf>,
+}
 
 /// Runs `cargo test --no-run` and collects the test executables and the `bin` executables
 /// (for `CARGO_BIN_EXE_*`) from its messages.
@@ -168,6 +177,7 @@ fn run_build(cargo: &str, cargo_args: &[String]) -> Result<Built, DiscoverError>
 
     let mut tests = Vec::new();
     let mut bin_exes: BTreeMap<PackageId, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    let mut out_dirs = BTreeMap::new();
     let mut success = true;
     for message in Message::parse_stream(BufReader::new(stdout)) {
         match message.map_err(DiscoverError::Messages)? {
@@ -184,6 +194,9 @@ fn run_build(cargo: &str, cargo_args: &[String]) -> Result<Built, DiscoverError>
                         .insert(a.target.name.clone(), exe.into_std_path_buf());
                 }
             }
+            Message::BuildScriptExecuted(b) => {
+                out_dirs.insert(b.package_id, b.out_dir.into_std_path_buf());
+            }
             Message::BuildFinished(f) => success &= f.success,
             _ => {}
         }
@@ -193,5 +206,9 @@ fn run_build(cargo: &str, cargo_args: &[String]) -> Result<Built, DiscoverError>
         return Err(DiscoverError::BuildFailed);
     }
 
-    Ok((tests, bin_exes))
+    Ok(Built {
+        tests,
+        bin_exes,
+        out_dirs,
+    })
 }

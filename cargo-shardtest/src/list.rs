@@ -31,11 +31,16 @@ pub struct TestBinary {
     /// `CARGO_BIN_EXE_<name>` values: binaries of the same package, for integration tests.
     #[serde(default)]
     pub bin_exes: BTreeMap<String, PathBuf>,
+    /// The package's build-script output directory, if it has a build script: given to the
+    /// tests as `OUT_DIR` at run time (as nextest does) and packed into archives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dir: Option<PathBuf>,
 }
 
 impl TestBinary {
-    /// The same binary with its paths replaced (for archives, which store them relative and
-    /// resolve them where they are unpacked).
+    /// The same binary with every file path (executable, `CARGO_BIN_EXE_*`, `OUT_DIR`) passed
+    /// through `map` and a new package directory: archives store paths relative to their root
+    /// and resolve them where they are unpacked.
     ///
     /// ```
     /// # use shardtest::list::TestBinary;
@@ -43,21 +48,23 @@ impl TestBinary {
     /// let b = TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-1".into(), package_name: "pkg".into(),
     ///     package_version: "1.0.0".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
-    ///     target_name: "pkg".into(), bin_exes: Default::default(),
+    ///     target_name: "pkg".into(), bin_exes: Default::default(), out_dir: Some("/t/out".into()),
     /// };
-    /// let moved = b.relocated("bin/pkg-1".into(), "pkg".into(), Default::default());
+    /// let moved = b.relocated(|p| std::path::Path::new("/x").join(p.strip_prefix("/t").unwrap()), "pkg".into());
+    /// assert_eq!(moved.path, std::path::Path::new("/x/pkg-1"));
+    /// assert_eq!(moved.out_dir.as_deref(), Some(std::path::Path::new("/x/out")));
     /// assert_eq!((moved.id, moved.package_dir), (b.id.clone(), "pkg".into()));
     /// ```
-    pub fn relocated(
-        &self,
-        path: PathBuf,
-        package_dir: PathBuf,
-        bin_exes: BTreeMap<String, PathBuf>,
-    ) -> TestBinary {
+    pub fn relocated(&self, map: impl Fn(&Path) -> PathBuf, package_dir: PathBuf) -> TestBinary {
         TestBinary {
-            path,
+            path: map(&self.path),
             package_dir,
-            bin_exes,
+            bin_exes: self
+                .bin_exes
+                .iter()
+                .map(|(k, v)| (k.clone(), map(v)))
+                .collect(),
+            out_dir: self.out_dir.as_deref().map(&map),
             ..self.clone()
         }
     }
@@ -70,7 +77,7 @@ impl TestBinary {
     /// let b = TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-123".into(), package_name: "pkg".into(),
     ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
-    ///     target_name: "my-pkg".into(), bin_exes: Default::default(),
+    ///     target_name: "my-pkg".into(), bin_exes: Default::default(), out_dir: None,
     /// };
     /// let env = b.cargo_env();
     /// assert!(env.contains(&("CARGO_CRATE_NAME".to_string(), "my_pkg".into())));
@@ -102,6 +109,9 @@ impl TestBinary {
             let part = parts.next().unwrap_or("0");
             let part: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
             env.push((format!("CARGO_PKG_VERSION_{key}"), part));
+        }
+        if let Some(out) = &self.out_dir {
+            env.push(("OUT_DIR".to_string(), out.to_string_lossy().into_owned()));
         }
         for (name, path) in &self.bin_exes {
             env.push((

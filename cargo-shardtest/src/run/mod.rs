@@ -879,6 +879,7 @@ mod tests {
             kind: "lib".into(),
             target_name: "b".into(),
             bin_exes: Default::default(),
+            out_dir: None,
         });
         (0..n)
             .map(|i| ShardTest {

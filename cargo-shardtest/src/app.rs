@@ -26,26 +26,41 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct BuildError(pub String);
 
-/// Builds through cargo and lists every test.
-pub fn discover(build: &BuildArgs) -> Result<(BuildOutput, TestList)> {
-    let out = discover::build(&build.cargo_args(), build.manifest_path.as_deref()).map_err(
-        |e| match e {
-            DiscoverError::Metadata(m) => {
-                anyhow::Error::new(UsageError(format!("cargo metadata failed: {m}")))
-            }
-            other => anyhow::Error::new(BuildError(other.to_string())),
-        },
-    )?;
-    let list = list::list_tests(out.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
-    for w in &list.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok((out, list))
+/// Builds the tests through cargo; cargo's diagnostics are shown as cargo shows them. A bad
+/// manifest is a [`UsageError`], a failed build a [`BuildError`].
+pub fn build_tests(build: &BuildArgs) -> Result<BuildOutput> {
+    discover::build(&build.cargo_args(), build.manifest_path.as_deref()).map_err(|e| match e {
+        DiscoverError::Metadata(m) => {
+            anyhow::Error::new(UsageError(format!("cargo metadata failed: {m}")))
+        }
+        other => anyhow::Error::new(BuildError(other.to_string())),
+    })
 }
 
-/// Builds through cargo and lists every test, or, with `archive`, unpacks the archive (under
-/// `<target-dir>/shardtest/archives`, removed when the returned guard drops) and lists its
-/// binaries without cargo. `workspace_remap` points package dirs into another directory.
+/// Unpacks an archive under `<target-dir>/shardtest/archives` (removed when the returned guard
+/// drops); `workspace_remap` points package dirs into another directory.
+fn unpack_archive(
+    build: &BuildArgs,
+    archive: &std::path::Path,
+    workspace_remap: Option<&std::path::Path>,
+) -> Result<crate::archive::UnpackedArchive> {
+    let target_dir = build
+        .target_dir
+        .clone()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(Into::into))
+        .unwrap_or_else(|| "target".into());
+    let target_dir = std::path::absolute(&target_dir)
+        .with_context(|| format!("resolving the target dir {}", target_dir.display()))?;
+    crate::archive::unpack_for_run(
+        archive,
+        &target_dir.join("shardtest").join("archives"),
+        &target_dir,
+        workspace_remap,
+    )
+    .map_err(|e| UsageError(e.to_string()).into())
+}
+
+/// Builds through cargo (or, with `archive`, unpacks it: no cargo needed) and lists every test.
 pub fn discover_or_unpack(
     build: &BuildArgs,
     archive: Option<&std::path::Path>,
@@ -55,37 +70,27 @@ pub fn discover_or_unpack(
     TestList,
     Option<crate::archive::UnpackedArchive>,
 )> {
-    let Some(archive) = archive else {
-        let (out, list) = discover(build)?;
-        return Ok((out, list, None));
+    let (out, unpacked) = match archive {
+        None => (build_tests(build)?, None),
+        Some(archive) => {
+            let unpacked = unpack_archive(build, archive, workspace_remap)?;
+            (unpacked.build.clone(), Some(unpacked))
+        }
     };
-    let target_dir = build
-        .target_dir
-        .clone()
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(Into::into))
-        .unwrap_or_else(|| "target".into());
-    let target_dir = std::path::absolute(&target_dir)
-        .with_context(|| format!("resolving the target dir {}", target_dir.display()))?;
-    let unpacked = crate::archive::unpack_for_run(
-        archive,
-        &target_dir.join("shardtest").join("archives"),
-        &target_dir,
-        workspace_remap,
-    )
-    .map_err(|e| UsageError(e.to_string()))?;
-    let list =
-        list::list_tests(unpacked.build.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
+    let list = list::list_tests(out.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
     for w in &list.warnings {
         eprintln!("warning: {w}");
     }
-    Ok((unpacked.build.clone(), list, Some(unpacked)))
+    Ok((out, list, unpacked))
 }
 
-/// The tests a filter keeps, each with whether it runs or is only reported as skipped.
-pub fn select<'a>(list: &'a TestList, filter: &TestFilter) -> Vec<(&'a TestCase, Selection)> {
+/// The tests a filter keeps (as indexes into `list.tests`), each with whether it runs or is
+/// only reported as skipped.
+pub fn select(list: &TestList, filter: &TestFilter) -> Vec<(usize, Selection)> {
     list.tests
         .iter()
-        .map(|t| (t, filter.select(t)))
+        .enumerate()
+        .map(|(i, t)| (i, filter.select(t)))
         .filter(|(_, s)| *s != Selection::Excluded)
         .collect()
 }
@@ -126,29 +131,89 @@ pub fn load_timings(path: &std::path::Path) -> TimingStore {
     store
 }
 
-/// Plans the selected tests into `shards` shards from the timings history. Ignored tests
-/// take no time but still belong to exactly one shard, so the shards' reports together
-/// account for every selected test.
-pub fn make_plan(
-    selected: &[(&TestCase, Selection)],
+/// What `list`, `run` and `plan` share: the build (or unpacked archive), its tests, what the
+/// filter selects, the timings history and the plan made from it. Computing it in one place
+/// is what makes a shard listed exactly the shard run.
+pub struct PlannedSuite {
+    /// The build (or the unpacked archive's binaries).
+    pub out: BuildOutput,
+    /// Every listed test.
+    pub list: TestList,
+    /// Keeps an unpacked archive alive while it is used.
+    pub unpacked: Option<crate::archive::UnpackedArchive>,
+    /// The selected tests: indexes into `list.tests`, with how each is treated.
+    pub selected: Vec<(usize, Selection)>,
+    /// The timings file.
+    pub timings: std::path::PathBuf,
+    /// The history read from it.
+    pub history: TimingStore,
+    /// The timings file as it was when `history` was read.
+    pub history_stamp: Option<crate::timings::FileStamp>,
+    /// The planner's input, one item per selected test, in `selected` order. Ignored tests
+    /// cost nothing but still belong to exactly one shard, so the shards' reports together
+    /// account for every selected test.
+    pub items: Vec<crate::plan::PlanItem>,
+    /// The plan.
+    pub plan: ShardPlan,
+}
+
+/// Where the suite comes from and how it is planned.
+pub struct SuiteSource<'a> {
+    /// Cargo build options.
+    pub build: &'a BuildArgs,
+    /// Run from this archive instead of building.
+    pub archive: Option<&'a std::path::Path>,
+    /// With `archive`: where the package directories are.
+    pub workspace_remap: Option<&'a std::path::Path>,
+    /// `--timings`.
+    pub timings: Option<&'a std::path::Path>,
+}
+
+/// Builds (or unpacks), lists, selects and plans into `shards` shards of `workers` workers.
+pub fn plan_suite(
+    source: &SuiteSource<'_>,
+    filter: &TestFilter,
     shards: u32,
     workers: u32,
-    store: &TimingStore,
-) -> ShardPlan {
+) -> Result<PlannedSuite> {
+    let (out, list, unpacked) =
+        discover_or_unpack(source.build, source.archive, source.workspace_remap)?;
+    let selected = select(&list, filter);
+    let root = if source.archive.is_some() {
+        // An archive's workspace is a temporary unpack directory: keep history beside the job.
+        std::path::PathBuf::from(".")
+    } else {
+        out.workspace_root.clone()
+    };
+    let timings = timings_path(source.timings, &root);
+    let history_stamp = crate::timings::FileStamp::of(&timings);
+    let history = load_timings(&timings);
     let listed: Vec<_> = selected
         .iter()
-        .map(|(t, _)| (t.id.clone(), t.attributes.clone()))
+        .map(|&(i, _)| (list.tests[i].id.clone(), list.tests[i].attributes.clone()))
         .collect();
-    let mut items = plan::estimate_items_for_workers(&listed, store, Some(workers));
-    for (item, (_, sel)) in items.iter_mut().zip(selected) {
+    let mut items = plan::estimate_items_for_workers(&listed, &history, Some(workers));
+    for (item, (_, sel)) in items.iter_mut().zip(&selected) {
         if *sel == Selection::Skip {
             item.estimate = Duration::ZERO;
         }
     }
-    plan::plan(&PlanInput {
+    let input = PlanInput {
         items,
         shards,
         workers,
+    };
+    let plan = plan::plan(&input);
+    Ok(PlannedSuite {
+        out,
+        list,
+        unpacked,
+        selected,
+        timings,
+        history,
+        history_stamp,
+        items: input.items,
+        plan,
     })
 }
 
@@ -167,24 +232,22 @@ fn fold_test_args(filter: &mut FilterArgs, test_args: &[String]) -> Result<Vec<S
 }
 
 /// `cargo shardtest list`.
-pub fn list_command(mut args: ListArgs) -> Result<u8> {
+pub fn list_command(args: ListArgs) -> Result<u8> {
     let spec = parse_shard(args.sharding.shard.as_deref(), args.sharding.shard_total)?;
-    let _ = fold_test_args(&mut args.filter, &[])?;
-    let (out, list, _unpacked) = discover_or_unpack(
-        &args.build,
-        args.archive.as_deref(),
-        args.workspace_remap.as_deref(),
-    )?;
-    let selected = select(&list, &args.filter.to_filter());
     let workers = args.jobs.unwrap_or_else(default_workers).max(1);
-    let store = load_timings(&timings_path(
-        args.sharding.timings.as_deref(),
-        &timings_root(&out, args.archive.is_some()),
-    ));
-    let plan = make_plan(&selected, spec.total, workers, &store);
-    let in_shard: std::collections::BTreeSet<_> = plan.shard(spec).tests.iter().cloned().collect();
-    let chosen: Vec<&(&TestCase, Selection)> = selected
+    let source = SuiteSource {
+        build: &args.build,
+        archive: args.archive.as_deref(),
+        workspace_remap: args.workspace_remap.as_deref(),
+        timings: args.sharding.timings.as_deref(),
+    };
+    let suite = plan_suite(&source, &args.filter.to_filter(), spec.total, workers)?;
+    let (list, plan) = (&suite.list, &suite.plan);
+    let in_shard: std::collections::BTreeSet<_> = plan.shard(spec).tests.iter().collect();
+    let chosen: Vec<(&TestCase, Selection)> = suite
+        .selected
         .iter()
+        .map(|&(i, s)| (&list.tests[i], s))
         .filter(|(t, _)| in_shard.contains(&t.id))
         .collect();
     let mut stdout = std::io::stdout().lock();
@@ -277,16 +340,6 @@ pub struct PreparedRun {
     pub history_stamp: Option<crate::timings::FileStamp>,
 }
 
-/// Where the default timings file lives: the workspace root, or for an archive run (whose
-/// workspace is a temporary unpack directory) the current directory.
-fn timings_root(out: &BuildOutput, from_archive: bool) -> std::path::PathBuf {
-    if from_archive {
-        std::path::PathBuf::from(".")
-    } else {
-        out.workspace_root.clone()
-    }
-}
-
 /// Builds (or unpacks), lists, selects and plans: everything before the first test starts.
 pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
     let spec = parse_shard(args.sharding.shard.as_deref(), args.sharding.shard_total)?;
@@ -302,65 +355,50 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
     if args.repeat == 0 {
         return Err(UsageError("`--repeat 0` runs nothing: give at least 1".into()).into());
     }
-    let (out, list, unpacked) = discover_or_unpack(
-        &args.build,
-        args.archive.as_deref(),
-        args.workspace_remap.as_deref(),
-    )?;
-    let selected = select(&list, &args.filter.to_filter());
-    let timings = timings_path(
-        args.sharding.timings.as_deref(),
-        &timings_root(&out, args.archive.is_some()),
-    );
-    let history_stamp = crate::timings::FileStamp::of(&timings);
-    let store = load_timings(&timings);
-    let plan = make_plan(&selected, spec.total, workers, &store);
-    let estimates: BTreeMap<_, _> = {
-        let listed: Vec<_> = selected
-            .iter()
-            .map(|(t, _)| (t.id.clone(), t.attributes.clone()))
-            .collect();
-        plan::estimate_items_for_workers(&listed, &store, Some(workers))
-            .into_iter()
-            .map(|i| (i.id, i.estimate))
-            .collect()
+    let source = SuiteSource {
+        build: &args.build,
+        archive: args.archive.as_deref(),
+        workspace_remap: args.workspace_remap.as_deref(),
+        timings: args.sharding.timings.as_deref(),
     };
-    let shard = plan.shard(spec);
-    let by_id: BTreeMap<_, _> = selected.iter().map(|(t, s)| (&t.id, (*t, *s))).collect();
-    let binaries: BTreeMap<_, _> = list
+    let suite = plan_suite(&source, &args.filter.to_filter(), spec.total, workers)?;
+    let shard = suite.plan.shard(spec);
+    let by_id: BTreeMap<_, _> = suite
+        .selected
+        .iter()
+        .zip(&suite.items)
+        .map(|(&(i, sel), item)| (&item.id, (&suite.list.tests[i], sel, item.estimate)))
+        .collect();
+    let binaries: BTreeMap<_, _> = suite
+        .list
         .binaries
         .iter()
         .map(|b| (b.id.clone(), Arc::new(b.clone())))
         .collect();
     let mut tests = Vec::with_capacity(shard.tests.len());
     for id in &shard.tests {
-        let Some((case, sel)) = by_id.get(id) else {
-            continue;
-        };
-        let Some(binary) = binaries.get(&id.binary) else {
+        let (Some(&(case, sel, estimate)), Some(binary)) =
+            (by_id.get(id), binaries.get(&id.binary))
+        else {
             continue;
         };
         tests.push(ShardTest {
-            case: (*case).clone(),
+            case: case.clone(),
             binary: Arc::clone(binary),
-            estimate: if *sel == Selection::Skip {
-                Duration::ZERO
-            } else {
-                estimates.get(id).copied().unwrap_or_default()
-            },
-            skip: *sel == Selection::Skip,
+            estimate,
+            skip: sel == Selection::Skip,
         });
     }
     let run_id = run::new_run_id();
     let artifact_root = args
         .artifact_dir
         .clone()
-        .unwrap_or_else(|| run::default_artifact_root(&out.target_dir, &run_id));
+        .unwrap_or_else(|| run::default_artifact_root(&suite.out.target_dir, &run_id));
     let config = RunnerConfig {
         workers,
         shard: spec,
         run_id: run_id.clone(),
-        fingerprint: plan.fingerprint.clone(),
+        fingerprint: suite.plan.fingerprint.clone(),
         predicted: shard.predicted,
         slow_after: args.slow_timeout.max(Duration::from_millis(1)),
         timeout: args.timeout,
@@ -373,16 +411,25 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         shuffle_seed,
         repeat: args.repeat.max(1),
     };
-    let planned_tests: Vec<_> = selected.iter().map(|(t, _)| t.id.clone()).collect();
+    let PlannedSuite {
+        out,
+        unpacked,
+        timings,
+        history,
+        history_stamp,
+        items,
+        plan,
+        ..
+    } = suite;
     Ok(PreparedRun {
         tests,
         config,
-        planned_tests,
+        planned_tests: items.into_iter().map(|i| i.id).collect(),
         target_dir: out.target_dir,
         unpacked,
         timings,
         plan,
-        history: store,
+        history,
         history_stamp,
     })
 }

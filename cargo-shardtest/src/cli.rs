@@ -145,63 +145,55 @@ impl BuildArgs {
     /// ```
     pub fn cargo_args(&self) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
-        let multi = |flag: &str, values: &[String], a: &mut Vec<String>| {
+        let repeated: [(&str, &[String]); 6] = [
+            ("--package", &self.package),
+            ("--exclude", &self.exclude),
+            ("--features", &self.features),
+            ("--bin", &self.bin),
+            ("--test", &self.test_target),
+            ("--example", &self.example),
+        ];
+        for (flag, values) in repeated {
             for v in values {
-                a.push(flag.to_string());
-                a.push(v.clone());
+                a.extend([flag.to_string(), v.clone()]);
             }
-        };
-        multi("--package", &self.package, &mut a);
-        if self.workspace {
-            a.push("--workspace".into());
         }
-        multi("--exclude", &self.exclude, &mut a);
-        multi("--features", &self.features, &mut a);
-        for (on, flag) in [
+        let switches = [
+            (self.workspace, "--workspace"),
             (self.all_features, "--all-features"),
             (self.no_default_features, "--no-default-features"),
             (self.release, "--release"),
-        ] {
-            if on {
-                a.push(flag.into());
-            }
-        }
-        if let Some(p) = &self.profile {
-            a.extend(["--profile".into(), p.clone()]);
-        }
-        if let Some(t) = &self.target {
-            a.extend(["--target".into(), t.clone()]);
-        }
-        if let Some(d) = &self.target_dir {
-            a.extend(["--target-dir".into(), d.display().to_string()]);
-        }
-        if let Some(m) = &self.manifest_path {
-            a.extend(["--manifest-path".into(), m.display().to_string()]);
-        }
-        for (on, flag) in [
             (self.lib, "--lib"),
             (self.bins, "--bins"),
             (self.tests, "--tests"),
             (self.examples, "--examples"),
-        ] {
-            if on {
-                a.push(flag.into());
-            }
-        }
-        multi("--bin", &self.bin, &mut a);
-        multi("--test", &self.test_target, &mut a);
-        multi("--example", &self.example, &mut a);
-        for (on, flag) in [
             (self.locked, "--locked"),
             (self.offline, "--offline"),
             (self.frozen, "--frozen"),
-        ] {
-            if on {
-                a.push(flag.into());
+        ];
+        a.extend(
+            switches
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, f)| f.to_string()),
+        );
+        let valued = [
+            ("--profile", self.profile.clone()),
+            ("--target", self.target.clone()),
+            (
+                "--target-dir",
+                self.target_dir.as_ref().map(|d| d.display().to_string()),
+            ),
+            (
+                "--manifest-path",
+                self.manifest_path.as_ref().map(|m| m.display().to_string()),
+            ),
+            ("--jobs", self.build_jobs.map(|j| j.to_string())),
+        ];
+        for (flag, value) in valued {
+            if let Some(v) = value {
+                a.extend([flag.to_string(), v]);
             }
-        }
-        if let Some(j) = self.build_jobs {
-            a.extend(["--jobs".into(), j.to_string()]);
         }
         a
     }

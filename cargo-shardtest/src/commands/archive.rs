@@ -1,9 +1,8 @@
 //! `cargo shardtest archive -o tests.tar.zst [--include PATH]... [BUILD OPTIONS]`.
 
-use crate::app::{BuildError, UsageError};
+use crate::app::UsageError;
 use crate::archive::{self, ArchiveError};
 use crate::cli::{self, BuildArgs};
-use crate::discover::{self, DiscoverError};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -32,16 +31,7 @@ pub struct ArchiveArgs {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
-    let out = discover::build(
-        &args.build.cargo_args(),
-        args.build.manifest_path.as_deref(),
-    )
-    .map_err(|e| match e {
-        DiscoverError::Metadata(m) => {
-            anyhow::Error::new(UsageError(format!("cargo metadata failed: {m}")))
-        }
-        other => anyhow::Error::new(BuildError(other.to_string())),
-    })?;
+    let out = crate::app::build_tests(&args.build)?;
     let summary = archive::create(&out, &args.include, &args.output)
         .map_err(|e| match e {
             e @ (ArchiveError::OutsideWorkspace { .. } | ArchiveError::MissingInclude(_)) => {

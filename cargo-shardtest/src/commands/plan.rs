@@ -79,22 +79,18 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         .into());
     }
     let workers = args.jobs.unwrap_or(1).max(1);
-    let (out, list) = app::discover(&args.build)?;
-    let selected = app::select(&list, &args.filter.to_filter());
-    let timings = app::timings_path(args.timings.as_deref(), &out.workspace_root);
-    let store = app::load_timings(&timings);
-    let plan = app::make_plan(&selected, args.shards, workers, &store);
-    let suggestion = if args.suggest {
-        let listed: Vec<_> = selected
-            .iter()
-            .map(|(t, _)| (t.id.clone(), t.attributes.clone()))
-            .collect();
-        let items = plan::estimate_items_for_workers(&listed, &store, Some(workers));
-        let max = args.max_shards.max(1);
-        Some(plan::suggest(&items, args.setup_cost, 1..=max, workers))
-    } else {
-        None
+    let source = app::SuiteSource {
+        build: &args.build,
+        archive: None,
+        workspace_remap: None,
+        timings: args.timings.as_deref(),
     };
+    let suite = app::plan_suite(&source, &args.filter.to_filter(), args.shards, workers)?;
+    let (selected, timings, plan) = (&suite.selected, &suite.timings, &suite.plan);
+    let suggestion = args.suggest.then(|| {
+        let max = args.max_shards.max(1);
+        plan::suggest(&suite.items, args.setup_cost, 1..=max, workers)
+    });
     let mut stdout = std::io::stdout().lock();
     match args.format {
         PlanFormat::Json => {

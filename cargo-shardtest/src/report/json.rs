@@ -105,7 +105,7 @@ pub fn count(
 }
 
 /// Builds a [`JsonReport`] from the event stream.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct JsonReportBuilder {
     planned_tests: Vec<TestId>,
     shuffle_seed: Option<u64>,
@@ -148,23 +148,10 @@ impl JsonReportBuilder {
         })
     }
 
-    /// The report so far (call after `RunFinished` for the final one).
+    /// The report so far (call after `RunFinished` for the final one); a copy, so the
+    /// builder can go on.
     pub fn report(&self) -> Option<JsonReport> {
-        let run = self.run.clone()?;
-        let mut counts = StatusCounts::default();
-        for t in self.tests.values() {
-            count(&mut counts, t.status, &t.attributes, &t.attempts);
-        }
-        Some(JsonReport {
-            version: REPORT_VERSION,
-            run,
-            planned_tests: self.planned_tests.clone(),
-            tests: self.tests.values().cloned().collect(),
-            counts,
-            elapsed: self.elapsed,
-            complete: self.complete,
-            shuffle_seed: self.shuffle_seed,
-        })
+        self.clone().into_report()
     }
 }
 

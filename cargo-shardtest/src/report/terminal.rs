@@ -423,25 +423,18 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                     }
                 }
                 let _ = writeln!(self.out, "{}", wall_time_line(self.predicted, *elapsed));
-                let mut extras = Vec::new();
-                if c.flaky > 0 {
-                    extras.push(format!("{} flaky", c.flaky));
-                }
-                if c.timed_out > 0 {
-                    extras.push(format!("{} timed out", c.timed_out));
-                }
-                if c.crashed > 0 {
-                    extras.push(format!("{} crashed", c.crashed));
-                }
-                if c.leaky > 0 {
-                    extras.push(format!("{} leaky", c.leaky));
-                }
-                if c.failed_non_critical > 0 {
-                    extras.push(format!("{} non-critical failed", c.failed_non_critical));
-                }
-                if c.not_run > 0 {
-                    extras.push(format!("{} not run", c.not_run));
-                }
+                let extras: Vec<String> = [
+                    (c.flaky, "flaky"),
+                    (c.timed_out, "timed out"),
+                    (c.crashed, "crashed"),
+                    (c.leaky, "leaky"),
+                    (c.failed_non_critical, "non-critical failed"),
+                    (c.not_run, "not run"),
+                ]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
                 if !extras.is_empty() {
                     let _ = writeln!(self.out, "({})", extras.join(", "));
                 }

@@ -5,10 +5,10 @@
 //! When the process dies mid-batch, the test that was running is the one that crashed (or
 //! timed out), and the tests that had not begun go back to the scheduler as a new batch.
 
-use super::process::{TAIL_BYTES, outcome_of, read_tail, reap_group, test_command};
+use super::process::{TAIL_BYTES, kept_log_path, outcome_of, read_tail, reap_group, test_command};
 use super::{Job, RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::event::AttemptOutcome;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Read;
 use std::process::Stdio;
@@ -29,11 +29,10 @@ struct BatchState<'a> {
     attempt: u32,
     by_name: BTreeMap<&'a str, usize>,
     current: Option<Current>,
-    done: Vec<usize>,
+    done: BTreeSet<usize>,
     failed: Vec<(usize, Duration, SystemTime)>,
     failure_output: BTreeMap<usize, String>,
     collecting: Option<usize>,
-    failures_headers: u32,
     held_pass: Option<(usize, TestResult)>,
 }
 
@@ -64,7 +63,7 @@ impl BatchState<'_> {
             return;
         };
         let duration = cur.began.elapsed();
-        self.done.push(cur.test);
+        self.done.insert(cur.test);
         if result.starts_with("FAILED") {
             self.failed.push((cur.test, duration, cur.began_at));
             return;
@@ -99,7 +98,6 @@ impl BatchState<'_> {
             return;
         }
         if line == "failures:" {
-            self.failures_headers += 1;
             self.collecting = None;
             return;
         }
@@ -177,28 +175,13 @@ pub(super) fn run_batch(
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
+            let message = format!("{}: {e}", first.binary.path.display());
             for &test in &job.tests {
-                let _ = tx.send(WorkerMsg::Began {
-                    slot,
-                    test,
-                    at: start,
-                });
-                let result = TestResult {
-                    outcome: AttemptOutcome::SpawnFailed {
-                        message: format!("{}: {e}", first.binary.path.display()),
-                    },
-                    duration: Duration::ZERO,
-                    started_at: start_at,
-                    leaked: false,
-                    log: None,
-                    output_tail: String::new(),
+                let outcome = AttemptOutcome::SpawnFailed {
+                    message: message.clone(),
                 };
-                let _ = tx.send(WorkerMsg::Ended {
-                    slot,
-                    test,
-                    attempt: job.attempt,
-                    result,
-                });
+                let result = TestResult::unstarted(outcome, start_at, String::new());
+                super::report_at_once(tx, slot, test, job.attempt, start, result);
             }
             return;
         }
@@ -215,11 +198,10 @@ pub(super) fn run_batch(
             .map(|&i| (tests[i].case.id.name.as_str(), i))
             .collect(),
         current: None,
-        done: Vec::new(),
+        done: BTreeSet::new(),
         failed: Vec::new(),
         failure_output: BTreeMap::new(),
         collecting: None,
-        failures_headers: 0,
         held_pass: None,
     };
     if let Some(mut out) = child.stdout.take() {
@@ -271,28 +253,11 @@ pub(super) fn run_batch(
         // Nothing began: the binary itself failed (bad arguments, a crash at start-up).
         // Report every test of the batch as failed with what it printed, rather than retry
         // forever.
+        let tail = format!("the test binary failed before running any test:\n{stderr_tail}");
         for &test in &job.tests {
-            let _ = tx.send(WorkerMsg::Began {
-                slot,
-                test,
-                at: start,
-            });
-            let result = TestResult {
-                outcome: status_outcome.clone(),
-                duration: start.elapsed(),
-                started_at: start_at,
-                leaked,
-                log: None,
-                output_tail: format!(
-                    "the test binary failed before running any test:\n{stderr_tail}"
-                ),
-            };
-            let _ = tx.send(WorkerMsg::Ended {
-                slot,
-                test,
-                attempt: job.attempt,
-                result,
-            });
+            let mut result = TestResult::unstarted(status_outcome.clone(), start_at, tail.clone());
+            (result.duration, result.leaked) = (start.elapsed(), leaked);
+            super::report_at_once(tx, slot, test, job.attempt, start, result);
         }
         return;
     }
@@ -301,11 +266,7 @@ pub(super) fn run_batch(
         let output = st.failure_output.remove(&test).unwrap_or_default();
         let dir = config.artifact_dir(&tests[test].case.id);
         let log = std::fs::create_dir_all(&dir).ok().and_then(|_| {
-            let p = dir.join(if job.attempt == 1 {
-                "output.log".to_string()
-            } else {
-                format!("output.attempt-{}.log", job.attempt)
-            });
+            let p = kept_log_path(&dir, job.attempt);
             std::fs::write(&p, &output).ok().map(|_| p)
         });
         let result = TestResult {
@@ -323,9 +284,12 @@ pub(super) fn run_batch(
             result,
         });
     }
+    // Leftover processes are blamed on the test that was running when the process died, else
+    // on the last test that passed.
+    let crashed = st.current.is_some();
     if let Some(cur) = st.current.take() {
         // The process ended while this test ran: it crashed (or we killed it).
-        st.done.push(cur.test);
+        st.done.insert(cur.test);
         let outcome = match status_outcome {
             AttemptOutcome::Passed => AttemptOutcome::Failed { code: 0 },
             other => other,
@@ -344,21 +308,14 @@ pub(super) fn run_batch(
             attempt: job.attempt,
             result,
         });
-    } else if let Some((test, mut r)) = st.held_pass.take() {
-        r.leaked = leaked;
-        let _ = tx.send(WorkerMsg::Ended {
-            slot,
-            test,
-            attempt: job.attempt,
-            result: r,
-        });
     }
-    if let Some((test, r)) = st.held_pass.take() {
+    if let Some((test, mut result)) = st.held_pass.take() {
+        result.leaked = leaked && !crashed;
         let _ = tx.send(WorkerMsg::Ended {
             slot,
             test,
             attempt: job.attempt,
-            result: r,
+            result,
         });
     }
     let unrun: Vec<usize> = job
@@ -385,11 +342,10 @@ mod tests {
             attempt: 1,
             by_name: names.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
             current: None,
-            done: Vec::new(),
+            done: BTreeSet::new(),
             failed: Vec::new(),
             failure_output: BTreeMap::new(),
             collecting: None,
-            failures_headers: 0,
             held_pass: None,
         }
     }

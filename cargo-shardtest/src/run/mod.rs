@@ -174,6 +174,39 @@ pub(crate) struct TestResult {
     output_tail: String,
 }
 
+impl TestResult {
+    /// The result of a test that never really ran (its process could not start, or died
+    /// before the test began): no duration of its own, no log.
+    fn unstarted(outcome: AttemptOutcome, started_at: SystemTime, output_tail: String) -> Self {
+        TestResult {
+            outcome,
+            duration: Duration::ZERO,
+            started_at,
+            leaked: false,
+            log: None,
+            output_tail,
+        }
+    }
+}
+
+/// Reports a test that begins and ends at once with `result` (it could not run).
+fn report_at_once(
+    tx: &Sender<WorkerMsg>,
+    slot: u32,
+    test: usize,
+    attempt: u32,
+    at: Instant,
+    result: TestResult,
+) {
+    let _ = tx.send(WorkerMsg::Began { slot, test, at });
+    let _ = tx.send(WorkerMsg::Ended {
+        slot,
+        test,
+        attempt,
+        result,
+    });
+}
+
 pub(crate) enum WorkerMsg {
     /// The job's process exists (it can be killed through its group).
     Spawned { slot: u32, pgid: i32 },

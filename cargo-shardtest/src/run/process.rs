@@ -68,27 +68,11 @@ pub(super) fn run_single(
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            let _ = tx.send(WorkerMsg::Began {
-                slot,
-                test: index,
-                at: start,
-            });
-            let result = TestResult {
-                outcome: AttemptOutcome::SpawnFailed {
-                    message: format!("{}: {e}", test.binary.path.display()),
-                },
-                duration: start.elapsed(),
-                started_at,
-                leaked: false,
-                log: None,
-                output_tail: String::new(),
+            let outcome = AttemptOutcome::SpawnFailed {
+                message: format!("{}: {e}", test.binary.path.display()),
             };
-            let _ = tx.send(WorkerMsg::Ended {
-                slot,
-                test: index,
-                attempt,
-                result,
-            });
+            let result = TestResult::unstarted(outcome, started_at, String::new());
+            super::report_at_once(tx, slot, index, attempt, start, result);
             return;
         }
     };
@@ -217,14 +201,18 @@ pub(super) fn reap_group(pgid: i32, grace: Duration) -> bool {
     true
 }
 
-pub(super) fn keep_log(log: &Path, artifact_dir: &Path, attempt: u32) -> Option<PathBuf> {
-    fs::create_dir_all(artifact_dir).ok()?;
-    let name = if attempt == 1 {
-        "output.log".to_string()
+/// Where an attempt's kept output goes: `output.log`, or `output.attempt-N.log` for retries.
+pub(super) fn kept_log_path(artifact_dir: &Path, attempt: u32) -> PathBuf {
+    if attempt == 1 {
+        artifact_dir.join("output.log")
     } else {
-        format!("output.attempt-{attempt}.log")
-    };
-    let dest = artifact_dir.join(name);
+        artifact_dir.join(format!("output.attempt-{attempt}.log"))
+    }
+}
+
+fn keep_log(log: &Path, artifact_dir: &Path, attempt: u32) -> Option<PathBuf> {
+    fs::create_dir_all(artifact_dir).ok()?;
+    let dest = kept_log_path(artifact_dir, attempt);
     fs::copy(log, &dest).ok()?;
     Some(dest)
 }

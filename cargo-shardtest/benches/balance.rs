@@ -24,25 +24,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use xxhash_rust::xxh64::xxh64;
 
-/// SplitMix64: a tiny deterministic PRNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.unit(), self.unit());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+mod support;
+use support::{Rng, normal};
 
 struct Test {
     id: TestId,
@@ -56,14 +39,14 @@ fn make_id(binary: &str, i: usize) -> TestId {
 }
 
 fn synthetic(n: usize, seed: u64) -> Vec<Test> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut per_bin = [0usize; 20];
     (0..n)
         .map(|_| {
             let b = (rng.next_u64() % 20) as usize;
             per_bin[b] += 1;
             // log-normal: median 40 ms, sigma 1.6 (a few tests of tens of seconds).
-            let secs = 0.040 * (1.6 * rng.normal()).exp();
+            let secs = 0.040 * (1.6 * normal(&mut rng)).exp();
             Test {
                 id: make_id(&format!("synth::b{b:02}"), per_bin[b]),
                 us: (secs * 1e6).round().max(1.0) as u64,
@@ -125,12 +108,12 @@ fn lower_bound(tests: &[Test], n: usize, w: u64) -> u64 {
 }
 
 fn ours(tests: &[Test], n: usize, w: u32, noise: Option<u64>) -> Vec<usize> {
-    let mut rng = noise.map(Rng);
+    let mut rng = noise.map(Rng::new);
     let items: Vec<PlanItem> = tests
         .iter()
         .map(|t| {
             let est = match rng.as_mut() {
-                Some(r) => ((t.us as f64) * (0.5 * r.normal()).exp()) as u64,
+                Some(r) => ((t.us as f64) * (0.5 * normal(r)).exp()) as u64,
                 None => t.us,
             };
             PlanItem::new(t.id.clone(), Duration::from_micros(est))

@@ -19,25 +19,8 @@ use shardtest::plan::{PlanInput, estimate_items, plan};
 use shardtest::timings::{RunStamp, Sample, SampleStatus, TimingStore};
 use std::time::{Duration, Instant};
 
-/// SplitMix64: a tiny deterministic PRNG.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.unit(), self.unit());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+mod support;
+use support::{Rng, normal};
 
 /// CPU time of this thread: planning speed independent of other load on the machine.
 fn thread_cpu() -> Duration {
@@ -91,7 +74,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     const RUNS: usize = 7;
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut listed: Vec<(TestId, TestAttributes)> = Vec::with_capacity(n);
     let mut store = TimingStore::default();
     for i in 0..n {
@@ -107,10 +90,10 @@ fn main() {
         } else {
             TestAttributes::default()
         };
-        let secs = 0.040 * (1.6 * rng.normal()).exp();
+        let secs = 0.040 * (1.6 * normal(&mut rng)).exp();
         if !rng.next_u64().is_multiple_of(10) {
             for run in 0..3u64 {
-                let jitter = (0.2 * rng.normal()).exp();
+                let jitter = (0.2 * normal(&mut rng)).exp();
                 store.record(
                     id.clone(),
                     Sample {

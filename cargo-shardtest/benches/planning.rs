@@ -98,7 +98,7 @@ fn main() {
                     id.clone(),
                     Sample {
                         run: RunStamp {
-                            id: format!("run-{run}"),
+                            id: format!("run-{run}").into(),
                             at_unix_ms: 1_700_000_000_000 + run * 60_000,
                         },
                         duration: Duration::from_secs_f64((secs * jitter).max(1e-6)),

@@ -451,8 +451,10 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
     }
+    // Buffered: the runner flushes it whenever it is about to wait, so a burst of events (a
+    // batch finishing hundreds of tests) costs one write instead of one per line.
     let mut terminal = TerminalReporter::with_options(
-        std::io::stderr(),
+        std::io::BufWriter::new(std::io::stderr()),
         crate::report::terminal::TerminalOptions::detect(args.color),
     );
     // A failure of a test that has almost always passed is flagged as a spike.

@@ -200,6 +200,23 @@ pub enum RunEvent {
 pub trait EventConsumer {
     /// Called for every event, in order.
     fn on_event(&mut self, event: &RunEvent);
+
+    /// Called when the runner is about to wait (no event is pending): a consumer that
+    /// buffers its output writes it out now. Events often arrive in bursts (a batch reports
+    /// hundreds of tests at once), so buffering until here costs one write per burst instead
+    /// of one per event, and nothing stays unwritten while the runner waits for a test.
+    ///
+    /// ```
+    /// # use shardtest::event::{EventConsumer, RunEvent};
+    /// struct Counter(usize);
+    /// impl EventConsumer for Counter {
+    ///     fn on_event(&mut self, _: &RunEvent) { self.0 += 1; }
+    /// }
+    /// let mut c = Counter(0);
+    /// c.flush(); // the default does nothing
+    /// assert_eq!(c.0, 0);
+    /// ```
+    fn flush(&mut self) {}
 }
 
 /// Sends each event to several consumers in turn.
@@ -219,6 +236,12 @@ impl EventConsumer for Fanout<'_> {
     fn on_event(&mut self, event: &RunEvent) {
         for c in &mut self.consumers {
             c.on_event(event);
+        }
+    }
+
+    fn flush(&mut self) {
+        for c in &mut self.consumers {
+            c.flush();
         }
     }
 }

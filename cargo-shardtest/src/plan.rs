@@ -1195,7 +1195,7 @@ mod tests {
                 "p f".parse().unwrap(),
                 Sample {
                     run: RunStamp {
-                        id: format!("r{i}"),
+                        id: format!("r{i}").into(),
                         at_unix_ms: i as u64,
                     },
                     duration: ten,

@@ -1,14 +1,25 @@
 //! The timings store: recorded test durations that the planner turns into estimates.
 //!
 //! # File format
-//! A versioned JSON file ([`TIMINGS_VERSION`]), one test per line, keys sorted:
+//! A versioned JSON file ([`TIMINGS_VERSION`]): first a table of the runs the file refers to
+//! (`[run id, start in ms since the epoch]`, oldest first), then one test per line. A sample
+//! is `[run index, microseconds, workers]`, followed by its status when it is not `passed`
+//! and by the test's attributes when it had any; a base names its watermark run by index.
 //!
 //! ```text
-//! {"version":1,"tests":{
-//! "app::api orders::creates":{"base":{"until_at":1700000000000,"until_run":"r-17","id":"9f..","samples":12,"mean_us":1480000,...},"runs":{"r-18":{"at":1700000100000,"us":1502113,"status":"passed","workers":2}}},
-//! "app::api orders::flaky":{"runs":{"r-18":{"at":1700000100000,"us":211000,"status":"flaky","workers":2}}}
+//! {"version":2,"runs":[
+//! ["r-17",1700000000000],
+//! ["r-18",1700000100000]
+//! ],"tests":{
+//! "app::api orders::creates":{"base":{"until":0,"id":"9f..","samples":12,"mean_us":1480000,...},"runs":[[1,1502113,2]]},
+//! "app::api orders::flaky":{"runs":[[1,211000,2,"flaky"]]}
 //! }}
 //! ```
+//!
+//! Each run's id is stored once instead of once per test: with eight kept runs that makes
+//! the file about a third of the size of version 1, which spelt out every sample's run id
+//! and start time, and loading and recording are that much cheaper. Version 1 files are
+//! still read, and the next recording writes them back as version 2.
 //!
 //! A file written by a
 //! newer shardtest ([`TimingsError::FutureVersion`]), or one that is corrupt or truncated
@@ -89,7 +100,7 @@ impl FileStamp {
 }
 
 /// Version of the timings file format written by this build.
-pub const TIMINGS_VERSION: u32 = 1;
+pub const TIMINGS_VERSION: u32 = 2;
 /// EWMA weight of a new sample, in percent.
 pub const EWMA_ALPHA_PERCENT: u64 = 30;
 /// A new sample enters the mean clamped to `[mean / OUTLIER_FACTOR, mean * OUTLIER_FACTOR]`.
@@ -109,11 +120,98 @@ pub enum SampleStatus {
     Failed,
 }
 
+impl SampleStatus {
+    /// The name used in the timings file.
+    ///
+    /// ```
+    /// # use shardtest::timings::SampleStatus;
+    /// assert_eq!(SampleStatus::Flaky.as_str(), "flaky");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleStatus::Passed => "passed",
+            SampleStatus::Flaky => "flaky",
+            SampleStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The unique id of a run (`SHARDTEST_RUN_ID`; every shard has its own). Shared, not
+/// copied: a store holds it once per test the run measured, so cloning is a reference count.
+///
+/// ```
+/// # use shardtest::timings::RunId;
+/// let a = RunId::from("run-17");
+/// assert_eq!(a.as_str(), "run-17");
+/// assert_eq!(a, RunId::from(String::from("run-17")));
+/// assert!(RunId::from("a") < RunId::from("b"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(std::sync::Arc<str>);
+
+impl Serialize for RunId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RunId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RunId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a run id")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RunId, E> {
+                Ok(RunId::from(s))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+impl RunId {
+    /// The id as text.
+    ///
+    /// ```
+    /// # use shardtest::timings::RunId;
+    /// assert_eq!(RunId::from("r").as_str(), "r");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(s: &str) -> Self {
+        RunId(s.into())
+    }
+}
+
+impl From<String> for RunId {
+    fn from(s: String) -> Self {
+        RunId(s.into())
+    }
+}
+
+impl std::borrow::Borrow<str> for RunId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Identifies the run a sample comes from: a unique id and a time for ordering.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RunStamp {
     /// Unique id of the run (`SHARDTEST_RUN_ID`; every shard has its own).
-    pub id: String,
+    pub id: RunId,
     /// When the run started, milliseconds since the Unix epoch (orders samples for the EWMA).
     pub at_unix_ms: u64,
 }
@@ -160,7 +258,7 @@ pub struct BaseSummary {
     /// Newest `(at, run id)` folded into this base.
     pub until_at: u64,
     /// Run id part of the watermark.
-    pub until_run: String,
+    pub until_run: RunId,
     /// Identity of the base (hash of the previous base id and the folded run ids).
     pub id: String,
     /// Number of samples folded in.
@@ -190,7 +288,7 @@ pub struct TestHistory {
     pub base: Option<BaseSummary>,
     /// Explicit runs by run id.
     #[serde(default)]
-    pub runs: BTreeMap<String, RunSample>,
+    pub runs: BTreeMap<RunId, RunSample>,
 }
 
 /// Statistics derived from a [`TestHistory`].
@@ -264,7 +362,7 @@ fn ewma_step(mean: u64, count: u64, x: u64) -> u64 {
     ((num + 50) / 100) as u64
 }
 
-fn sorted_runs(runs: &BTreeMap<String, RunSample>) -> Vec<(&String, &RunSample)> {
+fn sorted_runs(runs: &BTreeMap<RunId, RunSample>) -> Vec<(&RunId, &RunSample)> {
     let mut v: Vec<_> = runs.iter().collect();
     v.sort_by(|a, b| (a.1.at, a.0).cmp(&(b.1.at, b.0)));
     v
@@ -288,7 +386,7 @@ impl TestHistory {
     /// let id: shardtest::id::TestId = "p t".parse().unwrap();
     /// for (i, ms) in [100u64, 100, 10_000].iter().enumerate() {
     ///     store.record(id.clone(), Sample {
-    ///         run: RunStamp { id: format!("r{i}"), at_unix_ms: i as u64 },
+    ///         run: RunStamp { id: format!("r{i}").into(), at_unix_ms: i as u64 },
     ///         duration: Duration::from_millis(*ms), status: SampleStatus::Passed,
     ///         workers: 1, attributes: Default::default(),
     ///     });
@@ -345,14 +443,14 @@ impl TestHistory {
             return;
         }
         let excess = self.runs.len() - KEEP_RUNS;
-        let fold: Vec<(String, RunSample)> = sorted_runs(&self.runs)
+        let fold: Vec<(RunId, RunSample)> = sorted_runs(&self.runs)
             .into_iter()
             .take(excess)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut base = self.base.clone().unwrap_or(BaseSummary {
             until_at: 0,
-            until_run: String::new(),
+            until_run: RunId::from(""),
             id: String::new(),
             samples: 0,
             mean_us: 0,
@@ -381,7 +479,7 @@ impl TestHistory {
             base.until_at = r.at;
             base.until_run = run_id.clone();
             h.update(b"\n");
-            h.update(run_id.as_bytes());
+            h.update(run_id.as_str().as_bytes());
         }
         base.id = hex(&h.finalize()[..8]);
         self.base = Some(base);
@@ -413,10 +511,10 @@ impl TestHistory {
                 }
             }
         }
-        let drop: Vec<String> = self
+        let drop: Vec<RunId> = self
             .runs
             .iter()
-            .filter(|(k, v)| self.covered_by_base(v.at, k))
+            .filter(|(k, v)| self.covered_by_base(v.at, k.as_str()))
             .map(|(k, _)| k.clone())
             .collect();
         for k in drop {
@@ -426,8 +524,42 @@ impl TestHistory {
     }
 }
 
+/// Appends `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Appends `n` in decimal (the file is mostly numbers; this skips the formatting machinery).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// The timings store: per test, its history (see the module doc for the design).
@@ -444,7 +576,7 @@ fn hex(bytes: &[u8]) -> String {
 /// let json = store.to_json();
 /// assert_eq!(TimingStore::from_json(&json).unwrap(), store);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimingStore {
     /// File format version ([`TIMINGS_VERSION`]).
     pub version: u32,
@@ -504,6 +636,109 @@ struct VersionProbe {
     version: u32,
 }
 
+/// The version 1 file: every sample keyed by its run id.
+#[derive(Deserialize)]
+struct FileV1 {
+    tests: BTreeMap<TestId, TestHistory>,
+}
+
+/// The version 2 file as written (see the module doc): runs are a table, samples and bases
+/// refer to it by index.
+#[derive(Deserialize)]
+struct FileV2 {
+    runs: Vec<(RunId, u64)>,
+    tests: BTreeMap<TestId, HistoryV2>,
+}
+
+#[derive(Deserialize)]
+struct HistoryV2 {
+    #[serde(default)]
+    base: Option<BaseV2>,
+    #[serde(default)]
+    runs: Vec<SampleV2>,
+}
+
+#[derive(Deserialize)]
+struct BaseV2 {
+    until: usize,
+    id: String,
+    samples: u64,
+    mean_us: u64,
+    last_us: u64,
+    last_workers: u32,
+    passed: u64,
+    flaky: u64,
+    failed: u64,
+    #[serde(default)]
+    attributes: TestAttributes,
+}
+
+/// `[run index, microseconds, workers]`, then the status when it is not `passed` (or when
+/// attributes follow), then the attributes when there are any.
+#[derive(Deserialize)]
+struct SampleV2(
+    usize,
+    u64,
+    u32,
+    #[serde(default)] Option<SampleStatus>,
+    #[serde(default)] Option<TestAttributes>,
+);
+
+impl FileV2 {
+    fn into_store(self) -> Result<TimingStore, String> {
+        let runs = &self.runs;
+        let run = |i: usize| {
+            runs.get(i).ok_or_else(|| {
+                format!(
+                    "a sample refers to run #{i}, but the file lists {} runs",
+                    runs.len()
+                )
+            })
+        };
+        let mut tests = BTreeMap::new();
+        for (id, raw) in self.tests {
+            let mut h = TestHistory::default();
+            if let Some(b) = raw.base {
+                let (until_run, until_at) = run(b.until)?;
+                h.base = Some(BaseSummary {
+                    until_at: *until_at,
+                    until_run: until_run.clone(),
+                    id: b.id,
+                    samples: b.samples,
+                    mean_us: b.mean_us,
+                    last_us: b.last_us,
+                    last_workers: b.last_workers,
+                    passed: b.passed,
+                    flaky: b.flaky,
+                    failed: b.failed,
+                    attributes: b.attributes,
+                });
+            }
+            for SampleV2(i, us, workers, status, attributes) in raw.runs {
+                let (run_id, at) = run(i)?;
+                let sample = RunSample {
+                    at: *at,
+                    us,
+                    status: status.unwrap_or(SampleStatus::Passed),
+                    workers,
+                    attributes: Box::new(attributes.unwrap_or_default()),
+                };
+                match h.runs.get(run_id) {
+                    Some(kept) if *kept >= sample => {}
+                    _ => {
+                        h.runs.insert(run_id.clone(), sample);
+                    }
+                }
+            }
+            tests.insert(id, h);
+        }
+        Ok(TimingStore {
+            version: TIMINGS_VERSION,
+            tests,
+        })
+    }
+}
+
 impl TimingStore {
     /// Records one sample of `id` (a run contributes one sample per test; recording the
     /// same run again replaces it).
@@ -521,7 +756,7 @@ impl TimingStore {
     /// ```
     pub fn record(&mut self, id: TestId, sample: Sample) {
         let h = self.tests.entry(id).or_default();
-        if h.covered_by_base(sample.run.at_unix_ms, &sample.run.id) {
+        if h.covered_by_base(sample.run.at_unix_ms, sample.run.id.as_str()) {
             return;
         }
         h.runs.insert(
@@ -558,7 +793,7 @@ impl TimingStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
         let run = RunStamp {
-            id: report.run.run_id.clone(),
+            id: RunId::from(report.run.run_id.as_str()),
             at_unix_ms,
         };
         let mut recorded = 0;
@@ -612,7 +847,7 @@ impl TimingStore {
     /// let id: shardtest::id::TestId = "p t".parse().unwrap();
     /// let mut store = TimingStore::default();
     /// for (i, (w, ms)) in [(2, 24_000u64), (1, 100), (1, 100)].iter().enumerate() {
-    ///     store.record(id.clone(), Sample { run: RunStamp { id: format!("r{i}"), at_unix_ms: i as u64 },
+    ///     store.record(id.clone(), Sample { run: RunStamp { id: format!("r{i}").into(), at_unix_ms: i as u64 },
     ///         duration: Duration::from_millis(*ms), status: SampleStatus::Passed, workers: *w,
     ///         attributes: Default::default() });
     /// }
@@ -666,24 +901,95 @@ impl TimingStore {
         out
     }
 
-    /// Serialises the store: compact JSON with one test per line (small, and diff-friendly
-    /// when committed), keys sorted, so equal stores give identical bytes.
+    /// Serialises the store ([`TIMINGS_VERSION`] format, see the module doc): one run or test
+    /// per line (small, and diff-friendly when committed), sorted, so equal stores give
+    /// identical bytes.
     ///
     /// ```
     /// # use shardtest::timings::TimingStore;
     /// let json = TimingStore::default().to_json();
-    /// assert!(json.starts_with("{\"version\":1,"));
+    /// assert!(json.starts_with("{\"version\":2,"));
     /// assert_eq!(TimingStore::from_json(&json).unwrap(), TimingStore::default());
     /// ```
     pub fn to_json(&self) -> String {
-        let mut out = format!("{{\"version\":{},\"tests\":{{", self.version);
+        // The run table: every (run id, start) a sample or a base watermark refers to,
+        // oldest first, so samples and bases name a run by its index.
+        let mut table: Vec<(u64, &RunId)> = Vec::new();
+        for h in self.tests.values() {
+            if let Some(b) = &h.base {
+                table.push((b.until_at, &b.until_run));
+            }
+            table.extend(h.runs.iter().map(|(id, r)| (r.at, id)));
+        }
+        table.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        table.dedup();
+        let index: std::collections::HashMap<(u64, &str), u64> = table
+            .iter()
+            .enumerate()
+            .map(|(i, (at, id))| ((*at, id.as_str()), i as u64))
+            .collect();
+        let mut out = String::with_capacity(64 + self.tests.len() * 200);
+        out.push_str("{\"version\":");
+        push_u64(&mut out, u64::from(TIMINGS_VERSION));
+        out.push_str(",\"runs\":[");
+        for (i, (at, id)) in table.iter().enumerate() {
+            out.push_str(if i == 0 { "\n[" } else { ",\n[" });
+            push_json_str(&mut out, id.as_str());
+            out.push(',');
+            push_u64(&mut out, *at);
+            out.push(']');
+        }
+        out.push_str("\n],\"tests\":{");
         for (i, (id, h)) in self.tests.iter().enumerate() {
             out.push_str(if i == 0 { "\n" } else { ",\n" });
-            let key = serde_json::to_string(&id.to_string()).unwrap_or_default();
-            let value = serde_json::to_string(h).unwrap_or_default();
-            out.push_str(&key);
-            out.push(':');
-            out.push_str(&value);
+            push_json_str(&mut out, &id.to_string());
+            out.push_str(":{");
+            if let Some(b) = &h.base {
+                out.push_str("\"base\":{\"until\":");
+                push_u64(&mut out, index[&(b.until_at, b.until_run.as_str())]);
+                out.push_str(",\"id\":");
+                push_json_str(&mut out, &b.id);
+                for (key, value) in [
+                    ("samples", b.samples),
+                    ("mean_us", b.mean_us),
+                    ("last_us", b.last_us),
+                    ("last_workers", u64::from(b.last_workers)),
+                    ("passed", b.passed),
+                    ("flaky", b.flaky),
+                    ("failed", b.failed),
+                ] {
+                    out.push_str(",\"");
+                    out.push_str(key);
+                    out.push_str("\":");
+                    push_u64(&mut out, value);
+                }
+                if !b.attributes.is_plain() {
+                    out.push_str(",\"attributes\":");
+                    out.push_str(&serde_json::to_string(&b.attributes).unwrap_or_default());
+                }
+                out.push_str("},");
+            }
+            out.push_str("\"runs\":[");
+            for (k, (run, r)) in sorted_runs(&h.runs).into_iter().enumerate() {
+                out.push_str(if k == 0 { "[" } else { ",[" });
+                push_u64(&mut out, index[&(r.at, run.as_str())]);
+                out.push(',');
+                push_u64(&mut out, r.us);
+                out.push(',');
+                push_u64(&mut out, u64::from(r.workers));
+                let plain = r.attributes.is_plain();
+                if r.status != SampleStatus::Passed || !plain {
+                    out.push_str(",\"");
+                    out.push_str(r.status.as_str());
+                    out.push('"');
+                }
+                if !plain {
+                    out.push(',');
+                    out.push_str(&serde_json::to_string(&r.attributes).unwrap_or_default());
+                }
+                out.push(']');
+            }
+            out.push_str("]}");
         }
         out.push_str("\n}}\n");
         out
@@ -703,20 +1009,31 @@ impl TimingStore {
     }
 
     fn parse(text: &str, path: &Path) -> Result<TimingStore, TimingsError> {
-        let corrupt = |e: serde_json::Error| TimingsError::Corrupt {
+        let corrupt = |message: String| TimingsError::Corrupt {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         };
-        let probe: VersionProbe = serde_json::from_str(text).map_err(corrupt)?;
-        if probe.version > TIMINGS_VERSION {
-            return Err(TimingsError::FutureVersion {
+        let probe: VersionProbe = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        match probe.version {
+            v if v > TIMINGS_VERSION => Err(TimingsError::FutureVersion {
                 path: path.to_path_buf(),
-                found: probe.version,
+                found: v,
                 supported: TIMINGS_VERSION,
-            });
+            }),
+            // Version 1 spelt every sample out (run id and start in each); it is read as
+            // is and written back as version 2 by the next recording.
+            0 | 1 => {
+                let v1: FileV1 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+                Ok(TimingStore {
+                    version: TIMINGS_VERSION,
+                    tests: v1.tests,
+                })
+            }
+            _ => {
+                let v2: FileV2 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+                v2.into_store().map_err(corrupt)
+            }
         }
-        let store: TimingStore = serde_json::from_str(text).map_err(corrupt)?;
-        Ok(store)
     }
 
     /// Loads a store; a missing file is an empty store.
@@ -883,7 +1200,7 @@ impl TimingStore {
         let doc =
             roxmltree::Document::parse(xml).map_err(|e| TimingsError::Junit(e.to_string()))?;
         let run = RunStamp {
-            id: format!("junit:{}", hex(&Sha256::digest(xml.as_bytes())[..8])),
+            id: format!("junit:{}", hex(&Sha256::digest(xml.as_bytes())[..8])).into(),
             at_unix_ms,
         };
         // Test name -> ids carrying it, for the cargo2junit shape.
@@ -1281,6 +1598,37 @@ mod tests {
         let w = warning.unwrap();
         assert!(w.contains("version 7") && w.contains("timings.json"), "{w}");
         assert_eq!(Some(w), TimingStore::load_or_fallback(&p).1);
+    }
+
+    #[test]
+    fn a_version_1_file_reads_the_same_and_is_written_back_as_version_2() {
+        let v1 = r#"{"version":1,"tests":{
+"p a":{"base":{"until_at":5,"until_run":"r0","id":"ab","samples":3,"mean_us":900,"last_us":800,"last_workers":2,"passed":2,"flaky":1,"failed":0},"runs":{"r1":{"at":10,"us":1000,"status":"passed","workers":2},"r2":{"at":20,"us":1200,"status":"failed","workers":4,"attributes":{"serial":"db"}}}},
+"p b":{"runs":{"r2":{"at":20,"us":7,"status":"flaky","workers":4}}}
+}}
+"#;
+        let store = TimingStore::from_json(v1).unwrap();
+        let a = store.stats(&id("p a")).unwrap();
+        assert_eq!((a.samples, a.passed, a.flaky, a.failed), (5, 3, 1, 1));
+        assert_eq!(a.last, Duration::from_micros(1200));
+        assert_eq!(a.attributes.serial.as_deref(), Some("db"));
+        let v2 = store.to_json();
+        assert!(
+            v2.starts_with("{\"version\":2,\"runs\":[\n[\"r0\",5],\n[\"r1\",10],\n[\"r2\",20]\n]"),
+            "{v2}"
+        );
+        assert!(v2.len() < v1.len(), "{} >= {}", v2.len(), v1.len());
+        assert_eq!(TimingStore::from_json(&v2).unwrap(), store);
+        // Samples are kept in run order, so the same store always gives the same bytes.
+        assert_eq!(TimingStore::from_json(&v2).unwrap().to_json(), v2);
+    }
+
+    #[test]
+    fn a_sample_naming_a_missing_run_is_corrupt() {
+        let text = r#"{"version":2,"runs":[["r",1]],"tests":{"p a":{"runs":[[3,10,1]]}}}"#;
+        let err = TimingStore::from_json(text).unwrap_err();
+        assert!(matches!(err, TimingsError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("run #3"), "{err}");
     }
 
     #[test]

@@ -124,7 +124,7 @@ proptest! {
 fn sample(run: &str, at: u64, us: u64, status: SampleStatus) -> Sample {
     Sample {
         run: RunStamp {
-            id: run.to_string(),
+            id: run.into(),
             at_unix_ms: at,
         },
         duration: Duration::from_micros(us),

@@ -40,7 +40,7 @@ pub struct FlakyRow {
 /// let mut store = TimingStore::default();
 /// for (i, status) in [SampleStatus::Passed, SampleStatus::Flaky, SampleStatus::Passed, SampleStatus::Passed].into_iter().enumerate() {
 ///     store.record("p t".parse().unwrap(), Sample {
-///         run: RunStamp { id: format!("r{i}"), at_unix_ms: i as u64 },
+///         run: RunStamp { id: format!("r{i}").into(), at_unix_ms: i as u64 },
 ///         duration: Duration::from_millis(10), status, workers: 1, attributes: Default::default() });
 /// }
 /// let rows = flakiness_table(&store);
@@ -200,7 +200,7 @@ mod tests {
                 id.clone(),
                 Sample {
                     run: RunStamp {
-                        id: format!("r{i}"),
+                        id: format!("r{i}").into(),
                         at_unix_ms: i as u64,
                     },
                     duration: Duration::from_millis(10),

@@ -268,6 +268,10 @@ impl EventConsumer for Redacting<'_> {
             other => self.inner.on_event(other),
         }
     }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
 }
 
 #[cfg(test)]

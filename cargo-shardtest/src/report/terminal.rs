@@ -449,6 +449,10 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
             }
         }
     }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
 }
 
 /// `   Wall time 12.300s, predicted 10.000s (+23%)`: how the shard's actual wall time compares

@@ -521,6 +521,7 @@ impl Scheduler<'_> {
             if !running && self.queue.is_empty() && self.delayed.is_empty() {
                 return;
             }
+            consumer.flush();
             let wait = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));

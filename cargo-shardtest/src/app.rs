@@ -29,7 +29,21 @@ pub struct BuildError(pub String);
 /// Builds the tests through cargo; cargo's diagnostics are shown as cargo shows them. A bad
 /// manifest is a [`UsageError`], a failed build a [`BuildError`].
 pub fn build_tests(build: &BuildArgs) -> Result<BuildOutput> {
-    discover::build(&build.cargo_args(), build.manifest_path.as_deref()).map_err(|e| match e {
+    build_tests_then(build, |_| {})
+}
+
+/// [`build_tests`], calling `on_workspace_root` as soon as the workspace root is known
+/// (while the build may still run; see [`discover::build`]).
+fn build_tests_then(
+    build: &BuildArgs,
+    on_workspace_root: impl FnOnce(&std::path::Path) + Send,
+) -> Result<BuildOutput> {
+    discover::build(
+        &build.cargo_args(),
+        build.manifest_path.as_deref(),
+        on_workspace_root,
+    )
+    .map_err(|e| match e {
         DiscoverError::Metadata(m) => {
             anyhow::Error::new(UsageError(format!("cargo metadata failed: {m}")))
         }
@@ -61,17 +75,20 @@ fn unpack_archive(
 }
 
 /// Builds through cargo (or, with `archive`, unpacks it: no cargo needed) and lists every test.
+/// `on_workspace_root` is called early with the workspace root when building (not for an
+/// archive).
 pub fn discover_or_unpack(
     build: &BuildArgs,
     archive: Option<&std::path::Path>,
     workspace_remap: Option<&std::path::Path>,
+    on_workspace_root: impl FnOnce(&std::path::Path) + Send,
 ) -> Result<(
     BuildOutput,
     TestList,
     Option<crate::archive::UnpackedArchive>,
 )> {
     let (out, unpacked) = match archive {
-        None => (build_tests(build)?, None),
+        None => (build_tests_then(build, on_workspace_root)?, None),
         Some(archive) => {
             let unpacked = unpack_archive(build, archive, workspace_remap)?;
             (unpacked.build.clone(), Some(unpacked))
@@ -121,14 +138,25 @@ pub fn timings_path(
         .unwrap_or_else(|| workspace_root.join(".shardtest").join("timings.json"))
 }
 
-/// Loads the timings history; a corrupt or future-version file is a warning and the plan
-/// falls back to estimates (the same in every shard, so they still agree).
-pub fn load_timings(path: &std::path::Path) -> TimingStore {
-    let (store, warning) = TimingStore::load_or_fallback(path);
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
+/// A timings history as read from its file.
+struct LoadedHistory {
+    path: std::path::PathBuf,
+    stamp: Option<crate::timings::FileStamp>,
+    store: TimingStore,
+    /// A corrupt or future-version file: the plan falls back to estimates (the same in every
+    /// shard, so they still agree).
+    warning: Option<String>,
+}
+
+fn read_history(path: std::path::PathBuf) -> LoadedHistory {
+    let stamp = crate::timings::FileStamp::of(&path);
+    let (store, warning) = TimingStore::load_or_fallback(&path);
+    LoadedHistory {
+        path,
+        stamp,
+        store,
+        warning,
     }
-    store
 }
 
 /// What `list`, `run` and `plan` share: the build (or unpacked archive), its tests, what the
@@ -176,18 +204,46 @@ pub fn plan_suite(
     shards: u32,
     workers: u32,
 ) -> Result<PlannedSuite> {
-    let (out, list, unpacked) =
-        discover_or_unpack(source.build, source.archive, source.workspace_remap)?;
-    let selected = select(&list, filter);
-    let root = if source.archive.is_some() {
-        // An archive's workspace is a temporary unpack directory: keep history beside the job.
-        std::path::PathBuf::from(".")
-    } else {
-        out.workspace_root.clone()
+    // An archive's workspace is a temporary unpack directory: keep history beside the job.
+    let archive_root = std::path::Path::new(".");
+    // The history is read on its own thread while cargo builds and the binaries are listed:
+    // on a big history that read costs as much as an up-to-date build. Its path is known at
+    // once from `--timings` (or for an archive), else as soon as cargo metadata has run.
+    let known_path = match (source.timings, source.archive) {
+        (None, None) => None,
+        (flag, _) => Some(timings_path(flag, archive_root)),
     };
-    let timings = timings_path(source.timings, &root);
-    let history_stamp = crate::timings::FileStamp::of(&timings);
-    let history = load_timings(&timings);
+    let (root_tx, root_rx) = std::sync::mpsc::channel::<std::path::PathBuf>();
+    let reader = std::thread::spawn(move || {
+        let path = match known_path {
+            Some(p) => p,
+            None => timings_path(None, &root_rx.recv().ok()?),
+        };
+        Some(read_history(path))
+    });
+    let (out, list, unpacked) = discover_or_unpack(
+        source.build,
+        source.archive,
+        source.workspace_remap,
+        move |root| {
+            let _ = root_tx.send(root.to_path_buf());
+        },
+    )?;
+    let selected = select(&list, filter);
+    let root = match source.archive {
+        Some(_) => archive_root,
+        None => out.workspace_root.as_path(),
+    };
+    let timings = timings_path(source.timings, root);
+    let loaded = match reader.join() {
+        Ok(Some(h)) if h.path == timings => h,
+        // The reader could not learn the path (or read another one): read it here.
+        _ => read_history(timings.clone()),
+    };
+    if let Some(w) = &loaded.warning {
+        eprintln!("warning: {w}");
+    }
+    let (history, history_stamp) = (loaded.store, loaded.stamp);
     let listed: Vec<_> = selected
         .iter()
         .map(|&(i, _)| (list.tests[i].id.clone(), list.tests[i].attributes.clone()))

@@ -67,9 +67,14 @@ pub fn workspace_dirs(manifest_path: Option<&Path>) -> Result<(PathBuf, PathBuf)
 
 /// Builds the tests with `cargo test --no-run` plus `cargo_args` (the user's build options,
 /// already in cargo's syntax) and returns the test binaries.
+///
+/// `on_workspace_root` is called with the workspace root as soon as `cargo metadata` knows
+/// it, while the build may still be running, so the caller can start work that needs it
+/// (reading the timings history) beside the build. It is not called when metadata fails.
 pub fn build(
     cargo_args: &[String],
     manifest_path: Option<&Path>,
+    on_workspace_root: impl FnOnce(&Path) + Send,
 ) -> Result<BuildOutput, DiscoverError> {
     let cargo = cargo_command();
     let mut mdcmd = MetadataCommand::new();
@@ -80,7 +85,13 @@ pub fn build(
     // `cargo metadata` runs beside the build: on an up-to-date build the two cargo start-ups
     // are most of discovery's cost.
     let (metadata, built) = std::thread::scope(|scope| {
-        let metadata = scope.spawn(|| mdcmd.exec());
+        let metadata = scope.spawn(|| {
+            let md = mdcmd.exec();
+            if let Ok(md) = &md {
+                on_workspace_root(md.workspace_root.as_std_path());
+            }
+            md
+        });
         let built = run_build(&cargo, cargo_args);
         (metadata.join(), built)
     });

@@ -222,8 +222,9 @@ struct ListedBinary {
 }
 
 fn list_binary(binary: &TestBinary) -> Result<ListedBinary, ListError> {
-    let all = run_list(binary, false)?;
-    let ignored = run_list(binary, true)?;
+    // The two listings are independent processes: run them side by side.
+    let (all, ignored) = rayon::join(|| run_list(binary, false), || run_list(binary, true));
+    let (all, ignored) = (all?, ignored?);
     let mut names = Vec::new();
     let mut attributes = BTreeMap::new();
     let mut warnings = Vec::new();

@@ -242,14 +242,34 @@ pub struct RunSample {
     pub status: SampleStatus,
     /// Worker count of the run.
     pub workers: u32,
-    /// Attributes seen in that run (boxed: most tests have none, and a test's history holds
-    /// a sample per kept run, so the inline size matters at 100,000 tests).
-    #[serde(default, skip_serializing_if = "plain")]
-    pub attributes: Box<TestAttributes>,
+    /// Attributes seen in that run; `None` when it had none, which is most tests (a test's
+    /// history holds a sample per kept run, so this costs no allocation in the usual case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Box<TestAttributes>>,
 }
 
-fn plain(a: &TestAttributes) -> bool {
-    a.is_plain()
+impl RunSample {
+    /// The attributes the test had in this run.
+    ///
+    /// ```
+    /// # use shardtest::timings::*;
+    /// let r = RunSample { at: 0, us: 1, status: SampleStatus::Passed, workers: 1,
+    ///     attributes: attributes_of(Default::default()) };
+    /// assert!(r.attributes.is_none() && r.attributes().is_plain());
+    /// ```
+    pub fn attributes(&self) -> TestAttributes {
+        self.attributes.as_deref().cloned().unwrap_or_default()
+    }
+}
+
+/// How a sample stores `attributes`: nothing when plain.
+///
+/// ```
+/// # use shardtest::timings::attributes_of;
+/// assert!(attributes_of(Default::default()).is_none());
+/// ```
+pub fn attributes_of(attributes: TestAttributes) -> Option<Box<TestAttributes>> {
+    (!attributes.is_plain()).then(|| Box::new(attributes))
 }
 
 /// Folded summary of a test's oldest runs.
@@ -410,13 +430,16 @@ impl TestHistory {
             s.failed = b.failed;
             s.attributes = b.attributes.clone();
         }
-        for (_, r) in sorted_runs(&self.runs) {
+        let runs = sorted_runs(&self.runs);
+        for (_, r) in &runs {
             mean = ewma_step(mean, s.samples, r.us);
             s.samples += 1;
             s.last = Duration::from_micros(r.us);
             s.last_workers = r.workers;
-            s.attributes = TestAttributes::clone(&r.attributes);
             count_status(r.status, &mut s.passed, &mut s.flaky, &mut s.failed);
+        }
+        if let Some((_, last)) = runs.last() {
+            s.attributes = last.attributes();
         }
         s.mean = Duration::from_micros(mean);
         s
@@ -469,7 +492,7 @@ impl TestHistory {
             base.samples += 1;
             base.last_us = r.us;
             base.last_workers = r.workers;
-            base.attributes = TestAttributes::clone(&r.attributes);
+            base.attributes = r.attributes();
             count_status(
                 r.status,
                 &mut base.passed,
@@ -636,6 +659,45 @@ struct VersionProbe {
     version: u32,
 }
 
+/// The version of a file as this program writes it (`{"version":N,` first), without parsing
+/// the rest; `None` for any other layout, which then takes a full parse to find it.
+fn leading_version(text: &str) -> Option<u32> {
+    let rest = text.trim_start().strip_prefix("{\"version\":")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if rest[digits..].starts_with(',') {
+        rest[..digits].parse().ok()
+    } else {
+        None
+    }
+}
+
+/// A JSON object read as its entries in file order: the files are written sorted, so a
+/// `BTreeMap` is then built in one pass instead of by an insert per key.
+struct Entries<K, V>(Vec<(K, V)>);
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Entries<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<K, V> {
+            type Value = Entries<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
 /// The version 1 file: every sample keyed by its run id.
 #[derive(Deserialize)]
 struct FileV1 {
@@ -647,7 +709,7 @@ struct FileV1 {
 #[derive(Deserialize)]
 struct FileV2 {
     runs: Vec<(RunId, u64)>,
-    tests: BTreeMap<TestId, HistoryV2>,
+    tests: Entries<TestId, HistoryV2>,
 }
 
 #[derive(Deserialize)]
@@ -695,8 +757,8 @@ impl FileV2 {
                 )
             })
         };
-        let mut tests = BTreeMap::new();
-        for (id, raw) in self.tests {
+        let mut tests = Vec::with_capacity(self.tests.0.len());
+        for (id, raw) in self.tests.0 {
             let mut h = TestHistory::default();
             if let Some(b) = raw.base {
                 let (until_run, until_at) = run(b.until)?;
@@ -721,7 +783,7 @@ impl FileV2 {
                     us,
                     status: status.unwrap_or(SampleStatus::Passed),
                     workers,
-                    attributes: Box::new(attributes.unwrap_or_default()),
+                    attributes: attributes.and_then(attributes_of),
                 };
                 match h.runs.get(run_id) {
                     Some(kept) if *kept >= sample => {}
@@ -730,11 +792,15 @@ impl FileV2 {
                     }
                 }
             }
-            tests.insert(id, h);
+            tests.push((id, h));
         }
+        // A test listed twice (a hand-edited file) keeps its last entry, as a map would.
+        tests.reverse();
+        tests.sort_by(|a, b| a.0.cmp(&b.0));
+        tests.dedup_by(|a, b| a.0 == b.0);
         Ok(TimingStore {
             version: TIMINGS_VERSION,
-            tests,
+            tests: tests.into_iter().collect(),
         })
     }
 }
@@ -766,7 +832,7 @@ impl TimingStore {
                 us: sample.duration.as_micros().min(u64::MAX as u128) as u64,
                 status: sample.status,
                 workers: sample.workers,
-                attributes: Box::new(sample.attributes),
+                attributes: attributes_of(sample.attributes),
             },
         );
         h.compact();
@@ -977,15 +1043,14 @@ impl TimingStore {
                 push_u64(&mut out, r.us);
                 out.push(',');
                 push_u64(&mut out, u64::from(r.workers));
-                let plain = r.attributes.is_plain();
-                if r.status != SampleStatus::Passed || !plain {
+                if r.status != SampleStatus::Passed || r.attributes.is_some() {
                     out.push_str(",\"");
                     out.push_str(r.status.as_str());
                     out.push('"');
                 }
-                if !plain {
+                if let Some(a) = &r.attributes {
                     out.push(',');
-                    out.push_str(&serde_json::to_string(&r.attributes).unwrap_or_default());
+                    out.push_str(&serde_json::to_string(a).unwrap_or_default());
                 }
                 out.push(']');
             }
@@ -1013,8 +1078,15 @@ impl TimingStore {
             path: path.to_path_buf(),
             message,
         };
-        let probe: VersionProbe = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-        match probe.version {
+        let version = match leading_version(text) {
+            Some(v) => v,
+            None => {
+                let probe: VersionProbe =
+                    serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+                probe.version
+            }
+        };
+        match version {
             v if v > TIMINGS_VERSION => Err(TimingsError::FutureVersion {
                 path: path.to_path_buf(),
                 found: v,
@@ -1023,7 +1095,16 @@ impl TimingStore {
             // Version 1 spelt every sample out (run id and start in each); it is read as
             // is and written back as version 2 by the next recording.
             0 | 1 => {
-                let v1: FileV1 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+                let mut v1: FileV1 =
+                    serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+                for r in v1.tests.values_mut().flat_map(|h| h.runs.values_mut()) {
+                    if r.attributes
+                        .as_deref()
+                        .is_some_and(TestAttributes::is_plain)
+                    {
+                        r.attributes = None;
+                    }
+                }
                 Ok(TimingStore {
                     version: TIMINGS_VERSION,
                     tests: v1.tests,

@@ -565,14 +565,16 @@ pub fn record_timings(
     report: &crate::report::json::JsonReport,
     loaded: Option<(TimingStore, Option<crate::timings::FileStamp>)>,
 ) -> Result<()> {
-    let mut fresh = TimingStore::default();
-    let recorded = fresh.record_report(report);
-    if recorded == 0 {
+    let measured = TimingStore::measured_in(report);
+    if measured == 0 {
         return Ok(());
     }
-    let (_, warning) = fresh
-        .save_merged_onto(path, loaded)
-        .with_context(|| format!("recording {recorded} test durations in {}", path.display()))?;
+    // Recorded straight into the history read for planning when nobody wrote the file since
+    // (the same result as merging a store of this run's samples into it, without building one).
+    let (_, _, warning) =
+        TimingStore::update_file(path, loaded, |store| store.record_report(report)).with_context(
+            || format!("recording {measured} test durations in {}", path.display()),
+        )?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }

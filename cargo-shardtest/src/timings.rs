@@ -418,6 +418,11 @@ impl TestHistory {
     /// assert_eq!(s.mean, Duration::from_millis(160));
     /// ```
     pub fn stats(&self) -> TestStats {
+        self.stats_at(None)
+    }
+
+    /// [`TestHistory::stats`], plus [`TestStats::mean_at_workers`] for `workers` (one pass).
+    fn stats_at(&self, workers: Option<u32>) -> TestStats {
         let mut s = TestStats::default();
         let mut mean = 0u64;
         if let Some(b) = &self.base {
@@ -431,31 +436,24 @@ impl TestHistory {
             s.attributes = b.attributes.clone();
         }
         let runs = sorted_runs(&self.runs);
+        let (mut mean_at, mut n_at) = (0u64, 0u64);
         for (_, r) in &runs {
             mean = ewma_step(mean, s.samples, r.us);
             s.samples += 1;
             s.last = Duration::from_micros(r.us);
             s.last_workers = r.workers;
             count_status(r.status, &mut s.passed, &mut s.flaky, &mut s.failed);
+            if Some(r.workers) == workers {
+                mean_at = ewma_step(mean_at, n_at, r.us);
+                n_at += 1;
+            }
         }
         if let Some((_, last)) = runs.last() {
             s.attributes = last.attributes();
         }
         s.mean = Duration::from_micros(mean);
-        s
-    }
-
-    fn stats_for_workers(&self, workers: u32) -> TestStats {
-        let mut s = self.stats();
-        let (mut mean, mut n) = (0u64, 0u64);
-        for (_, r) in sorted_runs(&self.runs) {
-            if r.workers == workers {
-                mean = ewma_step(mean, n, r.us);
-                n += 1;
-            }
-        }
-        if n >= 2 {
-            s.mean_at_workers = Some(Duration::from_micros(mean));
+        if n_at >= 2 {
+            s.mean_at_workers = Some(Duration::from_micros(mean_at));
         }
         s
     }
@@ -547,14 +545,34 @@ impl TestHistory {
     }
 }
 
+/// What a report's test contributes to the history: its status and the duration of its last
+/// attempt, or nothing (skipped, not run, interrupted).
+fn measured(t: &crate::report::json::TestRecord) -> Option<(SampleStatus, Duration)> {
+    use crate::event::{AttemptOutcome, TestStatus};
+    let status = match t.status {
+        TestStatus::Passed => SampleStatus::Passed,
+        TestStatus::Flaky => SampleStatus::Flaky,
+        TestStatus::Failed => SampleStatus::Failed,
+        TestStatus::Skipped | TestStatus::NotRun => return None,
+    };
+    let last = t.attempts.last()?;
+    (last.outcome != AttemptOutcome::Interrupted).then_some((status, last.duration))
+}
+
 /// Appends `s` as a JSON string literal.
 fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    push_json_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped for the inside of a JSON string literal.
+fn push_json_escaped(out: &mut String, s: &str) {
     if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        out.push_str(&quoted[1..quoted.len().saturating_sub(1).max(1)]);
     } else {
-        out.push('"');
         out.push_str(s);
-        out.push('"');
     }
 }
 
@@ -852,7 +870,6 @@ impl TimingStore {
     /// }
     /// ```
     pub fn record_report(&mut self, report: &crate::report::json::JsonReport) -> usize {
-        use crate::event::{AttemptOutcome, TestStatus};
         let at_unix_ms = report
             .run
             .started_at
@@ -864,23 +881,14 @@ impl TimingStore {
         };
         let mut recorded = 0;
         for t in &report.tests {
-            let status = match t.status {
-                TestStatus::Passed => SampleStatus::Passed,
-                TestStatus::Flaky => SampleStatus::Flaky,
-                TestStatus::Failed => SampleStatus::Failed,
-                TestStatus::Skipped | TestStatus::NotRun => continue,
-            };
-            let Some(last) = t.attempts.last() else {
+            let Some((status, duration)) = measured(t) else {
                 continue;
             };
-            if last.outcome == AttemptOutcome::Interrupted {
-                continue;
-            }
             self.record(
                 t.id.clone(),
                 Sample {
                     run: run.clone(),
-                    duration: last.duration,
+                    duration,
                     status,
                     workers: report.run.workers,
                     attributes: t.attributes.clone(),
@@ -889,6 +897,25 @@ impl TimingStore {
             recorded += 1;
         }
         recorded
+    }
+
+    /// How many samples [`TimingStore::record_report`] would take from `report`.
+    ///
+    /// ```
+    /// # use shardtest::timings::TimingStore;
+    /// # fn get_report() -> Option<shardtest::report::json::JsonReport> { None }
+    /// if let Some(report) = get_report() {
+    ///     let mut store = TimingStore::default();
+    ///     let n = TimingStore::measured_in(&report);
+    ///     assert_eq!(store.record_report(&report), n);
+    /// }
+    /// ```
+    pub fn measured_in(report: &crate::report::json::JsonReport) -> usize {
+        report
+            .tests
+            .iter()
+            .filter(|t| measured(t).is_some())
+            .count()
     }
 
     /// Derived statistics of one test, if it has history.
@@ -925,7 +952,7 @@ impl TimingStore {
         self.tests
             .get(id)
             .filter(|h| h.base.is_some() || !h.runs.is_empty())
-            .map(|h| h.stats_for_workers(workers))
+            .map(|h| h.stats_at(Some(workers)))
     }
 
     /// Folds `other` into `self` without counting shared history twice (see the module doc).
@@ -988,12 +1015,13 @@ impl TimingStore {
             table.extend(h.runs.iter().map(|(id, r)| (r.at, id)));
         }
         table.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
-        table.dedup();
-        let index: std::collections::HashMap<(u64, &str), u64> = table
-            .iter()
-            .enumerate()
-            .map(|(i, (at, id))| ((*at, id.as_str()), i as u64))
-            .collect();
+        table.dedup_by(|a, b| a.0 == b.0 && a.1.as_str() == b.1.as_str());
+        // Index of a run in the table (it is there: the table was made from these runs).
+        let index = |at: u64, id: &RunId| {
+            table
+                .binary_search_by(|(t_at, t_id)| (*t_at, t_id.as_str()).cmp(&(at, id.as_str())))
+                .unwrap_or_default() as u64
+        };
         let mut out = String::with_capacity(64 + self.tests.len() * 200);
         out.push_str("{\"version\":");
         push_u64(&mut out, u64::from(TIMINGS_VERSION));
@@ -1008,11 +1036,14 @@ impl TimingStore {
         out.push_str("\n],\"tests\":{");
         for (i, (id, h)) in self.tests.iter().enumerate() {
             out.push_str(if i == 0 { "\n" } else { ",\n" });
-            push_json_str(&mut out, &id.to_string());
-            out.push_str(":{");
+            out.push('"');
+            push_json_escaped(&mut out, id.binary.as_str());
+            out.push(' ');
+            push_json_escaped(&mut out, id.name.as_str());
+            out.push_str("\":{");
             if let Some(b) = &h.base {
                 out.push_str("\"base\":{\"until\":");
-                push_u64(&mut out, index[&(b.until_at, b.until_run.as_str())]);
+                push_u64(&mut out, index(b.until_at, &b.until_run));
                 out.push_str(",\"id\":");
                 push_json_str(&mut out, &b.id);
                 for (key, value) in [
@@ -1038,7 +1069,7 @@ impl TimingStore {
             out.push_str("\"runs\":[");
             for (k, (run, r)) in sorted_runs(&h.runs).into_iter().enumerate() {
                 out.push_str(if k == 0 { "[" } else { ",[" });
-                push_u64(&mut out, index[&(r.at, run.as_str())]);
+                push_u64(&mut out, index(r.at, run));
                 out.push(',');
                 push_u64(&mut out, r.us);
                 out.push(',');
@@ -1205,34 +1236,45 @@ impl TimingStore {
     /// assert_eq!(TimingStore::load(&p).unwrap().tests.len(), 2);
     /// ```
     pub fn save_merged(&self, path: &Path) -> Result<(TimingStore, Option<String>), TimingsError> {
-        self.save_merged_onto(path, None)
+        let (merged, (), warning) = Self::update_file(path, None, |on_disk| on_disk.merge(self))?;
+        Ok((merged, warning))
     }
 
-    /// Like [`TimingStore::save_merged`], but when the file is still as it was when `loaded`
-    /// was read from it (same [`FileStamp`]), merges into `loaded` instead of parsing the file
-    /// again: on a big history that parse is most of the cost of recording.
+    /// Read-update-write under the lock, as [`TimingStore::save_merged`] does, with any
+    /// update (`merge`, `record_report`, ...). When the file is still as it was when `loaded`
+    /// was read from it (same [`FileStamp`]), `update` is applied to `loaded` instead of to a
+    /// fresh parse of the file: on a big history that parse is most of the cost of recording.
+    /// A corrupt or future-version file is replaced, with a warning. Returns the written
+    /// store, what `update` returned and the warning.
     ///
     /// ```
     /// # use shardtest::timings::*;
+    /// # use std::time::Duration;
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("t.json");
     /// let stamp = FileStamp::of(&path);
     /// let loaded = TimingStore::load(&path).unwrap();
-    /// let (merged, _) = TimingStore::default().save_merged_onto(&path, Some((loaded, stamp))).unwrap();
-    /// assert_eq!(TimingStore::load(&path).unwrap(), merged);
+    /// let (written, tests, _) = TimingStore::update_file(&path, Some((loaded, stamp)), |store| {
+    ///     store.record("p t".parse().unwrap(), Sample { run: RunStamp { id: "r".into(), at_unix_ms: 0 },
+    ///         duration: Duration::from_millis(1), status: SampleStatus::Passed, workers: 1,
+    ///         attributes: Default::default() });
+    ///     store.tests.len()
+    /// }).unwrap();
+    /// assert_eq!(tests, 1);
+    /// assert_eq!(TimingStore::load(&path).unwrap(), written);
     /// ```
-    pub fn save_merged_onto(
-        &self,
+    pub fn update_file<T>(
         path: &Path,
         loaded: Option<(TimingStore, Option<FileStamp>)>,
-    ) -> Result<(TimingStore, Option<String>), TimingsError> {
+        update: impl FnOnce(&mut TimingStore) -> T,
+    ) -> Result<(TimingStore, T, Option<String>), TimingsError> {
         let _lock = FileLock::acquire(path)?;
         let unchanged = loaded.filter(|(_, stamp)| *stamp == FileStamp::of(path));
         let read = match unchanged {
             Some((store, _)) => Ok(store),
             None => Self::load(path),
         };
-        let (mut on_disk, warning) = match read {
+        let (mut store, warning) = match read {
             Ok(s) => (s, None),
             Err(e @ (TimingsError::Corrupt { .. } | TimingsError::FutureVersion { .. })) => (
                 TimingStore::default(),
@@ -1240,12 +1282,12 @@ impl TimingStore {
             ),
             Err(e) => return Err(e),
         };
-        on_disk.merge(self);
-        write_atomic(path, on_disk.to_json().as_bytes()).map_err(|source| TimingsError::Io {
+        let result = update(&mut store);
+        write_atomic(path, store.to_json().as_bytes()).map_err(|source| TimingsError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok((on_disk, warning))
+        Ok((store, result, warning))
     }
 
     /// Imports a JUnit XML report (nextest's or cargo2junit's shape) as one run.
@@ -1613,7 +1655,8 @@ mod tests {
         other.save_merged(&path).unwrap();
         let mut mine = TimingStore::default();
         mine.record(id("p b"), sample("r3", 3, 30));
-        let (merged, _) = mine.save_merged_onto(&path, Some((loaded, stamp))).unwrap();
+        let (merged, (), _) =
+            TimingStore::update_file(&path, Some((loaded, stamp)), |s| s.merge(&mine)).unwrap();
         for t in ["p a", "p other-job-test", "p b"] {
             assert!(merged.stats(&id(t)).is_some(), "{t} lost");
         }
@@ -1702,6 +1745,17 @@ mod tests {
         assert_eq!(TimingStore::from_json(&v2).unwrap(), store);
         // Samples are kept in run order, so the same store always gives the same bytes.
         assert_eq!(TimingStore::from_json(&v2).unwrap().to_json(), v2);
+    }
+
+    #[test]
+    fn names_and_run_ids_needing_escapes_round_trip() {
+        let mut s = TimingStore::default();
+        let odd = id("p case::\"quoted\"\\back\tslash");
+        s.record(odd.clone(), sample("run \"7\"", 3, 5));
+        let json = s.to_json();
+        let back = TimingStore::from_json(&json).unwrap();
+        assert_eq!(back, s, "{json}");
+        assert!(back.stats(&odd).is_some());
     }
 
     #[test]

@@ -6,6 +6,38 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
+
+// The ids are shared text (`Arc<str>`): every event, report record and plan entry carries
+// the id of its test, so a clone must not copy the text.
+macro_rules! text_serde {
+    ($ty:ident, $what:literal) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$ty, E> {
+                        Ok($ty(s.into()))
+                    }
+                }
+                d.deserialize_str(Visitor)
+            }
+        }
+    };
+}
+
+text_serde!(BinaryId, "a binary id");
+text_serde!(TestName, "a test name");
 
 /// Stable id of a test binary: `pkg` for a library's unit tests, `pkg::target` for an
 /// integration test, `pkg::bin/name`, `pkg::example/name` or `pkg::bench/name` otherwise.
@@ -16,9 +48,8 @@ use std::fmt;
 /// assert_eq!(BinaryId::from_target("billing", "test", "api").as_str(), "billing::api");
 /// assert_eq!(BinaryId::from_target("billing", "bin", "server").as_str(), "billing::bin/server");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BinaryId(String);
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BinaryId(Arc<str>);
 
 impl BinaryId {
     /// Wraps an already formed id (for example one read back from a report).
@@ -28,7 +59,7 @@ impl BinaryId {
     /// assert_eq!(BinaryId::new("pkg::it").to_string(), "pkg::it");
     /// ```
     pub fn new(id: impl Into<String>) -> Self {
-        BinaryId(id.into())
+        BinaryId(id.into().into())
     }
 
     /// Forms the id of a cargo target. `kind` is cargo's target kind (`lib`, `rlib`,
@@ -41,10 +72,10 @@ impl BinaryId {
     pub fn from_target(package: &str, kind: &str, target: &str) -> Self {
         match kind {
             "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => {
-                BinaryId(package.to_string())
+                BinaryId(package.into())
             }
-            "test" => BinaryId(format!("{package}::{target}")),
-            other => BinaryId(format!("{package}::{other}/{target}")),
+            "test" => BinaryId(format!("{package}::{target}").into()),
+            other => BinaryId(format!("{package}::{other}/{target}").into()),
         }
     }
 
@@ -71,9 +102,8 @@ impl fmt::Display for BinaryId {
 /// use shardtest::id::TestName;
 /// assert_eq!(TestName::new("tests::adds").as_str(), "tests::adds");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TestName(String);
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TestName(Arc<str>);
 
 impl TestName {
     /// Wraps a libtest test name.
@@ -84,7 +114,7 @@ impl TestName {
     /// assert_eq!(n.to_string(), "a::b");
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
-        TestName(name.into())
+        TestName(name.into().into())
     }
 
     /// The name as text.
@@ -157,8 +187,8 @@ impl std::str::FromStr for TestId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(' ') {
             Some((bin, name)) if !bin.is_empty() && !name.is_empty() => Ok(TestId {
-                binary: BinaryId::new(bin),
-                name: TestName::new(name),
+                binary: BinaryId(bin.into()),
+                name: TestName(name.into()),
             }),
             _ => Err(ParseTestIdError(s.to_string())),
         }

@@ -820,8 +820,9 @@ pub fn estimate_items_for_workers(
     store: &crate::timings::TimingStore,
     workers: Option<u32>,
 ) -> Vec<PlanItem> {
+    use rayon::prelude::*;
     let stats: Vec<Option<crate::timings::TestStats>> = listed
-        .iter()
+        .par_iter()
         .map(|(id, _)| match workers {
             Some(w) => store.stats_for_workers(id, w),
             None => store.stats(id),

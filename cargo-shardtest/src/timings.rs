@@ -4,20 +4,21 @@
 //! A versioned JSON file ([`TIMINGS_VERSION`]): first a table of the runs the file refers to
 //! (`[run id, start in ms since the epoch]`, oldest first), then one test per line. A sample
 //! is `[run index, microseconds, workers]`, followed by its status when it is not `passed`
-//! and by the test's attributes when it had any; a base names its watermark run by index.
+//! and by the test's attributes when it had any. A base is `[watermark run index, id,
+//! samples, mean_us, last_us, last_workers, passed, flaky, failed]` (plus attributes).
 //!
 //! ```text
 //! {"version":2,"runs":[
 //! ["r-17",1700000000000],
 //! ["r-18",1700000100000]
 //! ],"tests":{
-//! "app::api orders::creates":{"base":{"until":0,"id":"9f..","samples":12,"mean_us":1480000,...},"runs":[[1,1502113,2]]},
+//! "app::api orders::creates":{"base":[0,"9f..",12,1480000,1475000,2,11,1,0],"runs":[[1,1502113,2]]},
 //! "app::api orders::flaky":{"runs":[[1,211000,2,"flaky"]]}
 //! }}
 //! ```
 //!
 //! Each run's id is stored once instead of once per test: with eight kept runs that makes
-//! the file about a third of the size of version 1, which spelt out every sample's run id
+//! the file about a sixth of the size of version 1, which spelt out every sample's run id
 //! and start time, and loading and recording are that much cheaper. Version 1 files are
 //! still read, and the next recording writes them back as version 2.
 //!
@@ -67,6 +68,7 @@
 use crate::attrs::TestAttributes;
 use crate::fsutil::write_atomic;
 use crate::id::{BinaryId, TestId, TestName};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -301,14 +303,90 @@ pub struct BaseSummary {
 }
 
 /// Stored history of one test: a base plus explicit runs (see the module doc).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct TestHistory {
     /// Folded oldest runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<BaseSummary>,
-    /// Explicit runs by run id.
     #[serde(default)]
-    pub runs: BTreeMap<RunId, RunSample>,
+    pub base: Option<BaseSummary>,
+    /// Explicit runs.
+    #[serde(default)]
+    pub runs: RunSamples,
+}
+
+/// A test's explicit runs: at most one sample per run id, kept oldest first (by start, then
+/// run id), the order the statistics apply them in. A test keeps a handful of runs
+/// ([`KEEP_RUNS`]), so a sorted list beats a map here.
+///
+/// ```
+/// # use shardtest::timings::*;
+/// let sample = |at, us| RunSample { at, us, status: SampleStatus::Passed, workers: 1, attributes: None };
+/// let mut runs = RunSamples::default();
+/// runs.insert("b".into(), sample(2, 10));
+/// runs.insert("a".into(), sample(5, 20));
+/// runs.insert("b".into(), sample(2, 30)); // the same run again replaces it
+/// let order: Vec<&str> = runs.iter().map(|(id, _)| id.as_str()).collect();
+/// assert_eq!(order, ["b", "a"]);
+/// assert_eq!(runs.get("b").map(|r| r.us), Some(30));
+/// assert_eq!(runs.len(), 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSamples(Vec<(RunId, RunSample)>);
+
+impl RunSamples {
+    /// The sample of run `id`.
+    pub fn get(&self, id: &str) -> Option<&RunSample> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == id)
+            .map(|(_, r)| r)
+    }
+
+    /// Adds run `id`'s sample, replacing the one it had.
+    pub fn insert(&mut self, id: RunId, sample: RunSample) {
+        self.remove(id.as_str());
+        let key = (sample.at, id.as_str());
+        let at = self.0.partition_point(|(k, r)| (r.at, k.as_str()) < key);
+        self.0.insert(at, (id, sample));
+    }
+
+    /// Removes run `id`'s sample.
+    pub fn remove(&mut self, id: &str) -> Option<RunSample> {
+        let at = self.0.iter().position(|(k, _)| k.as_str() == id)?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// How many runs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The runs, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&RunId, &RunSample)> {
+        self.0.iter().map(|(k, r)| (k, r))
+    }
+}
+
+impl<'de> Deserialize<'de> for RunSamples {
+    /// The version 1 layout: an object keyed by run id.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<RunId, RunSample>::deserialize(d)?;
+        let mut runs = RunSamples::default();
+        for (id, mut r) in map {
+            if r.attributes
+                .as_deref()
+                .is_some_and(TestAttributes::is_plain)
+            {
+                r.attributes = None;
+            }
+            runs.insert(id, r);
+        }
+        Ok(runs)
+    }
 }
 
 /// Statistics derived from a [`TestHistory`].
@@ -382,12 +460,6 @@ fn ewma_step(mean: u64, count: u64, x: u64) -> u64 {
     ((num + 50) / 100) as u64
 }
 
-fn sorted_runs(runs: &BTreeMap<RunId, RunSample>) -> Vec<(&RunId, &RunSample)> {
-    let mut v: Vec<_> = runs.iter().collect();
-    v.sort_by(|a, b| (a.1.at, a.0).cmp(&(b.1.at, b.0)));
-    v
-}
-
 fn count_status(st: SampleStatus, p: &mut u64, fl: &mut u64, f: &mut u64) {
     match st {
         SampleStatus::Passed => *p += 1,
@@ -435,9 +507,8 @@ impl TestHistory {
             s.failed = b.failed;
             s.attributes = b.attributes.clone();
         }
-        let runs = sorted_runs(&self.runs);
         let (mut mean_at, mut n_at) = (0u64, 0u64);
-        for (_, r) in &runs {
+        for (_, r) in self.runs.iter() {
             mean = ewma_step(mean, s.samples, r.us);
             s.samples += 1;
             s.last = Duration::from_micros(r.us);
@@ -448,7 +519,7 @@ impl TestHistory {
                 n_at += 1;
             }
         }
-        if let Some((_, last)) = runs.last() {
+        if let Some((_, last)) = self.runs.0.last() {
             s.attributes = last.attributes();
         }
         s.mean = Duration::from_micros(mean);
@@ -464,12 +535,9 @@ impl TestHistory {
             return;
         }
         let excess = self.runs.len() - KEEP_RUNS;
-        let fold: Vec<(RunId, RunSample)> = sorted_runs(&self.runs)
-            .into_iter()
-            .take(excess)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut base = self.base.clone().unwrap_or(BaseSummary {
+        // The oldest runs come first.
+        let fold: Vec<(RunId, RunSample)> = self.runs.0.drain(..excess).collect();
+        let mut base = self.base.take().unwrap_or(BaseSummary {
             until_at: 0,
             until_run: RunId::from(""),
             id: String::new(),
@@ -485,7 +553,6 @@ impl TestHistory {
         let mut h = Sha256::new();
         h.update(base.id.as_bytes());
         for (run_id, r) in &fold {
-            self.runs.remove(run_id);
             base.mean_us = ewma_step(base.mean_us, base.samples, r.us);
             base.samples += 1;
             base.last_us = r.us;
@@ -524,22 +591,17 @@ impl TestHistory {
         if take_other {
             self.base = other.base.clone();
         }
-        for (k, v) in &other.runs {
-            match self.runs.get(k) {
+        for (k, v) in other.runs.iter() {
+            match self.runs.get(k.as_str()) {
                 Some(mine) if mine >= v => {}
                 _ => {
                     self.runs.insert(k.clone(), v.clone());
                 }
             }
         }
-        let drop: Vec<RunId> = self
-            .runs
-            .iter()
-            .filter(|(k, v)| self.covered_by_base(v.at, k.as_str()))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in drop {
-            self.runs.remove(&k);
+        if let Some(b) = &self.base {
+            let watermark = (b.until_at, b.until_run.as_str());
+            self.runs.0.retain(|(k, v)| (v.at, k.as_str()) > watermark);
         }
         self.compact();
     }
@@ -557,6 +619,59 @@ fn measured(t: &crate::report::json::TestRecord) -> Option<(SampleStatus, Durati
     };
     let last = t.attempts.last()?;
     (last.outcome != AttemptOutcome::Interrupted).then_some((status, last.duration))
+}
+
+/// Writes one test's line of the timings file (after [`TimingStore::to_json`]'s run table;
+/// `index` gives a run's position in it).
+fn write_test(out: &mut String, id: &TestId, h: &TestHistory, index: &impl Fn(u64, &RunId) -> u64) {
+    out.push('"');
+    push_json_escaped(out, id.binary.as_str());
+    out.push(' ');
+    push_json_escaped(out, id.name.as_str());
+    out.push_str("\":{");
+    if let Some(b) = &h.base {
+        out.push_str("\"base\":[");
+        push_u64(out, index(b.until_at, &b.until_run));
+        out.push(',');
+        push_json_str(out, &b.id);
+        for value in [
+            b.samples,
+            b.mean_us,
+            b.last_us,
+            u64::from(b.last_workers),
+            b.passed,
+            b.flaky,
+            b.failed,
+        ] {
+            out.push(',');
+            push_u64(out, value);
+        }
+        if !b.attributes.is_plain() {
+            out.push(',');
+            out.push_str(&serde_json::to_string(&b.attributes).unwrap_or_default());
+        }
+        out.push_str("],");
+    }
+    out.push_str("\"runs\":[");
+    for (k, (run, r)) in h.runs.iter().enumerate() {
+        out.push_str(if k == 0 { "[" } else { ",[" });
+        push_u64(out, index(r.at, run));
+        out.push(',');
+        push_u64(out, r.us);
+        out.push(',');
+        push_u64(out, u64::from(r.workers));
+        if r.status != SampleStatus::Passed || r.attributes.is_some() {
+            out.push_str(",\"");
+            out.push_str(r.status.as_str());
+            out.push('"');
+        }
+        if let Some(a) = &r.attributes {
+            out.push(',');
+            out.push_str(&serde_json::to_string(a).unwrap_or_default());
+        }
+        out.push(']');
+    }
+    out.push_str("]}");
 }
 
 /// Appends `s` as a JSON string literal.
@@ -588,9 +703,7 @@ fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -738,20 +851,21 @@ struct HistoryV2 {
     runs: Vec<SampleV2>,
 }
 
+/// `[watermark run index, id, samples, mean_us, last_us, last_workers, passed, flaky,
+/// failed]`, then the attributes when there are any.
 #[derive(Deserialize)]
-struct BaseV2 {
-    until: usize,
-    id: String,
-    samples: u64,
-    mean_us: u64,
-    last_us: u64,
-    last_workers: u32,
-    passed: u64,
-    flaky: u64,
-    failed: u64,
-    #[serde(default)]
-    attributes: TestAttributes,
-}
+struct BaseV2(
+    usize,
+    String,
+    u64,
+    u64,
+    u64,
+    u32,
+    u64,
+    u64,
+    u64,
+    #[serde(default)] TestAttributes,
+);
 
 /// `[run index, microseconds, workers]`, then the status when it is not `passed` (or when
 /// attributes follow), then the attributes when there are any.
@@ -778,20 +892,32 @@ impl FileV2 {
         let mut tests = Vec::with_capacity(self.tests.0.len());
         for (id, raw) in self.tests.0 {
             let mut h = TestHistory::default();
-            if let Some(b) = raw.base {
-                let (until_run, until_at) = run(b.until)?;
+            if let Some(BaseV2(
+                until,
+                id,
+                samples,
+                mean_us,
+                last_us,
+                last_workers,
+                passed,
+                flaky,
+                failed,
+                attributes,
+            )) = raw.base
+            {
+                let (until_run, until_at) = run(until)?;
                 h.base = Some(BaseSummary {
                     until_at: *until_at,
                     until_run: until_run.clone(),
-                    id: b.id,
-                    samples: b.samples,
-                    mean_us: b.mean_us,
-                    last_us: b.last_us,
-                    last_workers: b.last_workers,
-                    passed: b.passed,
-                    flaky: b.flaky,
-                    failed: b.failed,
-                    attributes: b.attributes,
+                    id,
+                    samples,
+                    mean_us,
+                    last_us,
+                    last_workers,
+                    passed,
+                    flaky,
+                    failed,
+                    attributes,
                 });
             }
             for SampleV2(i, us, workers, status, attributes) in raw.runs {
@@ -803,7 +929,7 @@ impl FileV2 {
                     workers,
                     attributes: attributes.and_then(attributes_of),
                 };
-                match h.runs.get(run_id) {
+                match h.runs.get(run_id.as_str()) {
                     Some(kept) if *kept >= sample => {}
                     _ => {
                         h.runs.insert(run_id.clone(), sample);
@@ -1007,15 +1133,16 @@ impl TimingStore {
     pub fn to_json(&self) -> String {
         // The run table: every (run id, start) a sample or a base watermark refers to,
         // oldest first, so samples and bases name a run by its index.
-        let mut table: Vec<(u64, &RunId)> = Vec::new();
+        let mut runs: BTreeMap<(u64, &str), &RunId> = BTreeMap::new();
         for h in self.tests.values() {
             if let Some(b) = &h.base {
-                table.push((b.until_at, &b.until_run));
+                runs.insert((b.until_at, b.until_run.as_str()), &b.until_run);
             }
-            table.extend(h.runs.iter().map(|(id, r)| (r.at, id)));
+            for (id, r) in h.runs.iter() {
+                runs.insert((r.at, id.as_str()), id);
+            }
         }
-        table.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
-        table.dedup_by(|a, b| a.0 == b.0 && a.1.as_str() == b.1.as_str());
+        let table: Vec<(u64, &RunId)> = runs.into_iter().map(|((at, _), id)| (at, id)).collect();
         // Index of a run in the table (it is there: the table was made from these runs).
         let index = |at: u64, id: &RunId| {
             table
@@ -1034,58 +1161,27 @@ impl TimingStore {
             out.push(']');
         }
         out.push_str("\n],\"tests\":{");
-        for (i, (id, h)) in self.tests.iter().enumerate() {
-            out.push_str(if i == 0 { "\n" } else { ",\n" });
-            out.push('"');
-            push_json_escaped(&mut out, id.binary.as_str());
-            out.push(' ');
-            push_json_escaped(&mut out, id.name.as_str());
-            out.push_str("\":{");
-            if let Some(b) = &h.base {
-                out.push_str("\"base\":{\"until\":");
-                push_u64(&mut out, index(b.until_at, &b.until_run));
-                out.push_str(",\"id\":");
-                push_json_str(&mut out, &b.id);
-                for (key, value) in [
-                    ("samples", b.samples),
-                    ("mean_us", b.mean_us),
-                    ("last_us", b.last_us),
-                    ("last_workers", u64::from(b.last_workers)),
-                    ("passed", b.passed),
-                    ("flaky", b.flaky),
-                    ("failed", b.failed),
-                ] {
-                    out.push_str(",\"");
-                    out.push_str(key);
-                    out.push_str("\":");
-                    push_u64(&mut out, value);
+        // Tests are written in chunks on the thread pool and joined in order, so the bytes
+        // do not depend on the number of threads.
+        let tests: Vec<(&TestId, &TestHistory)> = self.tests.iter().collect();
+        let chunks: Vec<String> = tests
+            .par_chunks(2048)
+            .map(|chunk| {
+                let mut out = String::with_capacity(chunk.len() * 256);
+                for (id, h) in chunk {
+                    out.push_str(",\n");
+                    write_test(&mut out, id, h, &index);
                 }
-                if !b.attributes.is_plain() {
-                    out.push_str(",\"attributes\":");
-                    out.push_str(&serde_json::to_string(&b.attributes).unwrap_or_default());
-                }
-                out.push_str("},");
-            }
-            out.push_str("\"runs\":[");
-            for (k, (run, r)) in sorted_runs(&h.runs).into_iter().enumerate() {
-                out.push_str(if k == 0 { "[" } else { ",[" });
-                push_u64(&mut out, index(r.at, run));
-                out.push(',');
-                push_u64(&mut out, r.us);
-                out.push(',');
-                push_u64(&mut out, u64::from(r.workers));
-                if r.status != SampleStatus::Passed || r.attributes.is_some() {
-                    out.push_str(",\"");
-                    out.push_str(r.status.as_str());
-                    out.push('"');
-                }
-                if let Some(a) = &r.attributes {
-                    out.push(',');
-                    out.push_str(&serde_json::to_string(a).unwrap_or_default());
-                }
-                out.push(']');
-            }
-            out.push_str("]}");
+                out
+            })
+            .collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            // The first test has no comma before it.
+            out.push_str(if i == 0 {
+                chunk.strip_prefix(',').unwrap_or(chunk)
+            } else {
+                chunk
+            });
         }
         out.push_str("\n}}\n");
         out
@@ -1126,16 +1222,7 @@ impl TimingStore {
             // Version 1 spelt every sample out (run id and start in each); it is read as
             // is and written back as version 2 by the next recording.
             0 | 1 => {
-                let mut v1: FileV1 =
-                    serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-                for r in v1.tests.values_mut().flat_map(|h| h.runs.values_mut()) {
-                    if r.attributes
-                        .as_deref()
-                        .is_some_and(TestAttributes::is_plain)
-                    {
-                        r.attributes = None;
-                    }
-                }
+                let v1: FileV1 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
                 Ok(TimingStore {
                     version: TIMINGS_VERSION,
                     tests: v1.tests,
@@ -1752,10 +1839,28 @@ mod tests {
         let mut s = TimingStore::default();
         let odd = id("p case::\"quoted\"\\back\tslash");
         s.record(odd.clone(), sample("run \"7\"", 3, 5));
+        // A base and samples carrying attributes (a serial test) round-trip too.
+        for i in 0..(KEEP_RUNS as u64 + 2) {
+            let mut x = sample(&format!("r{i}"), 10 + i, 7);
+            x.attributes.serial = Some("db".into());
+            x.status = SampleStatus::Flaky;
+            s.record(id("p serial"), x);
+        }
         let json = s.to_json();
         let back = TimingStore::from_json(&json).unwrap();
         assert_eq!(back, s, "{json}");
         assert!(back.stats(&odd).is_some());
+        let serial = back.stats(&id("p serial")).unwrap();
+        assert_eq!(serial.attributes.serial.as_deref(), Some("db"));
+        assert!(
+            back.tests[&id("p serial")]
+                .base
+                .as_ref()
+                .unwrap()
+                .attributes
+                .serial
+                .is_some()
+        );
     }
 
     #[test]
@@ -1888,7 +1993,7 @@ mod tests {
             (f.mean, f.flaky, f.last_workers),
             (Duration::from_millis(50), 1, 3)
         );
-        assert_eq!(s.tests[&id("p ok")].runs["run-7"].at, 5000);
+        assert_eq!(s.tests[&id("p ok")].runs.get("run-7").unwrap().at, 5000);
         assert!(s.stats(&id("p ignored")).is_none());
         // Recording the same report again changes nothing.
         let before = s.clone();

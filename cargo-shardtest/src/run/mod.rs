@@ -328,6 +328,10 @@ fn start_order(tests: &[ShardTest], shuffle_seed: Option<u64>) -> Vec<usize> {
 
 /// Cuts the runnable tests into jobs: one per test, or (batch mode) chunks of plain tests of
 /// one binary so that every worker gets several batches.
+/// The shortest predicted time [`make_jobs`] plans a batch for: starting a test process costs
+/// a millisecond or two, so batches of trivial tests are cut by count instead.
+const MIN_BATCH_TIME: Duration = Duration::from_millis(10);
+
 fn make_jobs(
     tests: &[ShardTest],
     order: &[usize],
@@ -364,16 +368,22 @@ fn make_jobs(
     // Each binary's tests are cut into batches of about equal predicted *time* (not count):
     // about 4 per worker, so a long test gets a batch of its own and does not hold many
     // short ones hostage behind it. `members` is longest first, so long tests come first.
-    let batches_per_binary = config.workers.max(1) * 4;
+    // A batch is never planned shorter than MIN_BATCH_TIME (each costs a process start), and
+    // every worker gets a share of a binary's tests however short they are.
+    let workers = config.workers.max(1);
     for b in binary_order {
         let members = &by_binary[b];
         let total: Duration = members.iter().map(|&i| tests[i].estimate).sum();
-        let target = (total / batches_per_binary).max(Duration::from_micros(1));
+        let target = (total / (workers * 4)).max(MIN_BATCH_TIME);
+        let most = members
+            .len()
+            .div_ceil(workers as usize)
+            .clamp(1, batch::MAX_BATCH);
         let mut chunk: Vec<usize> = Vec::new();
         let mut chunk_time = Duration::ZERO;
         for &i in members {
             let est = tests[i].estimate;
-            if !chunk.is_empty() && (chunk_time + est > target || chunk.len() >= batch::MAX_BATCH) {
+            if !chunk.is_empty() && (chunk_time + est > target || chunk.len() >= most) {
                 jobs.push(Job {
                     tests: std::mem::take(&mut chunk),
                     attempt,
@@ -975,5 +985,15 @@ mod tests {
         let mut all: Vec<usize> = jobs.iter().flat_map(|j| j.tests.clone()).collect();
         all.sort();
         assert_eq!(all, (0..50).collect::<Vec<_>>());
+
+        // Trivial tests are not split into batches shorter than a process start is worth,
+        // but each worker still gets its share.
+        let mut trivial = shard_tests(1000);
+        for x in &mut trivial {
+            x.estimate = Duration::from_micros(10);
+        }
+        let jobs = make_jobs(&trivial, &start_order(&trivial, None), &c, 1);
+        let sizes: Vec<usize> = jobs.iter().map(|j| j.tests.len()).collect();
+        assert_eq!(sizes, [500, 500]);
     }
 }

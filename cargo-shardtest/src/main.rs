@@ -6,6 +6,9 @@ use shardtest::cli::{self, Cli, Command};
 use shardtest::run::Interrupter;
 use std::process::ExitCode;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().collect();
     // A configuration file's values become the environment variables the flags read, where

@@ -134,3 +134,52 @@ fn repeat_runs_each_test_n_times_and_reports_pass_rates() {
         assert_eq!(t["status"], "passed");
     }
 }
+
+#[test]
+fn ctrl_c_in_batch_mode_reports_every_test_once_even_with_batches_handed_out_early() {
+    // With a recorded history the batches are short, so each worker is handed its next
+    // batch while the current one runs; Ctrl-C must not start those, and must still report
+    // each of their tests exactly once.
+    let out = tempfile::tempdir().unwrap();
+    let timings = out.path().join("timings.json");
+    let o = run(basic()
+        .args(["-j", "2", "--isolation", "batch", "--timings"])
+        .arg(&timings)
+        .env("FIXTURE_OUT", out.path()));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let again = tempfile::tempdir().unwrap();
+    let json = again.path().join("r.json");
+    let mut cmd = basic();
+    cmd.args(["-j", "2", "--isolation", "batch", "--timings"])
+        .arg(&timings)
+        .arg("--json")
+        .arg(&json)
+        .env("FIXTURE_OUT", again.path())
+        .env("FIXTURE_HANG", "1");
+    let o = interrupt_when(cmd, &again.path().join("hang-started"));
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let r = read_json(&json);
+    assert_eq!(r["complete"], false);
+    let ids: Vec<&str> = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let st = statuses(&r);
+    let planned = r["planned_tests"].as_array().unwrap().len();
+    assert_eq!(planned, 22);
+    assert_eq!(ids.len(), planned, "every test reported once: {st:?}");
+    assert_eq!(st.len(), planned, "no test reported twice: {ids:?}");
+    assert!(
+        runs(again.path()).values().all(|&n| n == 1),
+        "a test ran twice after Ctrl-C"
+    );
+    assert!(
+        st.values()
+            .all(|s| ["passed", "not_run", "skipped"].contains(&s.as_str())),
+        "{st:?}"
+    );
+    assert!(processes_of_run(again.path()).is_empty());
+}

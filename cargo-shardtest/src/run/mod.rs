@@ -18,6 +18,7 @@ use crate::list::{TestBinary, TestCase};
 use crate::plan::ShardSpec;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -295,12 +296,33 @@ struct Running {
     killed: Option<AttemptOutcome>,
 }
 
+impl Running {
+    fn new(job: Job) -> Running {
+        Running {
+            job,
+            pgid: None,
+            current: None,
+            slow_warnings: 0,
+            killed: None,
+        }
+    }
+}
+
+/// Jobs predicted to take at most this long may be handed to a worker in advance
+/// ([`Scheduler::prefetch`]).
+const PREFETCH_MAX: Duration = Duration::from_millis(50);
+
 struct Scheduler<'a> {
     tests: Arc<Vec<ShardTest>>,
     config: &'a RunnerConfig,
     queue: VecDeque<Job>,
     delayed: Vec<(Instant, Job)>,
     slots: Vec<Option<Running>>,
+    /// Per slot, a short batch already handed to its worker to start as soon as the
+    /// running job ends (see [`Scheduler::prefetch`]).
+    next: Vec<Option<Job>>,
+    /// Tells the workers not to start the jobs they hold (set on interrupt).
+    stop: Arc<AtomicBool>,
     serial_busy: BTreeMap<String, usize>,
     group_busy: BTreeMap<String, u32>,
     attempts: Vec<Vec<AttemptRecord>>,
@@ -454,14 +476,16 @@ pub fn run_shard(
     interrupter.attach(tx.clone());
     let mut job_senders = Vec::new();
     let mut handles = Vec::new();
+    let stop = Arc::new(AtomicBool::new(false));
     for slot in 0..workers {
         let (jtx, jrx) = mpsc::channel::<Job>();
         job_senders.push(jtx);
         let tests = Arc::clone(&tests);
         let config = config.clone();
         let tx = tx.clone();
+        let stop = Arc::clone(&stop);
         handles.push(std::thread::spawn(move || {
-            worker_loop(slot, jrx, &tests, &config, &tx)
+            worker_loop(slot, jrx, &tests, &config, &tx, &stop)
         }));
     }
     drop(tx);
@@ -474,6 +498,8 @@ pub fn run_shard(
         queue,
         delayed: Vec::new(),
         slots: (0..workers).map(|_| None).collect(),
+        next: (0..workers).map(|_| None).collect(),
+        stop,
         serial_busy: BTreeMap::new(),
         group_busy: BTreeMap::new(),
         interrupted: false,
@@ -499,9 +525,16 @@ fn worker_loop(
     tests: &[ShardTest],
     config: &RunnerConfig,
     tx: &Sender<WorkerMsg>,
+    stop: &AtomicBool,
 ) {
     for job in jobs {
-        if job.tests.len() == 1 {
+        if stop.load(Ordering::SeqCst) {
+            // A job handed over before the run was interrupted: give it back unstarted.
+            let _ = tx.send(WorkerMsg::Unrun {
+                tests: job.tests,
+                attempt: job.attempt,
+            });
+        } else if job.tests.len() == 1 {
             process::run_single(
                 slot,
                 job.tests[0],
@@ -669,15 +702,51 @@ impl Scheduler<'_> {
                 return;
             };
             self.hold(&job, true);
-            self.slots[slot] = Some(Running {
-                job: job.clone(),
-                pgid: None,
-                current: None,
-                slow_warnings: 0,
-                killed: None,
-            });
+            self.slots[slot] = Some(Running::new(job.clone()));
             if worker.send(job).is_err() {
                 // The worker thread is gone; nothing more can run.
+                self.interrupted = true;
+                return;
+            }
+        }
+        self.prefetch(jobs);
+    }
+
+    /// Hands a busy worker its next job in advance when both its running job and that job
+    /// are short batches of plain tests, so it starts the next process without waiting for
+    /// the scheduler to go through the burst of results the last one produced (in batch mode
+    /// that wait was a millisecond or more per batch). Long jobs are never handed over early:
+    /// a job waiting behind a long one could leave another worker idle at the end.
+    fn prefetch(&mut self, jobs: &[Sender<Job>]) {
+        if self.config.isolation != Isolation::Batch {
+            return;
+        }
+        let tests = Arc::clone(&self.tests);
+        let short = |job: &Job| {
+            job.tests.len() > 1
+                && job
+                    .tests
+                    .iter()
+                    .map(|&i| tests[i].estimate)
+                    .sum::<Duration>()
+                    <= PREFETCH_MAX
+                && job
+                    .tests
+                    .iter()
+                    .all(|&i| tests[i].case.attributes.is_plain())
+        };
+        for (slot, worker) in jobs.iter().enumerate().take(self.slots.len()) {
+            let ready = self.next[slot].is_none()
+                && self.slots[slot].as_ref().is_some_and(|r| short(&r.job));
+            if !ready || !self.queue.front().is_some_and(|j| short(j)) {
+                continue;
+            }
+            let Some(job) = self.queue.pop_front() else {
+                return;
+            };
+            self.hold(&job, true);
+            self.next[slot] = Some(job.clone());
+            if worker.send(job).is_err() {
                 self.interrupted = true;
                 return;
             }
@@ -726,6 +795,10 @@ impl Scheduler<'_> {
                 if let Some(r) = self.slots[slot as usize].take() {
                     self.hold(&r.job, false);
                 }
+                // The worker goes straight on with the job it was handed in advance.
+                if let Some(job) = self.next[slot as usize].take() {
+                    self.slots[slot as usize] = Some(Running::new(job));
+                }
             }
         }
     }
@@ -735,6 +808,7 @@ impl Scheduler<'_> {
             return;
         }
         self.interrupted = true;
+        self.stop.store(true, Ordering::SeqCst);
         for r in self.slots.iter_mut().flatten() {
             r.killed = Some(AttemptOutcome::Interrupted);
             if let Some(pgid) = r.pgid {

@@ -738,7 +738,7 @@ impl Scheduler<'_> {
         for (slot, worker) in jobs.iter().enumerate().take(self.slots.len()) {
             let ready = self.next[slot].is_none()
                 && self.slots[slot].as_ref().is_some_and(|r| short(&r.job));
-            if !ready || !self.queue.front().is_some_and(|j| short(j)) {
+            if !ready || !self.queue.front().is_some_and(&short) {
                 continue;
             }
             let Some(job) = self.queue.pop_front() else {

@@ -1,4 +1,4 @@
-//! Test identity: [`BinaryId`], [`TestName`] and [`TestId`].
+//! Identity: [`BinaryId`], [`TestName`] and [`TestId`] name a test, [`RunId`] a run.
 //!
 //! A test is identified by the binary it lives in plus its libtest name. The binary id is
 //! derived from the package name, the target kind and the target name only, so two machines
@@ -129,6 +129,57 @@ impl TestName {
 }
 
 impl fmt::Display for TestName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The unique id of a run (`SHARDTEST_RUN_ID`; every shard has its own). Shared, not
+/// copied: a store holds it once per test the run measured, so cloning is a reference count.
+///
+/// ```
+/// # use shardtest::id::RunId;
+/// let a = RunId::from("run-17");
+/// assert_eq!(a.as_str(), "run-17");
+/// assert_eq!(a, RunId::from(String::from("run-17")));
+/// assert!(RunId::from("a") < RunId::from("b"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(Arc<str>);
+
+text_serde!(RunId, "a run id");
+
+impl RunId {
+    /// The id as text.
+    ///
+    /// ```
+    /// # use shardtest::id::RunId;
+    /// assert_eq!(RunId::from("r").as_str(), "r");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(s: &str) -> Self {
+        RunId(s.into())
+    }
+}
+
+impl From<String> for RunId {
+    fn from(s: String) -> Self {
+        RunId(s.into())
+    }
+}
+
+impl std::borrow::Borrow<str> for RunId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }

@@ -67,6 +67,7 @@
 
 use crate::attrs::TestAttributes;
 use crate::fsutil::write_atomic;
+pub use crate::id::RunId;
 use crate::id::{BinaryId, TestId, TestName};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -135,77 +136,6 @@ impl SampleStatus {
             SampleStatus::Flaky => "flaky",
             SampleStatus::Failed => "failed",
         }
-    }
-}
-
-/// The unique id of a run (`SHARDTEST_RUN_ID`; every shard has its own). Shared, not
-/// copied: a store holds it once per test the run measured, so cloning is a reference count.
-///
-/// ```
-/// # use shardtest::timings::RunId;
-/// let a = RunId::from("run-17");
-/// assert_eq!(a.as_str(), "run-17");
-/// assert_eq!(a, RunId::from(String::from("run-17")));
-/// assert!(RunId::from("a") < RunId::from("b"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RunId(std::sync::Arc<str>);
-
-impl Serialize for RunId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RunId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = RunId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a run id")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RunId, E> {
-                Ok(RunId::from(s))
-            }
-        }
-        d.deserialize_str(Visitor)
-    }
-}
-
-impl RunId {
-    /// The id as text.
-    ///
-    /// ```
-    /// # use shardtest::timings::RunId;
-    /// assert_eq!(RunId::from("r").as_str(), "r");
-    /// ```
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for RunId {
-    fn from(s: &str) -> Self {
-        RunId(s.into())
-    }
-}
-
-impl From<String> for RunId {
-    fn from(s: String) -> Self {
-        RunId(s.into())
-    }
-}
-
-impl std::borrow::Borrow<str> for RunId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -217,14 +217,14 @@ pub(super) fn run_batch(
             pending.extend_from_slice(&buf[..n]);
             let mut start_of_line = 0;
             while let Some(nl) = pending[start_of_line..].iter().position(|&b| b == b'\n') {
-                let line = String::from_utf8_lossy(&pending[start_of_line..start_of_line + nl])
-                    .into_owned();
+                // Borrowed unless the line is not UTF-8: no allocation per line.
+                let line = String::from_utf8_lossy(&pending[start_of_line..start_of_line + nl]);
                 st.line(line.trim_end_matches('\r'), tx);
                 start_of_line += nl + 1;
             }
             pending.drain(..start_of_line);
             if !pending.is_empty() {
-                let partial = String::from_utf8_lossy(&pending).into_owned();
+                let partial = String::from_utf8_lossy(&pending);
                 st.partial(&partial, tx);
             }
         }

@@ -96,6 +96,12 @@ struct Kid {
     lines: Receiver<String>,
 }
 
+/// The port range of the child processes. They coordinate through a lock dir of their own,
+/// so they cannot see the ports this process's tests hold (under the default lock dir) at the
+/// same moment; a range of their own keeps the two from taking the same real port (a child
+/// holding `0.0.0.0:20001` once made `cluster_nodes_have_distinct_hosts_and_bind` fail).
+const KID_PORT_RANGE: &str = "10000-19999";
+
 impl Kid {
     fn spawn(mode: &str, lock_dir: &Path, env: &[(&str, &str)]) -> Kid {
         let exe = std::env::current_exe().expect("current exe");
@@ -103,6 +109,7 @@ impl Kid {
         cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, mode)
             .env("SHARDTEST_LOCK_DIR", lock_dir)
+            .env("SHARDTEST_PORT_RANGE", KID_PORT_RANGE)
             .env_remove("SHARDTEST_WORKER_ID")
             .env_remove("NEXTEST_TEST_GLOBAL_SLOT")
             .env_remove("RUST_BACKTRACE")

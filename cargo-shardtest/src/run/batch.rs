@@ -36,7 +36,22 @@ struct BatchState<'a> {
     held_pass: Option<(usize, TestResult)>,
 }
 
-impl BatchState<'_> {
+impl<'a> BatchState<'a> {
+    /// The state before the batch's first line: `by_name` maps each test's name to its index.
+    fn new(slot: u32, attempt: u32, by_name: BTreeMap<&'a str, usize>) -> Self {
+        BatchState {
+            slot,
+            attempt,
+            by_name,
+            current: None,
+            done: BTreeSet::new(),
+            failed: Vec::new(),
+            failure_output: BTreeMap::new(),
+            collecting: None,
+            held_pass: None,
+        }
+    }
+
     fn begin(&mut self, name: &str, tx: &Sender<WorkerMsg>) {
         let Some(&test) = self.by_name.get(name) else {
             return;
@@ -189,21 +204,14 @@ pub(super) fn run_batch(
     let pgid = child.id() as i32;
     let _ = tx.send(WorkerMsg::Spawned { slot, pgid });
 
-    let mut st = BatchState {
+    let mut st = BatchState::new(
         slot,
-        attempt: job.attempt,
-        by_name: job
-            .tests
+        job.attempt,
+        job.tests
             .iter()
             .map(|&i| (tests[i].case.id.name.as_str(), i))
             .collect(),
-        current: None,
-        done: BTreeSet::new(),
-        failed: Vec::new(),
-        failure_output: BTreeMap::new(),
-        collecting: None,
-        held_pass: None,
-    };
+    );
     if let Some(mut out) = child.stdout.take() {
         let mut buf = vec![0u8; 64 * 1024];
         let mut pending: Vec<u8> = Vec::new();
@@ -337,17 +345,11 @@ mod tests {
     use super::*;
 
     fn state<'a>(names: &[&'a str]) -> BatchState<'a> {
-        BatchState {
-            slot: 0,
-            attempt: 1,
-            by_name: names.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
-            current: None,
-            done: BTreeSet::new(),
-            failed: Vec::new(),
-            failure_output: BTreeMap::new(),
-            collecting: None,
-            held_pass: None,
-        }
+        BatchState::new(
+            0,
+            1,
+            names.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
+        )
     }
 
     fn feed(st: &mut BatchState<'_>, text: &str) -> Vec<WorkerMsg> {

@@ -290,22 +290,12 @@ pub struct RunOutcome {
 
 struct Running {
     job: Job,
+    /// The job may have its successor handed over early ([`Scheduler::is_short`]).
+    short: bool,
     pgid: Option<i32>,
     current: Option<(usize, Instant)>,
     slow_warnings: u32,
     killed: Option<AttemptOutcome>,
-}
-
-impl Running {
-    fn new(job: Job) -> Running {
-        Running {
-            job,
-            pgid: None,
-            current: None,
-            slow_warnings: 0,
-            killed: None,
-        }
-    }
 }
 
 /// Jobs predicted to take at most this long may be handed to a worker in advance
@@ -702,7 +692,7 @@ impl Scheduler<'_> {
                 return;
             };
             self.hold(&job, true);
-            self.slots[slot] = Some(Running::new(job.clone()));
+            self.slots[slot] = Some(self.running(job.clone()));
             if worker.send(job).is_err() {
                 // The worker thread is gone; nothing more can run.
                 self.interrupted = true;
@@ -721,24 +711,10 @@ impl Scheduler<'_> {
         if self.config.isolation != Isolation::Batch {
             return;
         }
-        let tests = Arc::clone(&self.tests);
-        let short = |job: &Job| {
-            job.tests.len() > 1
-                && job
-                    .tests
-                    .iter()
-                    .map(|&i| tests[i].estimate)
-                    .sum::<Duration>()
-                    <= PREFETCH_MAX
-                && job
-                    .tests
-                    .iter()
-                    .all(|&i| tests[i].case.attributes.is_plain())
-        };
         for (slot, worker) in jobs.iter().enumerate().take(self.slots.len()) {
-            let ready = self.next[slot].is_none()
-                && self.slots[slot].as_ref().is_some_and(|r| short(&r.job));
-            if !ready || !self.queue.front().is_some_and(&short) {
+            let ready =
+                self.next[slot].is_none() && self.slots[slot].as_ref().is_some_and(|r| r.short);
+            if !ready || !self.queue.front().is_some_and(|j| self.is_short(j)) {
                 continue;
             }
             let Some(job) = self.queue.pop_front() else {
@@ -750,6 +726,37 @@ impl Scheduler<'_> {
                 self.interrupted = true;
                 return;
             }
+        }
+    }
+
+    /// Whether `job` is a batch of plain tests predicted to take at most [`PREFETCH_MAX`]
+    /// (the sum stops as soon as it is over: this runs whenever a worker could be handed a
+    /// job early).
+    fn is_short(&self, job: &Job) -> bool {
+        let tests = &self.tests;
+        job.tests.len() > 1
+            && job
+                .tests
+                .iter()
+                .try_fold(Duration::ZERO, |sum, &i| {
+                    Some(sum + tests[i].estimate).filter(|s| *s <= PREFETCH_MAX)
+                })
+                .is_some()
+            && job
+                .tests
+                .iter()
+                .all(|&i| tests[i].case.attributes.is_plain())
+    }
+
+    /// The record of `job` starting in a slot.
+    fn running(&self, job: Job) -> Running {
+        Running {
+            short: self.is_short(&job),
+            job,
+            pgid: None,
+            current: None,
+            slow_warnings: 0,
+            killed: None,
         }
     }
 
@@ -797,7 +804,7 @@ impl Scheduler<'_> {
                 }
                 // The worker goes straight on with the job it was handed in advance.
                 if let Some(job) = self.next[slot as usize].take() {
-                    self.slots[slot as usize] = Some(Running::new(job));
+                    self.slots[slot as usize] = Some(self.running(job));
                 }
             }
         }

@@ -232,6 +232,13 @@ pub struct BaseSummary {
     pub attributes: TestAttributes,
 }
 
+impl BaseSummary {
+    /// Whether the run `(at, run_id)` is at or before the watermark, so already folded in.
+    fn covers(&self, at: u64, run_id: &str) -> bool {
+        (at, run_id) <= (self.until_at, self.until_run.as_str())
+    }
+}
+
 /// Stored history of one test: a base plus explicit runs (see the module doc).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct TestHistory {
@@ -504,10 +511,7 @@ impl TestHistory {
     }
 
     fn covered_by_base(&self, at: u64, run_id: &str) -> bool {
-        match &self.base {
-            Some(b) => (at, run_id) <= (b.until_at, b.until_run.as_str()),
-            None => false,
-        }
+        self.base.as_ref().is_some_and(|b| b.covers(at, run_id))
     }
 
     fn merge_from(&mut self, other: &TestHistory) {
@@ -530,8 +534,7 @@ impl TestHistory {
             }
         }
         if let Some(b) = &self.base {
-            let watermark = (b.until_at, b.until_run.as_str());
-            self.runs.0.retain(|(k, v)| (v.at, k.as_str()) > watermark);
+            self.runs.0.retain(|(k, v)| !b.covers(v.at, k.as_str()));
         }
         self.compact();
     }
@@ -660,21 +663,11 @@ fn hex(bytes: &[u8]) -> String {
 /// let json = store.to_json();
 /// assert_eq!(TimingStore::from_json(&json).unwrap(), store);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TimingStore {
-    /// File format version ([`TIMINGS_VERSION`]).
-    pub version: u32,
-    /// History per test, sorted by id.
+    /// History per test, sorted by id. (A store is always written in the current format,
+    /// [`TIMINGS_VERSION`], whatever version it was read from.)
     pub tests: BTreeMap<TestId, TestHistory>,
-}
-
-impl Default for TimingStore {
-    fn default() -> Self {
-        TimingStore {
-            version: TIMINGS_VERSION,
-            tests: BTreeMap::new(),
-        }
-    }
 }
 
 /// Errors of reading, writing or importing timings.
@@ -873,7 +866,6 @@ impl FileV2 {
         tests.sort_by(|a, b| a.0.cmp(&b.0));
         tests.dedup_by(|a, b| a.0 == b.0);
         Ok(TimingStore {
-            version: TIMINGS_VERSION,
             tests: tests.into_iter().collect(),
         })
     }
@@ -1153,10 +1145,7 @@ impl TimingStore {
             // is and written back as version 2 by the next recording.
             0 | 1 => {
                 let v1: FileV1 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-                Ok(TimingStore {
-                    version: TIMINGS_VERSION,
-                    tests: v1.tests,
-                })
+                Ok(TimingStore { tests: v1.tests })
             }
             _ => {
                 let v2: FileV2 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;

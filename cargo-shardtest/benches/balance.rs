@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use xxhash_rust::xxh64::xxh64;
 
 mod support;
-use support::{Rng, normal};
+use support::{Rng, normal, thread_cpu};
 
 struct Test {
     id: TestId,
@@ -182,20 +182,6 @@ fn row(name: &str, tests: &[Test]) {
             );
         }
     }
-}
-
-/// CPU time of this thread: planning speed independent of other load on the machine.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn main() {

@@ -20,21 +20,7 @@ use shardtest::timings::{RunStamp, Sample, SampleStatus, TimingStore};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{Rng, normal};
-
-/// CPU time of this thread: planning speed independent of other load on the machine.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
+use support::{Rng, normal, thread_cpu};
 
 /// Median and minimum (wall, CPU) of `runs` calls of `f`.
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, Duration, Duration, T) {

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e_service::{MemoryStore, NodeInfo, request, serve};
+use e2e_service::{MemoryStore, NodeInfo, Service, request, serve};
 
-#[test]
-fn three_nodes_see_each_other() {
-    let cluster = shard::cluster(3);
+/// One service per node of `cluster`, each told the whole seed list.
+fn serve_cluster(cluster: &shard::Cluster) -> Vec<Service> {
     let seeds = cluster.seeds();
-    let services: Vec<_> = cluster
+    cluster
         .nodes()
         .iter()
         .map(|n| {
@@ -20,7 +19,13 @@ fn three_nodes_see_each_other() {
             serve(n.addr(), info, Arc::new(MemoryStore::default()))
                 .unwrap_or_else(|e| panic!("{n}: {e}"))
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn three_nodes_see_each_other() {
+    let cluster = shard::cluster(3);
+    let services = serve_cluster(&cluster);
     // Every node reaches all three (itself included); bounded wait for the listeners.
     let deadline = Instant::now() + Duration::from_secs(30);
     for (i, svc) in services.iter().enumerate() {
@@ -52,18 +57,7 @@ shard::hosts! {
 #[test]
 fn cluster_on_registry_hosts() {
     let cluster = shard::cluster_on(&[NODE_A, NODE_B, NODE_C]);
-    let seeds = cluster.seeds();
-    let services: Vec<_> = cluster
-        .nodes()
-        .iter()
-        .map(|n| {
-            let info = NodeInfo {
-                index: n.index(),
-                seeds: seeds.clone(),
-            };
-            serve(n.addr(), info, Arc::new(MemoryStore::default())).unwrap()
-        })
-        .collect();
+    let services = serve_cluster(&cluster);
     assert_eq!(services[1].addr().ip(), NODE_B.ip());
     assert_eq!(
         request(services[2].addr(), "GET", "/peers", "").unwrap().1,

@@ -26,18 +26,27 @@ pub struct Invoice {
 impl Invoice {
     /// A new empty invoice.
     pub fn new(region: &str) -> Self {
-        Invoice { region: region.to_string(), lines: Vec::new() }
+        Invoice {
+            region: region.to_string(),
+            lines: Vec::new(),
+        }
     }
 
     /// Adds a line.
     pub fn line(mut self, item: &str, unit: Money, qty: i64) -> Self {
-        self.lines.push(Line { item: item.to_string(), unit, qty });
+        self.lines.push(Line {
+            item: item.to_string(),
+            unit,
+            qty,
+        });
         self
     }
 
     /// Sum of lines before tax.
     pub fn net(&self) -> Money {
-        self.lines.iter().fold(Money(0), |acc, l| acc + l.unit * l.qty)
+        self.lines
+            .iter()
+            .fold(Money(0), |acc, l| acc + l.unit * l.qty)
     }
 
     /// Net plus tax; `None` for an unknown region.
@@ -56,7 +65,9 @@ mod tests {
     }
     #[test]
     fn sums_lines() {
-        let i = Invoice::new("DE").line("a", Money(100), 2).line("b", Money(50), 1);
+        let i = Invoice::new("DE")
+            .line("a", Money(100), 2)
+            .line("b", Money(50), 1);
         assert_eq!(i.net(), Money(250));
     }
     #[test]
@@ -66,7 +77,9 @@ mod tests {
     }
     #[test]
     fn credit_lines_reduce_the_total() {
-        let i = Invoice::new("LU").line("a", Money(1000), 1).line("refund", Money(-200), 1);
+        let i = Invoice::new("LU")
+            .line("a", Money(1000), 1)
+            .line("refund", Money(-200), 1);
         assert_eq!(i.net(), Money(800));
     }
     #[test]

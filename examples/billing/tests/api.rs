@@ -33,7 +33,13 @@ fn monthly_subscription_cycle() {
     io_pause(700);
     let mut l = Ledger::default();
     for _ in 0..12 {
-        l.charge("c3", Invoice::new("FR").line("pro", Money(1_000), 1).gross().unwrap());
+        l.charge(
+            "c3",
+            Invoice::new("FR")
+                .line("pro", Money(1_000), 1)
+                .gross()
+                .unwrap(),
+        );
     }
     assert_eq!(l.balance("c3"), Money(14_400));
 }
@@ -42,7 +48,10 @@ fn monthly_subscription_cycle() {
 fn multi_region_invoices() {
     io_pause(300);
     for (r, g) in [("DE", 1_190), ("FR", 1_200), ("LU", 1_170)] {
-        assert_eq!(Invoice::new(r).line("x", Money(1_000), 1).gross(), Some(Money(g)));
+        assert_eq!(
+            Invoice::new(r).line("x", Money(1_000), 1).gross(),
+            Some(Money(g))
+        );
     }
 }
 

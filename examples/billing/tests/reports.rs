@@ -6,7 +6,9 @@ use billing::money::Money;
 #[test]
 fn quarterly_report_totals() {
     std::thread::sleep(std::time::Duration::from_millis(600));
-    let total = (0..90).fold(Money(0), |acc, d| acc + Invoice::new("DE").line("d", Money(100 + d), 1).net());
+    let total = (0..90).fold(Money(0), |acc, d| {
+        acc + Invoice::new("DE").line("d", Money(100 + d), 1).net()
+    });
     assert_eq!(total, Money(9_000 + (0..90).sum::<i64>()));
 }
 
@@ -32,7 +34,9 @@ fn yearly_report_is_consistent() {
 /// would: `#[shard::serial(export)]` keeps them apart under every runner.
 fn export(rows: i64) -> i64 {
     let path = std::env::temp_dir().join("billing-export.csv");
-    let body: String = (0..rows).map(|r| format!("{r},{}\n", Money(r * 100))).collect();
+    let body: String = (0..rows)
+        .map(|r| format!("{r},{}\n", Money(r * 100)))
+        .collect();
     std::fs::write(&path, &body).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(150));
     let back = std::fs::read_to_string(&path).unwrap();

@@ -4,6 +4,7 @@
 use crate::cli::{self, BuildArgs, FilterArgs, ListArgs, ListFormat, RunArgs};
 use crate::discover::{self, BuildOutput, DiscoverError};
 use crate::event::{EventConsumer, Fanout};
+use crate::exit::{ExitStatus, Failure};
 use crate::filter::{Selection, TestFilter};
 use crate::list::{self, TestCase, TestList};
 use crate::plan::{self, PlanInput, ShardPlan, ShardSpec};
@@ -243,7 +244,11 @@ pub fn plan_suite(
     if let Some(w) = &loaded.warning {
         eprintln!("warning: {w}");
     }
-    let (history, history_stamp) = (loaded.store, loaded.stamp);
+    // A history that could not be read is planned from as empty, but that empty store must
+    // never stand for the file when recording: no stamp, so the recorder reads it again (and
+    // leaves it alone).
+    let history_stamp = loaded.stamp.filter(|_| loaded.warning.is_none());
+    let history = loaded.store;
     let listed: Vec<_> = selected
         .iter()
         .map(|&(i, _)| (list.tests[i].id.clone(), list.tests[i].attributes.clone()))
@@ -273,7 +278,8 @@ pub fn plan_suite(
     })
 }
 
-fn default_workers() -> u32 {
+/// `-j` when not given: the available parallelism (what `run` and `plan` both assume).
+pub fn default_workers() -> u32 {
     std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1)
@@ -394,6 +400,8 @@ pub struct PreparedRun {
     pub history: TimingStore,
     /// The timings file as it was when `history` was read from it.
     pub history_stamp: Option<crate::timings::FileStamp>,
+    /// How many of this shard's tests to run have recorded history, of how many.
+    pub history_coverage: (usize, usize),
 }
 
 /// Builds (or unpacks), lists, selects and plans: everything before the first test starts.
@@ -417,7 +425,27 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         workspace_remap: args.workspace_remap.as_deref(),
         timings: args.sharding.timings.as_deref(),
     };
-    let suite = plan_suite(&source, &args.filter.to_filter(), spec.total, workers)?;
+    let filter = args.filter.to_filter();
+    let suite = plan_suite(&source, &filter, spec.total, workers)?;
+    let runnable_total = suite
+        .selected
+        .iter()
+        .filter(|(_, s)| *s == Selection::Run)
+        .count();
+    if runnable_total == 0 {
+        let message = no_tests_message(&suite, &filter);
+        match args.no_tests {
+            cli::NoTests::Fail => {
+                return Err(Failure::new(
+                    ExitStatus::NoTests,
+                    format!("{message}; pass `--no-tests=pass` to allow an empty run"),
+                )
+                .into());
+            }
+            cli::NoTests::Warn => eprintln!("warning: {message}"),
+            cli::NoTests::Pass => {}
+        }
+    }
     let shard = suite.plan.shard(spec);
     let by_id: BTreeMap<_, _> = suite
         .selected
@@ -445,6 +473,22 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
             skip: sel == Selection::Skip,
         });
     }
+    let to_run = tests.iter().filter(|t| !t.skip).count();
+    if runnable_total > 0 && to_run == 0 {
+        eprintln!(
+            "    Shard {spec} has no tests to run: the plan has {runnable_total} tests to run for {} shards, and the other shards hold them all",
+            spec.total
+        );
+    }
+    let in_shard: std::collections::BTreeSet<&crate::id::TestId> = shard.tests.iter().collect();
+    let known = suite
+        .selected
+        .iter()
+        .zip(&suite.items)
+        .filter(|((_, sel), item)| {
+            *sel == Selection::Run && item.known && in_shard.contains(&item.id)
+        })
+        .count();
     let run_id = run::new_run_id();
     let artifact_root = args
         .artifact_dir
@@ -487,11 +531,99 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         plan,
         history,
         history_stamp,
+        history_coverage: (known, to_run),
+    })
+}
+
+/// Why a run selected no test, naming the filters.
+fn no_tests_message(suite: &PlannedSuite, filter: &TestFilter) -> String {
+    let listed = suite.list.tests.len();
+    let ignored = suite
+        .selected
+        .iter()
+        .filter(|(_, s)| *s == Selection::Skip)
+        .count();
+    if listed == 0 {
+        "no tests to run: the build has no tests (check `-p`, `--lib`, `--test` and the other target options)".to_string()
+    } else if ignored > 0 {
+        format!(
+            "no tests to run: the {ignored} tests that {} selects are all #[ignore]d (add `--include-ignored` to run them)",
+            filter.describe()
+        )
+    } else {
+        format!(
+            "no tests to run: {} matches none of the {listed} listed tests (a filter is a substring of the test name unless `--exact`; `cargo shardtest list` shows the names)",
+            filter.describe()
+        )
+    }
+}
+
+/// The failed tests of earlier reports, for `--rerun-failed`.
+struct RerunSet {
+    /// Tests whose latest recorded outcome is a failure.
+    failed: std::collections::BTreeSet<crate::id::TestId>,
+    /// Fingerprints of the original plans these reports ran.
+    fingerprints: Vec<String>,
+    /// How many reports were read.
+    reports: usize,
+}
+
+fn load_rerun_set(paths: &[std::path::PathBuf]) -> Result<RerunSet> {
+    let mut reports = Vec::new();
+    for p in paths {
+        reports.push(crate::report::merge::load(p).map_err(|e| UsageError(e.to_string()))?);
+    }
+    // Originals first, then earlier reruns in the order they ran: the latest outcome wins.
+    reports.sort_by_key(|r| (r.rerun_of.is_some(), r.run.started_at));
+    let mut latest: BTreeMap<crate::id::TestId, crate::event::TestStatus> = BTreeMap::new();
+    let mut fingerprints = Vec::new();
+    for r in &reports {
+        let origins = match &r.rerun_of {
+            Some(f) => f.clone(),
+            None => vec![r.run.fingerprint.clone()],
+        };
+        for f in origins {
+            if !fingerprints.contains(&f) {
+                fingerprints.push(f);
+            }
+        }
+        for t in &r.tests {
+            latest.insert(t.id.clone(), t.status);
+        }
+    }
+    let failed = latest
+        .into_iter()
+        .filter(|(_, s)| *s == crate::event::TestStatus::Failed)
+        .map(|(id, _)| id)
+        .collect();
+    Ok(RerunSet {
+        failed,
+        fingerprints,
+        reports: reports.len(),
     })
 }
 
 /// `cargo shardtest run`.
 pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
+    let rerun = if args.rerun_failed.is_empty() {
+        None
+    } else {
+        let set = load_rerun_set(&args.rerun_failed)?;
+        if set.failed.is_empty() {
+            eprintln!(
+                "    Nothing to rerun: the {} reports record no failed test",
+                set.reports
+            );
+            return Ok(cli::EXIT_OK);
+        }
+        eprintln!(
+            "    Rerunning the {} tests that failed in {} reports",
+            set.failed.len(),
+            set.reports
+        );
+        args.filter.only = Some(set.failed.clone());
+        Some(set)
+    };
     let prepared = prepare_run(&mut args)?;
     let PreparedRun {
         tests,
@@ -501,11 +633,15 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         timings,
         history,
         history_stamp,
+        history_coverage,
         ..
     } = prepared;
     let shuffle_seed = config.shuffle_seed;
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
+    }
+    if !args.no_record_timings && rerun.is_none() {
+        announce_recording(&timings, &config.fingerprint, config.shard);
     }
     // Buffered: the runner flushes it whenever it is about to wait, so a burst of events (a
     // batch finishing hundreds of tests) costs one write instead of one per line.
@@ -513,6 +649,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         std::io::BufWriter::new(std::io::stderr()),
         crate::report::terminal::TerminalOptions::detect(args.color),
     );
+    terminal.set_history_coverage(history_coverage.0, history_coverage.1);
     // A failure of a test that has almost always passed is flagged as a spike.
     terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(&history));
     let mut junit = args
@@ -520,7 +657,17 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         .clone()
         .map(crate::report::junit::JunitReporter::new);
     let mut json = JsonReportBuilder::new(planned_tests, shuffle_seed);
+    if let Some(r) = &rerun {
+        json.set_rerun_of(r.fingerprints.clone());
+    }
     let redactor = crate::report::redact::Redactor::from_env(&args.redact_env);
+    // Held while the run runs: another run's pruning on this machine leaves the directory be.
+    let _in_use = crate::runs_dir::hold(&config.artifact_root).with_context(|| {
+        format!(
+            "preparing the run directory {}",
+            config.artifact_root.display()
+        )
+    })?;
     let outcome = {
         let mut fan = Fanout::default();
         fan.push(&mut terminal);
@@ -534,49 +681,95 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
             .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
     };
     let report = json.into_report().context("the run produced no report")?;
+    // Each output is attempted on its own: one that fails is named, the others are still
+    // written, and the exit status says so after saying how the tests did.
+    let mut failed_outputs: Vec<String> = Vec::new();
     if let Some(path) = &args.json {
-        let bytes = serde_json::to_vec_pretty(&report).context("encoding the JSON report")?;
-        crate::fsutil::write_atomic(path, &bytes)
-            .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(crate::fsutil::write_atomic(path, &bytes)?));
+        if let Err(e) = written {
+            failed_outputs.push(format!("the JSON report {}: {e:#}", path.display()));
+        }
     }
-    if !args.no_record_timings {
-        record_timings(&timings, &report, Some((history, history_stamp)))?;
+    if let (Some(j), Some(path)) = (junit, &args.junit)
+        && let Err(e) = j.finish()
+    {
+        failed_outputs.push(format!("the JUnit report {}: {e:#}", path.display()));
     }
-    redactor
-        .redact_dir(&config.logs_dir)
-        .with_context(|| format!("masking secrets in {}", config.logs_dir.display()))?;
-    if let (Some(j), Some(path)) = (junit, &args.junit) {
-        j.finish()
-            .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
+    if let Err(e) = redactor.redact_dir(&config.logs_dir) {
+        failed_outputs.push(format!(
+            "masking secrets in the logs under {}: {e:#}",
+            config.logs_dir.display()
+        ));
+    }
+    if args.no_record_timings {
+    } else if rerun.is_some() {
+        // A rerun measures only failures: its durations are not a round of the plan.
+    } else {
+        record_timings(
+            &timings,
+            &report,
+            config.shard,
+            Some((history, history_stamp)),
+        );
+    }
+    if args.artifact_dir.is_none()
+        && let Some(runs) = config.artifact_root.parent()
+        && let Err(e) = crate::runs_dir::prune(
+            runs,
+            args.keep_runs,
+            args.runs_size_limit,
+            &config.artifact_root,
+        )
+    {
+        eprintln!(
+            "warning: could not prune old runs in {}: {e}",
+            runs.display()
+        );
+    }
+    for f in &failed_outputs {
+        eprintln!("error: could not write {f}");
     }
     Ok(if outcome.interrupted {
         cli::EXIT_INTERRUPTED
     } else if outcome.failed > 0 {
         cli::EXIT_TEST_FAILED
+    } else if !failed_outputs.is_empty() {
+        cli::EXIT_OUTPUT_FAILED
     } else {
         cli::EXIT_OK
     })
 }
 
-/// Adds a run's durations to the timings file (under its lock, merged with whatever another
-/// process wrote meanwhile, written atomically).
+/// Says, before a sharded run starts, where its durations will go (after the run, the
+/// summary must stay the last line).
+fn announce_recording(path: &std::path::Path, fingerprint: &str, spec: ShardSpec) {
+    if spec.total > 1 {
+        eprintln!(
+            "     Timings this shard's durations wait in {} until all {} shards of plan {fingerprint} have run; the history they plan from stays as it is",
+            crate::rounds::pending_file(path, fingerprint, spec).display(),
+            spec.total
+        );
+    }
+}
+
+/// Adds a run's durations to the history of its round (see [`crate::rounds`]). Failing to
+/// record is a warning, never a failure of the run: the exit status says how the tests did.
 pub fn record_timings(
     path: &std::path::Path,
     report: &crate::report::json::JsonReport,
+    spec: ShardSpec,
     loaded: Option<(TimingStore, Option<crate::timings::FileStamp>)>,
-) -> Result<()> {
-    let measured = TimingStore::measured_in(report);
-    if measured == 0 {
-        return Ok(());
+) {
+    use crate::rounds::Recorded;
+    match crate::rounds::record(path, &report.run.fingerprint, spec, report, loaded) {
+        Ok(Recorded::Nothing | Recorded::Folded { .. }) => {}
+        // Said before the run (`announce_recording`): the summary stays the last line.
+        Ok(Recorded::Waiting { .. }) => {}
+        Ok(Recorded::KeptBeside { warning, .. }) => eprintln!("warning: {warning}"),
+        Err(e) => eprintln!(
+            "warning: this run's durations were not recorded: {e} (the tests' results and reports are not affected)"
+        ),
     }
-    // Recorded straight into the history read for planning when nobody wrote the file since
-    // (the same result as merging a store of this run's samples into it, without building one).
-    let (_, _, warning) =
-        TimingStore::update_file(path, loaded, |store| store.record_report(report)).with_context(
-            || format!("recording {measured} test durations in {}", path.display()),
-        )?;
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
-    }
-    Ok(())
 }

@@ -38,6 +38,21 @@ pub enum CiError {
         "--shard auto found no CI job index (looked for {SHARD_ENV}, GitLab CI_NODE_INDEX, CircleCI CIRCLE_NODE_INDEX, Buildkite BUILDKITE_PARALLEL_JOB, Azure SYSTEM_JOBPOSITIONINPHASE, Semaphore SEMAPHORE_JOB_INDEX, Kubernetes JOB_COMPLETION_INDEX).\nGitHub Actions has no job index: use a matrix and pass the shard explicitly, e.g.\n\n{GITHUB_ACTIONS_SNIPPET}\n\nor set {SHARD_ENV}=K/N."
     )]
     NotDetected,
+    /// A source's index variable is set, but not the variable that says the job runs on that
+    /// CI system (GitLab's `CI_NODE_INDEX` is read only when `GITLAB_CI` is set).
+    #[error(
+        "--shard auto found {index_var}={value} but not {guard}: {index_var} is read as {source_name}'s job index only when {guard} is set (as {source_name} sets it). Set {guard}=true, or pass the shard explicitly: --shard K/N or {SHARD_ENV}=K/N"
+    )]
+    NotThisCi {
+        /// The index variable found.
+        index_var: &'static str,
+        /// Its value.
+        value: String,
+        /// The variable that is missing.
+        guard: &'static str,
+        /// The CI system.
+        source_name: &'static str,
+    },
     /// A variable is not a number (or `K/N`).
     #[error(
         "{var}={value:?} is not {expected} ({source_name}); fix the CI configuration or pass --shard K/N"
@@ -268,6 +283,16 @@ pub fn detect_shard(
             ),
         ));
     }
+    for src in SOURCES {
+        if let (Some(guard), Some(value)) = (src.only_if, get(src.index)) {
+            return Err(CiError::NotThisCi {
+                index_var: src.index,
+                value: value.trim().to_string(),
+                guard,
+                source_name: src.name,
+            });
+        }
+    }
     Err(CiError::NotDetected)
 }
 
@@ -406,7 +431,7 @@ mod tests {
             (
                 &[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "2")],
                 None,
-                "matrix",
+                "but not GITLAB_CI",
             ),
             (&[("SHARDTEST_SHARD", "9/8")], None, "SHARDTEST_SHARD"),
             (&[("SHARDTEST_SHARD", "x")], None, "SHARDTEST_SHARD"),
@@ -471,5 +496,35 @@ mod tests {
         let msg = CiError::NotDetected.to_string();
         assert!(msg.contains("shard: [1, 2, 3, 4]"));
         assert!(msg.contains("--shard ${{ matrix.shard }}/4"));
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    #[test]
+    fn gitlab_variables_without_gitlab_ci_name_both_variables() {
+        let env = |k: &str| match k {
+            "CI_NODE_INDEX" => Some("2".to_string()),
+            "CI_NODE_TOTAL" => Some("4".to_string()),
+            _ => None,
+        };
+        let msg = detect_shard(&env, None).unwrap_err().to_string();
+        assert!(
+            msg.contains("found CI_NODE_INDEX=2 but not GITLAB_CI"),
+            "{msg}"
+        );
+        assert!(msg.contains("--shard K/N"), "{msg}");
+        let with_guard = |k: &str| {
+            if k == "GITLAB_CI" {
+                Some("true".into())
+            } else {
+                env(k)
+            }
+        };
+        let (spec, source) = detect_shard(&with_guard, None).unwrap();
+        assert_eq!(spec, ShardSpec::new(2, 4).unwrap());
+        assert!(source.contains("CI_NODE_INDEX=2"), "{source}");
     }
 }

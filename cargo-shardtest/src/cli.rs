@@ -11,26 +11,34 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::exit::ExitStatus;
+
 /// Exit status: every test passed (flaky tests that passed on retry count as passed).
-pub const EXIT_OK: u8 = 0;
+pub const EXIT_OK: u8 = ExitStatus::Ok.code();
 /// Exit status: bad usage or bad input (a malformed flag, an unreadable file).
-pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_USAGE: u8 = ExitStatus::Usage.code();
+/// Exit status: no test was selected to run.
+pub const EXIT_NO_TESTS: u8 = ExitStatus::NoTests.code();
 /// Exit status: at least one test failed (non-critical failures excepted).
-pub const EXIT_TEST_FAILED: u8 = 100;
+pub const EXIT_TEST_FAILED: u8 = ExitStatus::TestsFailed.code();
 /// Exit status: the build (or listing the test binaries) failed.
-pub const EXIT_BUILD_FAILED: u8 = 101;
+pub const EXIT_BUILD_FAILED: u8 = ExitStatus::BuildFailed.code();
+/// Exit status: a report the user asked for could not be written.
+pub const EXIT_OUTPUT_FAILED: u8 = ExitStatus::OutputFailed.code();
 /// Exit status: interrupted by Ctrl-C or SIGTERM (reports for what finished were written).
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub const EXIT_INTERRUPTED: u8 = ExitStatus::Interrupted.code();
 
-const AFTER_HELP: &str = "\
-Exit status: 0 all tests passed (flaky-but-passed counts as passed), 100 a test failed,
-101 the build or listing failed, 2 bad usage or input, 130 interrupted (Ctrl-C/SIGTERM).
-
-`run` is the default command: `cargo shardtest --shard 2/8` is `cargo shardtest run --shard 2/8`.";
+/// The text after `--help`: the exit status table and the default command.
+pub fn after_help() -> String {
+    format!(
+        "{}\n`run` is the default command: `cargo shardtest --shard 2/8` is `cargo shardtest run --shard 2/8`.",
+        ExitStatus::help_table()
+    )
+}
 
 /// Run a cargo test suite as balanced shards, each test in its own process.
 #[derive(Debug, Parser)]
-#[command(name = "cargo shardtest", bin_name = "cargo shardtest", version, after_help = AFTER_HELP)]
+#[command(name = "cargo shardtest", bin_name = "cargo shardtest", version, after_help = after_help())]
 pub struct Cli {
     /// The command (default: run).
     #[command(subcommand)]
@@ -41,7 +49,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the tests and run them (all, or one shard of N), each in its own process.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Run(Box<RunArgs>),
     /// Build the tests and list them with their stable ids (and attributes in JSON).
     List(Box<ListArgs>),
@@ -61,6 +69,9 @@ pub enum Command {
     Timings(crate::commands::timings::TimingsArgs),
     /// Check that the shards' JSON reports come from one plan and ran every test exactly once.
     Verify(crate::commands::verify::VerifyArgs),
+    /// Remove the runs' artifact directories (`<target-dir>/shardtest/runs`), and with
+    /// `--timings` the timings history too.
+    Clean(crate::commands::clean::CleanArgs),
 }
 
 /// Cargo build options, passed through to `cargo test --no-run`.
@@ -218,6 +229,9 @@ pub struct FilterArgs {
     /// Run #[ignore]d tests too.
     #[arg(long)]
     pub include_ignored: bool,
+    /// Only these tests (set by `--rerun-failed`, not a flag of its own).
+    #[arg(skip)]
+    pub only: Option<std::collections::BTreeSet<crate::id::TestId>>,
 }
 
 impl FilterArgs {
@@ -234,6 +248,7 @@ impl FilterArgs {
             } else {
                 IgnoredMode::Skip
             },
+            only: self.only.clone(),
         }
     }
 
@@ -307,9 +322,11 @@ pub struct ShardingArgs {
     /// the number of shards.
     #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
     pub shard_total: Option<u32>,
-    /// Timings history the plan is made from; `run` also records its durations in it
-    /// [default: <workspace>/.shardtest/timings.json]. Merge the jobs' copies afterwards with
-    /// `timings merge`.
+    /// Timings history the plan is made from [default: <workspace>/.shardtest/timings.json].
+    /// A run never changes the history its round of shards plans from: shard K/N writes its
+    /// durations to `<PATH>.pending/`, and the run that completes the round (all N shards of
+    /// one plan) folds them in. In CI, collect the jobs' `.pending` files into one place and
+    /// run `cargo shardtest timings merge`.
     #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
     pub timings: Option<PathBuf>,
 }
@@ -322,6 +339,18 @@ pub enum ListFormat {
     Human,
     /// A JSON document with binaries, tests, ignored flags and attributes.
     Json,
+}
+
+/// What a run that selects no test does (`--no-tests`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum NoTests {
+    /// An error: exit status 4, with the filters named.
+    #[default]
+    Fail,
+    /// A warning; exit status 0.
+    Warn,
+    /// Silently exit 0.
+    Pass,
 }
 
 /// `cargo shardtest list`.
@@ -413,6 +442,30 @@ pub struct RunArgs {
     /// each test's pass rate; retries are off.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u32,
+    /// What a run that selects no test does: `fail` (exit 4, naming the filters), `warn`
+    /// (a warning, exit 0) or `pass` (exit 0). A shard that is empty only because there are
+    /// more shards than tests is fine either way.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        env = "SHARDTEST_NO_TESTS",
+        value_name = "WHAT"
+    )]
+    pub no_tests: NoTests,
+    /// Run only the tests that failed in these JSON reports (from `run --json`, any shards,
+    /// or `report merge`), unsharded. Its own JSON report names the runs it retries, so
+    /// `verify` and `report merge` given the original reports and this one count each test once.
+    #[arg(long, value_name = "REPORT", num_args = 1.., conflicts_with = "shard")]
+    pub rerun_failed: Vec<PathBuf>,
+    /// Keep the artifact directories of at most this many runs under
+    /// `<target-dir>/shardtest/runs` (older ones are removed after each run).
+    #[arg(long, value_name = "N", env = "SHARDTEST_KEEP_RUNS", default_value_t = crate::runs_dir::DEFAULT_KEEP_RUNS)]
+    pub keep_runs: usize,
+    /// Size budget of `<target-dir>/shardtest/runs`, e.g. `500MB`, `2GiB`: the oldest runs
+    /// are removed until the rest fit (this run's directory is always kept).
+    #[arg(long, value_name = "SIZE", env = "SHARDTEST_RUNS_SIZE_LIMIT", default_value = "1GiB", value_parser = crate::runs_dir::parse_size)]
+    pub runs_size_limit: u64,
     /// Arguments after `--`: libtest-style filters (`-- foo --exact --skip bar`) are folded into
     /// the selection; anything else is passed to every test process.
     #[arg(last = true, value_name = "TEST ARGS")]
@@ -435,7 +488,7 @@ pub fn normalize_args(mut args: Vec<String>) -> Vec<String> {
     }
     const COMMANDS: &[&str] = &[
         "run", "list", "plan", "timings", "verify", "archive", "audit", "report", "timeline",
-        "help",
+        "clean", "help",
     ];
     let first = args.get(1).map(String::as_str);
     let explicit = match first {

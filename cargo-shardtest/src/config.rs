@@ -16,6 +16,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("isolation", "SHARDTEST_ISOLATION"),
     ("timings", "SHARDTEST_TIMINGS"),
     ("lock-dir", "SHARDTEST_LOCK_DIR"),
+    ("no-tests", "SHARDTEST_NO_TESTS"),
+    ("keep-runs", "SHARDTEST_KEEP_RUNS"),
+    ("runs-size-limit", "SHARDTEST_RUNS_SIZE_LIMIT"),
 ];
 
 /// A configuration file that cannot be used.

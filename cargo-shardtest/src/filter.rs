@@ -34,6 +34,9 @@ pub struct TestFilter {
     pub skip: Vec<String>,
     /// Ignored-test handling.
     pub ignored: IgnoredMode,
+    /// When set, only these tests can be selected (`--rerun-failed`); an ignored test in the
+    /// set runs, as it failed when it ran before.
+    pub only: Option<std::collections::BTreeSet<crate::id::TestId>>,
 }
 
 /// How a selected test is to be treated.
@@ -48,6 +51,49 @@ pub enum Selection {
 }
 
 impl TestFilter {
+    /// The selection in words, for messages: `filters "db", "orders" (exact), skipping "slow"`.
+    ///
+    /// ```
+    /// use shardtest::filter::TestFilter;
+    /// let f = TestFilter { patterns: vec!["db".into()], skip: vec!["slow".into()], ..Default::default() };
+    /// assert_eq!(f.describe(), "the filter `db`, skipping `slow`");
+    /// assert_eq!(TestFilter::default().describe(), "no filter");
+    /// ```
+    pub fn describe(&self) -> String {
+        let quoted = |v: &[String]| {
+            v.iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.patterns.is_empty() {
+            let noun = if self.patterns.len() == 1 {
+                "the filter"
+            } else {
+                "the filters"
+            };
+            let exact = if self.exact { " (--exact)" } else { "" };
+            parts.push(format!("{noun} {}{exact}", quoted(&self.patterns)));
+        }
+        if !self.skip.is_empty() {
+            parts.push(format!("skipping {}", quoted(&self.skip)));
+        }
+        match self.ignored {
+            IgnoredMode::Only => parts.push("--ignored".into()),
+            IgnoredMode::Include => parts.push("--include-ignored".into()),
+            IgnoredMode::Skip => {}
+        }
+        if let Some(only) = &self.only {
+            parts.push(format!("the {} failed tests of --rerun-failed", only.len()));
+        }
+        if parts.is_empty() {
+            "no filter".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     fn hit(&self, pattern: &str, name: &str) -> bool {
         if self.exact {
             name == pattern
@@ -75,6 +121,13 @@ impl TestFilter {
     pub fn select(&self, case: &TestCase) -> Selection {
         if !self.matches_name(case.id.name.as_str()) {
             return Selection::Excluded;
+        }
+        if let Some(only) = &self.only {
+            return if only.contains(&case.id) {
+                Selection::Run
+            } else {
+                Selection::Excluded
+            };
         }
         match (self.ignored, case.ignored) {
             (IgnoredMode::Skip, true) => Selection::Skip,

@@ -1,7 +1,7 @@
 //! `cargo-shardtest`: thin entry point; the work is in the `shardtest` library.
 
 use clap::Parser;
-use shardtest::app::{self, BuildError, UsageError};
+use shardtest::app;
 use shardtest::cli::{self, Cli, Command};
 use shardtest::run::Interrupter;
 use std::process::ExitCode;
@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => shardtest::commands::plan::run(*args),
         Command::Timings(args) => shardtest::commands::timings::run(args),
         Command::Verify(args) => shardtest::commands::verify::run(args),
+        Command::Clean(args) => shardtest::commands::clean::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -75,14 +76,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            let code = if e.downcast_ref::<UsageError>().is_some() {
-                cli::EXIT_USAGE
-            } else if e.downcast_ref::<BuildError>().is_some() {
-                cli::EXIT_BUILD_FAILED
-            } else {
-                cli::EXIT_USAGE
-            };
-            ExitCode::from(code)
+            ExitCode::from(shardtest::exit::status_of(&e).code())
         }
     }
 }

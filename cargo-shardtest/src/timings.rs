@@ -1222,8 +1222,8 @@ impl TimingStore {
 
     /// Load-merge-save under the lock: re-reads `path`, merges `self` into it and writes the
     /// result atomically, so concurrent writers never lose samples. A corrupt or
-    /// future-version file on disk is replaced (its problem is returned as a warning).
-    /// Returns the merged store.
+    /// future-version file on disk is never replaced: its problem is returned as the error.
+    /// Returns the merged store (and no warning: the slot is kept for callers).
     ///
     /// ```
     /// # use shardtest::timings::*;
@@ -1250,8 +1250,8 @@ impl TimingStore {
     /// update (`merge`, `record_report`, ...). When the file is still as it was when `loaded`
     /// was read from it (same [`FileStamp`]), `update` is applied to `loaded` instead of to a
     /// fresh parse of the file: on a big history that parse is most of the cost of recording.
-    /// A corrupt or future-version file is replaced, with a warning. Returns the written
-    /// store, what `update` returned and the warning.
+    /// A corrupt or future-version file is left as it is and its problem returned as the
+    /// error. Returns the written store, what `update` returned and a warning slot.
     ///
     /// ```
     /// # use shardtest::timings::*;
@@ -1280,14 +1280,8 @@ impl TimingStore {
             Some((store, _)) => Ok(store),
             None => Self::load(path),
         };
-        let (mut store, warning) = match read {
-            Ok(s) => (s, None),
-            Err(e @ (TimingsError::Corrupt { .. } | TimingsError::FutureVersion { .. })) => (
-                TimingStore::default(),
-                Some(format!("{e}; it was replaced by this run's timings")),
-            ),
-            Err(e) => return Err(e),
-        };
+        // A file that cannot be read is never replaced: the error goes to the caller.
+        let (mut store, warning) = (read?, None);
         let result = update(&mut store);
         write_atomic(path, store.to_json().as_bytes()).map_err(|source| TimingsError::Io {
             path: path.to_path_buf(),
@@ -1904,6 +1898,7 @@ mod tests {
             elapsed: Duration::ZERO,
             complete: true,
             shuffle_seed: None,
+            rerun_of: None,
         };
         let mut s = TimingStore::default();
         assert_eq!(s.record_report(&report), 2);

@@ -24,6 +24,8 @@ pub struct VerifySummary {
     pub tests: usize,
     /// Of them, how many were skipped (ignored).
     pub skipped: usize,
+    /// Failed tests that `--rerun-failed` reports ran again, and how many of those passed.
+    pub reran: Option<(usize, usize)>,
 }
 
 impl fmt::Display for VerifySummary {
@@ -32,7 +34,14 @@ impl fmt::Display for VerifySummary {
             f,
             "verified: {} shards of plan {} together ran each of the {} planned tests exactly once ({} skipped as ignored)",
             self.shards, self.fingerprint, self.tests, self.skipped
-        )
+        )?;
+        if let Some((reran, passed)) = self.reran {
+            write!(
+                f,
+                "; {reran} failed tests were run again by --rerun-failed, {passed} of them passed"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -74,6 +83,9 @@ pub enum VerifyError {
     /// Shards or tests are missing or doubled.
     #[error("{0}")]
     Coverage(Box<CoverageProblems>),
+    /// A `--rerun-failed` report does not belong to the reports given with it.
+    #[error("{0}")]
+    Rerun(String),
 }
 
 const SHOW: usize = 50;
@@ -215,6 +227,75 @@ pub fn verify_reports(reports: &[JsonReport]) -> Result<VerifySummary, VerifyErr
 /// assert!(verify_labelled(&[]).is_err());
 /// ```
 pub fn verify_labelled(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, VerifyError> {
+    let (reruns, originals): (Vec<_>, Vec<_>) = reports
+        .iter()
+        .cloned()
+        .partition(|(_, r)| r.rerun_of.is_some());
+    let mut summary = verify_originals(&originals)?;
+    if reruns.is_empty() {
+        return Ok(summary);
+    }
+    // Each rerun must retry this plan, and only tests that failed before it.
+    let mut status: BTreeMap<&TestId, TestStatus> = originals
+        .iter()
+        .flat_map(|(_, r)| r.tests.iter().map(|t| (&t.id, t.status)))
+        .collect();
+    let mut ordered = reruns.clone();
+    ordered.sort_by_key(|(_, r)| r.run.started_at);
+    let mut reran = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for (label, r) in &ordered {
+        if !r
+            .rerun_of
+            .as_ref()
+            .is_some_and(|f| f.contains(&summary.fingerprint))
+        {
+            problems.push(format!(
+                "{label} reran failures of another plan (not {})",
+                summary.fingerprint
+            ));
+            continue;
+        }
+        for t in &r.tests {
+            match status.get(&t.id) {
+                Some(TestStatus::Failed) => {}
+                Some(s) => problems.push(format!(
+                    "{label} ran {} again although it had not failed (it was {s:?})",
+                    t.id
+                )),
+                None => problems.push(format!(
+                    "{label} ran {}, which the plan does not contain",
+                    t.id
+                )),
+            }
+        }
+        for t in &r.tests {
+            if t.status != TestStatus::NotRun {
+                status.insert(&t.id, t.status);
+                reran.insert(&t.id);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(VerifyError::Rerun(format!(
+            "the --rerun-failed reports do not fit the shard reports:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    let passed = reran
+        .iter()
+        .filter(|id| {
+            matches!(
+                status.get(*id),
+                Some(TestStatus::Passed | TestStatus::Flaky)
+            )
+        })
+        .count();
+    summary.reran = Some((reran.len(), passed));
+    Ok(summary)
+}
+
+fn verify_originals(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, VerifyError> {
     let Some((_, first)) = reports.first() else {
         return Err(VerifyError::NoReports);
     };
@@ -316,6 +397,7 @@ pub fn verify_labelled(reports: &[(String, &JsonReport)]) -> Result<VerifySummar
         shards: total,
         tests: planned.len(),
         skipped,
+        reran: None,
     })
 }
 
@@ -364,6 +446,7 @@ mod tests {
             elapsed: Duration::ZERO,
             complete: true,
             shuffle_seed: None,
+            rerun_of: None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! Subcommands beyond `run` and `list`, one module each: [`archive`] (build once, run
-//! anywhere), [`report`] (`report merge`: one report for a CI matrix) and [`timeline`]
-//! (where the wall time went). Each has a `clap::Args` struct and a `run` function returning
+//! anywhere), [`report`] (`report merge`: one report for a CI matrix) [`timeline`]
+//! (where the wall time went) and [`clean`] (remove run directories). Each has a `clap::Args` struct and a `run` function returning
 //! the exit status.
 
 pub mod archive;
 pub mod audit;
+pub mod clean;
 pub mod plan;
 pub mod report;
 pub mod timeline;

@@ -36,7 +36,8 @@ pub struct PlanArgs {
     /// Number of shards to plan for.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub shards: u32,
-    /// Workers per shard (`-j` of each job).
+    /// Workers per shard (`-j` of each job) [default: this machine's available parallelism,
+    /// as `run` uses]. Every job must plan with the same `-j` to compute the same plan.
     #[arg(short = 'j', long, value_name = "W", env = "SHARDTEST_JOBS")]
     pub jobs: Option<u32>,
     /// Timings history [default: <workspace>/.shardtest/timings.json].
@@ -78,7 +79,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let workers = args.jobs.unwrap_or(1).max(1);
+    let (workers, assumed) = match args.jobs {
+        Some(j) => (j.max(1), "from -j"),
+        None => (
+            app::default_workers(),
+            "this machine's available parallelism, as `run` uses",
+        ),
+    };
     let source = app::SuiteSource {
         build: &args.build,
         archive: None,
@@ -87,6 +94,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     };
     let suite = app::plan_suite(&source, &args.filter.to_filter(), args.shards, workers)?;
     let (selected, timings, plan) = (&suite.selected, &suite.timings, &suite.plan);
+    // Counted as `run` counts: ignored tests belong to a shard but are skipped, not run.
+    let skipped: std::collections::BTreeSet<&crate::id::TestId> = selected
+        .iter()
+        .filter(|(_, s)| *s == crate::filter::Selection::Skip)
+        .map(|&(i, _)| &suite.list.tests[i].id)
+        .collect();
+    let to_run = selected.len() - skipped.len();
+    let known = suite
+        .items
+        .iter()
+        .zip(selected)
+        .filter(|(item, (_, s))| item.known && *s == crate::filter::Selection::Run)
+        .count();
     let suggestion = args.suggest.then(|| {
         let max = args.max_shards.max(1);
         plan::suggest(&suite.items, args.setup_cost, 1..=max, workers)
@@ -94,8 +114,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     match args.format {
         PlanFormat::Json => {
-            let doc =
-                serde_json::json!({ "timings": timings, "plan": plan, "suggestion": suggestion });
+            let doc = serde_json::json!({
+                "timings": timings, "workers": workers, "tests_to_run": to_run,
+                "tests_skipped": skipped.len(), "tests_with_history": known,
+                "plan": plan, "suggestion": suggestion,
+            });
             serde_json::to_writer_pretty(&mut stdout, &doc).context("writing JSON to stdout")?;
             writeln!(stdout).context("writing to stdout")?;
         }
@@ -103,28 +126,49 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             let w = |stdout: &mut std::io::StdoutLock, s: String| {
                 writeln!(stdout, "{s}").context("writing to stdout")
             };
+            let ignored = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (+{} ignored, skipped)", skipped.len())
+            };
             w(
                 &mut stdout,
                 format!(
-                    "Plan for {} tests in {} shards x {} workers (timings: {}; {} tests without history are estimated)",
-                    selected.len(),
+                    "Plan for {to_run} tests{ignored} in {} shards x {workers} workers (-j {workers}: {assumed}; timings: {})",
                     args.shards,
-                    workers,
                     timings.display(),
-                    plan.estimated_tests
                 ),
             )?;
-            w(
-                &mut stdout,
-                format!("{:>7} {:>7} {:>12}", "shard", "tests", "predicted"),
-            )?;
-            for (i, s) in plan.shards.iter().enumerate() {
+            if known == 0 && to_run > 0 {
+                w(
+                    &mut stdout,
+                    "no history yet: shards are balanced by test count; the predictions below are guesses until a run records durations".into(),
+                )?;
+            } else if known < to_run {
                 w(
                     &mut stdout,
                     format!(
-                        "{:>7} {:>7} {:>12}",
+                        "{} of {to_run} tests have no history yet; their durations are estimated",
+                        to_run - known
+                    ),
+                )?;
+            }
+            w(
+                &mut stdout,
+                format!(
+                    "{:>7} {:>7} {:>8} {:>12}",
+                    "shard", "tests", "skipped", "predicted"
+                ),
+            )?;
+            for (i, s) in plan.shards.iter().enumerate() {
+                let skip = s.tests.iter().filter(|t| skipped.contains(t)).count();
+                w(
+                    &mut stdout,
+                    format!(
+                        "{:>7} {:>7} {:>8} {:>12}",
                         format!("{}/{}", i + 1, args.shards),
-                        s.tests.len(),
+                        s.tests.len() - skip,
+                        skip,
                         secs(s.predicted)
                     ),
                 )?;

@@ -22,16 +22,26 @@ pub struct TimingsArgs {
 /// `timings` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum TimingsCommand {
-    /// Fold several timings files (e.g. one per CI job) into one. Order does not matter, and
-    /// history the files share is counted once.
+    /// Without files: fold the shard durations waiting in `<history>.pending/` into the
+    /// history (every complete round; `--incomplete` for all). With files: fold those timings
+    /// files (e.g. one per CI job) into `-o PATH`. Order does not matter, and history the
+    /// files share is counted once.
     Merge {
         /// Timings files to merge (missing ones are an error; corrupt ones are skipped with a
         /// warning).
-        #[arg(value_name = "FILE", required = true)]
+        #[arg(value_name = "FILE", requires = "output")]
         files: Vec<PathBuf>,
-        /// Where to write the merged history.
+        /// Where to write the merged history (with FILEs).
         #[arg(short = 'o', long, value_name = "PATH")]
-        output: PathBuf,
+        output: Option<PathBuf>,
+        /// Without FILEs: the history to fold pending shard durations into
+        /// [default: <cwd>/.shardtest/timings.json].
+        #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+        timings: Option<PathBuf>,
+        /// Without FILEs: fold rounds that still miss shards too (the history then changes
+        /// under any round still running).
+        #[arg(long, conflicts_with = "files")]
+        incomplete: bool,
     },
     /// Add the durations of JUnit XML reports (nextest's `target/nextest/*/junit.xml`,
     /// cargo2junit's) to a timings file.
@@ -66,22 +76,60 @@ fn default_path(flag: Option<PathBuf>) -> PathBuf {
 /// ```no_run
 /// use shardtest::commands::timings::*;
 /// run(TimingsArgs { command: TimingsCommand::Merge {
-///     files: vec!["a.json".into(), "b.json".into()], output: "all.json".into() } })?;
+///     files: vec!["a.json".into(), "b.json".into()], output: Some("all.json".into()),
+///     timings: None, incomplete: false } })?;
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn run(args: TimingsArgs) -> anyhow::Result<u8> {
     match args.command {
-        TimingsCommand::Merge { files, output } => {
+        TimingsCommand::Merge {
+            files,
+            output,
+            timings,
+            incomplete,
+        } => {
+            let Some(output) = output.filter(|_| !files.is_empty()) else {
+                let path = default_path(timings);
+                let folded = crate::rounds::fold(&path, incomplete)
+                    .map_err(|e| UsageError(e.to_string()))?;
+                let left = std::fs::read_dir(crate::rounds::pending_dir(&path))
+                    .map(|d| d.count())
+                    .unwrap_or(0);
+                eprintln!(
+                    "folded {folded} shard timings files into {}{}",
+                    path.display(),
+                    if left > 0 {
+                        format!(
+                            "; {left} files of incomplete rounds wait in {} (`--incomplete` folds them too)",
+                            crate::rounds::pending_dir(&path).display()
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                return Ok(cli::EXIT_OK);
+            };
             let mut stores = Vec::new();
             for f in &files {
-                if !f.exists() {
-                    return Err(
-                        UsageError(format!("timings file {} does not exist", f.display())).into(),
-                    );
+                // A job's history copy comes with the durations its shard measured, which wait
+                // beside it in `<file>.pending/` (the copy itself is what the shard planned from).
+                let pending = crate::rounds::pending_files_of(f);
+                if !f.exists() && pending.is_empty() {
+                    return Err(UsageError(format!(
+                        "timings file {} does not exist (nor {})",
+                        f.display(),
+                        crate::rounds::pending_dir(f).display()
+                    ))
+                    .into());
                 }
-                match TimingStore::load(f) {
-                    Ok(s) => stores.push(s),
-                    Err(e) => eprintln!("warning: skipping {}: {e}", f.display()),
+                for p in std::iter::once(f.clone()).chain(pending) {
+                    if !p.exists() {
+                        continue;
+                    }
+                    match TimingStore::load(&p) {
+                        Ok(s) => stores.push(s),
+                        Err(e) => eprintln!("warning: skipping {}: {e}", p.display()),
+                    }
                 }
             }
             let merged = TimingStore::merge_all(stores.iter());

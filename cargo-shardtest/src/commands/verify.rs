@@ -37,7 +37,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
         reports.iter().map(|(l, r)| (l.clone(), r)).collect();
     match crate::verify::verify_labelled(&labelled) {
         Ok(summary) => {
-            println!("verified: {summary}");
+            println!("{summary}");
             Ok(cli::EXIT_OK)
         }
         Err(e) => {

@@ -72,6 +72,10 @@ pub struct JsonReport {
     /// Seed of `--shuffle`, when used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shuffle_seed: Option<u64>,
+    /// For a `--rerun-failed` run: the fingerprints of the plans whose failures it retried.
+    /// `verify` and `report merge` then count its tests as further attempts of those runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<Vec<String>>,
 }
 
 /// Counts final statuses into `counts`.
@@ -113,6 +117,7 @@ pub struct JsonReportBuilder {
     tests: BTreeMap<TestId, TestRecord>,
     elapsed: Duration,
     complete: bool,
+    rerun_of: Option<Vec<String>>,
 }
 
 impl JsonReportBuilder {
@@ -125,7 +130,13 @@ impl JsonReportBuilder {
             tests: BTreeMap::new(),
             elapsed: Duration::ZERO,
             complete: false,
+            rerun_of: None,
         }
+    }
+
+    /// Marks the report as a `--rerun-failed` run of the plans with these fingerprints.
+    pub fn set_rerun_of(&mut self, fingerprints: Vec<String>) {
+        self.rerun_of = Some(fingerprints);
     }
 
     /// The final report, without copying the records (for 100,000 tests that copy is the
@@ -145,6 +156,7 @@ impl JsonReportBuilder {
             elapsed: self.elapsed,
             complete: self.complete,
             shuffle_seed: self.shuffle_seed,
+            rerun_of: self.rerun_of,
         })
     }
 

@@ -363,6 +363,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
             complete,
             shuffle_seed: None,
+            rerun_of: None,
         }
     }
 

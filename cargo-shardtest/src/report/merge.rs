@@ -111,7 +111,19 @@ pub fn load(path: &Path) -> Result<JsonReport, LoadError> {
 /// assert!(shardtest::report::merge::merge(&[]).is_none());
 /// ```
 pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
-    let first = reports.first()?;
+    // `--rerun-failed` reports come last, in the order they ran: their attempts extend the
+    // originals' records of the same tests.
+    let mut ordered: Vec<&JsonReport> = reports.iter().collect();
+    ordered.sort_by_key(|r| {
+        (
+            r.rerun_of.is_some(),
+            r.rerun_of.is_some().then_some(r.run.started_at),
+        )
+    });
+    let first = *ordered
+        .iter()
+        .find(|r| r.rerun_of.is_none())
+        .or(ordered.first())?;
     let mut tests: BTreeMap<_, TestRecord> = BTreeMap::new();
     let mut shards = Vec::new();
     let mut start = first.run.started_at;
@@ -119,10 +131,18 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
     let mut predicted = Duration::ZERO;
     let mut workers = 0;
     let mut to_run = 0;
-    for r in reports {
+    for r in ordered {
         for t in &r.tests {
-            // A test recorded twice keeps its first record; `verify` names the doubles.
-            tests.entry(t.id.clone()).or_insert_with(|| t.clone());
+            match tests.get_mut(&t.id) {
+                Some(before) if r.rerun_of.is_some() && r.rerun_of != first.rerun_of => {
+                    apply_rerun(before, t)
+                }
+                // A test recorded twice keeps its first record; `verify` names the doubles.
+                Some(_) => {}
+                None => {
+                    tests.insert(t.id.clone(), t.clone());
+                }
+            }
         }
         start = start.min(r.run.started_at);
         end = end.max(r.run.started_at + r.elapsed);
@@ -165,7 +185,28 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
             elapsed: end.duration_since(start).unwrap_or_default(),
             complete: reports.iter().all(|r| r.complete),
             shuffle_seed: first.shuffle_seed,
+            rerun_of: first.rerun_of.clone(),
         },
         merged_from: shards,
     })
+}
+
+/// Folds a rerun's record of a test into its earlier record: the attempts continue the
+/// numbering, and a failure that now passes is flaky.
+fn apply_rerun(before: &mut TestRecord, rerun: &TestRecord) {
+    use crate::event::TestStatus;
+    if rerun.status == TestStatus::NotRun {
+        return;
+    }
+    let offset = before.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
+    before
+        .attempts
+        .extend(rerun.attempts.iter().cloned().map(|mut a| {
+            a.attempt += offset;
+            a
+        }));
+    before.status = match (before.status, rerun.status) {
+        (TestStatus::Failed, TestStatus::Passed | TestStatus::Flaky) => TestStatus::Flaky,
+        (_, s) => s,
+    };
 }

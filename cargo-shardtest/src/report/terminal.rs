@@ -129,6 +129,8 @@ pub struct TerminalReporter<W: Write> {
     /// Recorded history: a failing test that almost never failed before is marked a spike.
     spikes: Option<crate::audit::flaky::SpikeHistory>,
     repeat: u32,
+    /// Of the tests to run, how many have recorded history (`None`: not told).
+    history: Option<(usize, usize)>,
 }
 
 impl<W: Write> TerminalReporter<W> {
@@ -155,7 +157,29 @@ impl<W: Write> TerminalReporter<W> {
             tail_lines: 40,
             spikes: None,
             repeat: 1,
+            history: None,
         }
+    }
+
+    /// Tells the reporter how many of the `to_run` tests have recorded history: with none,
+    /// predictions are guesses, and the header and summary say so instead of percentages.
+    ///
+    /// ```
+    /// use shardtest::report::terminal::TerminalReporter;
+    /// use shardtest::event::{EventConsumer, RunEvent};
+    /// let mut t = TerminalReporter::new(Vec::new());
+    /// t.set_history_coverage(0, 5);
+    /// t.on_event(&RunEvent::RunFinished { elapsed: Default::default(), interrupted: false });
+    /// let text = String::from_utf8(t.into_inner()).unwrap();
+    /// assert!(text.contains("no history yet"), "{text}");
+    /// assert!(!text.contains('%'));
+    /// ```
+    pub fn set_history_coverage(&mut self, known: usize, to_run: usize) {
+        self.history = Some((known, to_run));
+    }
+
+    fn no_history(&self) -> bool {
+        matches!(self.history, Some((0, n)) if n > 0)
     }
 
     /// Marks, in the summary, failures of tests that almost never failed in `history` (taken
@@ -253,6 +277,24 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                     info.fingerprint
                 );
                 self.emit(&l);
+                match self.history {
+                    Some((0, n)) if n > 0 => {
+                        let l = format!(
+                            "{} no history yet: shards are balanced by test count; the next runs plan from the durations this one records",
+                            self.label("Timings", 12)
+                        );
+                        self.emit(&l);
+                    }
+                    Some((known, n)) if known < n => {
+                        let l = format!(
+                            "{} {} of {n} tests have no history yet; their durations are estimated",
+                            self.label("Timings", 12),
+                            n - known
+                        );
+                        self.emit(&l);
+                    }
+                    _ => {}
+                }
                 if self.options.progress {
                     self.progress = Some(Progress::stderr(info.to_run, info.predicted));
                 }
@@ -382,11 +424,15 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                         c.not_run
                     );
                 }
+                let predicted = if self.no_history() {
+                    "no history yet".to_string()
+                } else {
+                    format!("predicted {:.3}s", self.predicted.as_secs_f64())
+                };
                 let _ = writeln!(
                     self.out,
-                    "     Summary [{:>8.3}s] (predicted {:.3}s) {} passed ({} flaky), {} failed, {} non-critical failed, {} skipped",
+                    "     Summary [{:>8.3}s] ({predicted}) {} passed ({} flaky), {} failed, {} non-critical failed, {} skipped",
                     elapsed.as_secs_f64(),
-                    self.predicted.as_secs_f64(),
                     c.passed + c.flaky,
                     c.flaky,
                     c.failed,
@@ -422,7 +468,12 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                         let _ = writeln!(self.out, "{:>12.3}s {id}", d.as_secs_f64());
                     }
                 }
-                let _ = writeln!(self.out, "{}", wall_time_line(self.predicted, *elapsed));
+                let predicted = if self.no_history() {
+                    Duration::ZERO
+                } else {
+                    self.predicted
+                };
+                let _ = writeln!(self.out, "{}", wall_time_line(predicted, *elapsed));
                 let extras: Vec<String> = [
                     (c.flaky, "flaky"),
                     (c.timed_out, "timed out"),
@@ -464,12 +515,12 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
 /// let l = wall_time_line(Duration::from_secs(10), Duration::from_millis(12_300));
 /// assert_eq!(l, "   Wall time 12.300s, predicted 10.000s (+23%)");
 /// let l = wall_time_line(Duration::ZERO, Duration::from_secs(1));
-/// assert_eq!(l, "   Wall time 1.000s, no prediction (no timings)");
+/// assert_eq!(l, "   Wall time 1.000s, no prediction (no timings history yet)");
 /// ```
 pub fn wall_time_line(predicted: Duration, actual: Duration) -> String {
     if predicted.is_zero() {
         return format!(
-            "   Wall time {:.3}s, no prediction (no timings)",
+            "   Wall time {:.3}s, no prediction (no timings history yet)",
             actual.as_secs_f64()
         );
     }

@@ -1,0 +1,67 @@
+//! `cargo shardtest clean`: removes the runs' artifact directories and, when asked, the
+//! timings history with its pending shard durations.
+
+use crate::cli;
+use anyhow::Context;
+use std::path::PathBuf;
+
+/// `cargo shardtest clean`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CleanArgs {
+    /// Path to the workspace's (or package's) Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Cargo's target directory [default: the workspace's].
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Also remove the timings history (`<workspace>/.shardtest/timings.json`, or the file
+    /// given) and the shard durations waiting beside it: the next plan starts from estimates.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+    pub timings: Option<PathBuf>,
+}
+
+/// Runs `clean`.
+///
+/// ```no_run
+/// use shardtest::commands::clean::{run, CleanArgs};
+/// run(CleanArgs { manifest_path: None, target_dir: None, timings: None })?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn run(args: CleanArgs) -> anyhow::Result<u8> {
+    let (root, target) = match &args.target_dir {
+        Some(t) => (
+            crate::discover::workspace_dirs(args.manifest_path.as_deref())
+                .map(|d| d.0)
+                .unwrap_or_else(|_| PathBuf::from(".")),
+            t.clone(),
+        ),
+        None => crate::discover::workspace_dirs(args.manifest_path.as_deref())
+            .map_err(|e| crate::app::UsageError(e.to_string()))?,
+    };
+    let runs = crate::runs_dir::runs_dir(&target);
+    let freed =
+        crate::runs_dir::clean(&runs).with_context(|| format!("removing {}", runs.display()))?;
+    eprintln!(
+        "     Removed {} ({:.1} MB)",
+        runs.display(),
+        freed as f64 / 1e6
+    );
+    if let Some(flag) = args.timings {
+        let flag = (!flag.as_os_str().is_empty()).then_some(flag);
+        let history = crate::app::timings_path(flag.as_deref(), &root);
+        let pending = crate::rounds::pending_dir(&history);
+        for p in [&history, &pending] {
+            let result = if p.is_dir() {
+                std::fs::remove_dir_all(p)
+            } else {
+                std::fs::remove_file(p)
+            };
+            match result {
+                Ok(()) => eprintln!("     Removed {}", p.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+            }
+        }
+    }
+    Ok(cli::EXIT_OK)
+}

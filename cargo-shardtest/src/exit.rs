@@ -1,0 +1,201 @@
+//! Exit statuses: the one table of what `cargo shardtest` exits with, and the mapping from
+//! the typed errors of the library to those statuses. `--help`, the README and this module
+//! say the same thing (a unit test holds the help text to the table).
+
+use std::fmt;
+
+/// How a `cargo shardtest` command ended, as its process exit status.
+///
+/// ```
+/// use shardtest::exit::ExitStatus;
+/// assert_eq!(ExitStatus::TestsFailed.code(), 100);
+/// assert_eq!(ExitStatus::NoTests.code(), 4);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// Every test passed (a flaky test that passed on a retry counts as passed).
+    Ok,
+    /// `verify`: the reports do not prove an exactly-once run.
+    NotExactlyOnce,
+    /// Bad usage or bad input: a malformed flag, a missing or unreadable input file.
+    Usage,
+    /// The filters (or `--rerun-failed`) selected no test to run (`--no-tests` changes this).
+    NoTests,
+    /// The run could not be set up: an I/O error outside the user's inputs, cargo missing.
+    Setup,
+    /// At least one test failed, crashed or timed out.
+    TestsFailed,
+    /// The build failed, or a test binary could not be listed.
+    BuildFailed,
+    /// The tests ran, but a report the user asked for (JSON, JUnit) could not be written.
+    OutputFailed,
+    /// Interrupted by Ctrl-C or SIGTERM; reports for what finished were written.
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// Every status, in the order of the documented table.
+    pub const ALL: [ExitStatus; 9] = [
+        ExitStatus::Ok,
+        ExitStatus::NotExactlyOnce,
+        ExitStatus::Usage,
+        ExitStatus::NoTests,
+        ExitStatus::Setup,
+        ExitStatus::TestsFailed,
+        ExitStatus::BuildFailed,
+        ExitStatus::OutputFailed,
+        ExitStatus::Interrupted,
+    ];
+
+    /// The process exit code.
+    ///
+    /// ```
+    /// # use shardtest::exit::ExitStatus;
+    /// assert_eq!(ExitStatus::Usage.code(), 2);
+    /// ```
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitStatus::Ok => 0,
+            ExitStatus::NotExactlyOnce => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::NoTests => 4,
+            ExitStatus::Setup => 96,
+            ExitStatus::TestsFailed => 100,
+            ExitStatus::BuildFailed => 101,
+            ExitStatus::OutputFailed => 110,
+            ExitStatus::Interrupted => 130,
+        }
+    }
+
+    /// One line of the documented table.
+    ///
+    /// ```
+    /// # use shardtest::exit::ExitStatus;
+    /// assert!(ExitStatus::OutputFailed.meaning().contains("JUnit"));
+    /// ```
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Ok => {
+                "every test passed (flaky-but-passed counts as passed; non-critical failures do not count)"
+            }
+            ExitStatus::NotExactlyOnce => {
+                "`verify`: the reports do not prove that every test ran exactly once"
+            }
+            ExitStatus::Usage => {
+                "bad usage or input (a malformed flag, a missing or unreadable file)"
+            }
+            ExitStatus::NoTests => {
+                "no test to run: the filters selected nothing (`--no-tests=pass|warn` to allow it)"
+            }
+            ExitStatus::Setup => "the run could not be set up (an I/O error, cargo not found)",
+            ExitStatus::TestsFailed => "at least one test failed, crashed or timed out",
+            ExitStatus::BuildFailed => "the build failed, or a test binary could not be listed",
+            ExitStatus::OutputFailed => {
+                "the tests passed, but a JSON or JUnit report could not be written"
+            }
+            ExitStatus::Interrupted => {
+                "interrupted (Ctrl-C, SIGTERM): running tests were stopped, reports were written"
+            }
+        }
+    }
+
+    /// The table as `--help` shows it.
+    pub fn help_table() -> String {
+        let mut s = String::from("Exit status:\n");
+        for st in Self::ALL {
+            s.push_str(&format!("  {:>3}  {}\n", st.code(), st.meaning()));
+        }
+        s
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
+/// An error that decides the exit status itself (no test selected, a report not written).
+///
+/// ```
+/// use shardtest::exit::{ExitStatus, Failure, status_of};
+/// let e = anyhow::Error::new(Failure::new(ExitStatus::NoTests, "no test matches `foo`"));
+/// assert_eq!(status_of(&e), ExitStatus::NoTests);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// The status the process exits with.
+    pub status: ExitStatus,
+    /// What happened, for the user.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with this status and message.
+    pub fn new(status: ExitStatus, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// The exit status an error stands for: the first typed error in its chain decides; an error
+/// of no known type is a setup failure (never "bad usage", which would send the user looking
+/// for a typo).
+///
+/// ```
+/// use shardtest::exit::{ExitStatus, status_of};
+/// use shardtest::app::UsageError;
+/// let e = anyhow::Error::new(UsageError("bad".into())).context("reading flags");
+/// assert_eq!(status_of(&e), ExitStatus::Usage);
+/// let io = anyhow::anyhow!("disk full");
+/// assert_eq!(status_of(&io), ExitStatus::Setup);
+/// ```
+pub fn status_of(error: &anyhow::Error) -> ExitStatus {
+    for cause in error.chain() {
+        if let Some(f) = cause.downcast_ref::<Failure>() {
+            return f.status;
+        }
+        if cause.downcast_ref::<crate::app::UsageError>().is_some() {
+            return ExitStatus::Usage;
+        }
+        if cause.downcast_ref::<crate::app::BuildError>().is_some() {
+            return ExitStatus::BuildFailed;
+        }
+        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return ExitStatus::Usage;
+        }
+    }
+    ExitStatus::Setup
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct() {
+        let mut codes: Vec<u8> = ExitStatus::ALL.iter().map(|s| s.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ExitStatus::ALL.len());
+    }
+
+    #[test]
+    fn the_help_text_and_the_readme_carry_the_whole_table() {
+        let help = crate::cli::after_help();
+        let readme = include_str!("../../README.md");
+        for st in ExitStatus::ALL {
+            assert!(
+                help.contains(&format!("{:>3}  {}", st.code(), st.meaning())),
+                "--help lacks {st}"
+            );
+            assert!(
+                readme.contains(&format!("| {} |", st.code())),
+                "README's exit table lacks {st}"
+            );
+        }
+    }
+}

@@ -69,6 +69,9 @@ pub enum Command {
     Timings(crate::commands::timings::TimingsArgs),
     /// Check that the shards' JSON reports come from one plan and ran every test exactly once.
     Verify(crate::commands::verify::VerifyArgs),
+    /// A shared queue run (`run --queue`): `status` (counts per job) and `report` (merged
+    /// reports and the exactly-once proof once every test is done).
+    Queue(crate::commands::queue::QueueArgs),
     /// Remove the runs' artifact directories (`<target-dir>/shardtest/runs`), and with
     /// `--timings` the timings history too.
     Clean(crate::commands::clean::CleanArgs),
@@ -488,7 +491,7 @@ pub fn normalize_args(mut args: Vec<String>) -> Vec<String> {
     }
     const COMMANDS: &[&str] = &[
         "run", "list", "plan", "timings", "verify", "archive", "audit", "report", "timeline",
-        "clean", "help",
+        "clean", "queue", "help",
     ];
     let first = args.get(1).map(String::as_str);
     let explicit = match first {

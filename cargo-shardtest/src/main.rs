@@ -66,6 +66,7 @@ fn main() -> ExitCode {
         Command::Timings(args) => shardtest::commands::timings::run(args),
         Command::Verify(args) => shardtest::commands::verify::run(args),
         Command::Clean(args) => shardtest::commands::clean::run(args),
+        Command::Queue(args) => shardtest::commands::queue::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -46,6 +46,15 @@ struct BatchState<'a> {
     result_pending: bool,
     /// The last bytes of everything the process printed (for errors about the batch itself).
     recent: String,
+    /// The batch's process (0: none, in unit tests).
+    pid: i32,
+    /// Its children seen so far.
+    seen_children: BTreeSet<i32>,
+    /// Per test, the children of the batch process first seen alive when it ended: the
+    /// processes it started and left running. It leaked if they outlive the batch.
+    blame: BTreeMap<usize, Vec<i32>>,
+    /// Passing tests held back until the batch ends because they left processes running.
+    suspects: Vec<(usize, TestResult)>,
 }
 
 impl<'a> BatchState<'a> {
@@ -64,6 +73,24 @@ impl<'a> BatchState<'a> {
             raw: Vec::new(),
             result_pending: false,
             recent: String::new(),
+            pid: 0,
+            seen_children: BTreeSet::new(),
+            blame: BTreeMap::new(),
+            suspects: Vec::new(),
+        }
+    }
+
+    /// Notes the children of the batch process that appeared while `test` ran.
+    fn note_children(&mut self, test: usize) {
+        if self.pid == 0 {
+            return;
+        }
+        let new: Vec<i32> = super::leak::children_of(self.pid)
+            .into_iter()
+            .filter(|p| self.seen_children.insert(*p))
+            .collect();
+        if !new.is_empty() {
+            self.blame.insert(test, new);
         }
     }
 
@@ -97,6 +124,7 @@ impl<'a> BatchState<'a> {
         };
         let duration = cur.began.elapsed();
         self.done.insert(cur.test);
+        self.note_children(cur.test);
         if *result == LineResult::Failed {
             let raw = std::mem::take(&mut self.raw);
             self.failed.push((cur.test, duration, cur.began_at, raw));
@@ -113,6 +141,10 @@ impl<'a> BatchState<'a> {
             log: None,
             output_tail: String::new(),
         };
+        if self.blame.contains_key(&cur.test) {
+            self.suspects.push((cur.test, result));
+            return;
+        }
         // Hold back the latest pass: if the process leaves children behind, it gets the blame.
         if let Some((test, r)) = self.held_pass.replace((cur.test, result)) {
             let _ = tx.send(WorkerMsg::Ended {
@@ -274,6 +306,7 @@ pub(super) fn run_batch(
             .map(|&i| (tests[i].case.id.name.as_str(), i))
             .collect(),
     );
+    st.pid = pgid;
     super::capture::read_until_exit(reader, &mut child, |chunk, complete| {
         if complete {
             // Borrowed unless the line is not UTF-8: no allocation per line.
@@ -285,6 +318,16 @@ pub(super) fn run_batch(
         }
     });
     let status = child.wait();
+    if let Some(cur) = st.current.as_ref().map(|c| c.test) {
+        st.note_children(cur);
+    }
+    // Tests whose processes outlived the batch (checked before the leftovers are killed).
+    let blamed: BTreeSet<usize> = st
+        .blame
+        .iter()
+        .filter(|(_, pids)| pids.iter().any(|&p| super::leak::is_alive(p)))
+        .map(|(&t, _)| t)
+        .collect();
     let leaked = reap_group(pgid, slot, config);
     let status_outcome = match status {
         Ok(s) => outcome_of(s),
@@ -333,7 +376,7 @@ pub(super) fn run_batch(
             outcome: AttemptOutcome::Failed { code: 101 },
             duration,
             started_at,
-            leaked: false,
+            leaked: leaked && blamed.contains(&test),
             log,
             output_tail: tail_of(&output),
         };
@@ -364,7 +407,7 @@ pub(super) fn run_batch(
             outcome,
             duration: cur.began.elapsed(),
             started_at: cur.began_at,
-            leaked,
+            leaked: leaked && (blamed.is_empty() || blamed.contains(&cur.test)),
             log,
             output_tail: tail_of(&output),
         };
@@ -375,8 +418,17 @@ pub(super) fn run_batch(
             result,
         });
     }
+    for (test, mut result) in std::mem::take(&mut st.suspects) {
+        result.leaked = leaked && blamed.contains(&test);
+        let _ = tx.send(WorkerMsg::Ended {
+            slot,
+            test,
+            attempt: job.attempt,
+            result,
+        });
+    }
     if let Some((test, mut result)) = st.held_pass.take() {
-        result.leaked = leaked && !crashed;
+        result.leaked = leaked && !crashed && (blamed.is_empty() || blamed.contains(&test));
         let _ = tx.send(WorkerMsg::Ended {
             slot,
             test,

@@ -54,6 +54,8 @@ pub(super) fn start(run_id: &str) -> Option<Guardian> {
     cmd.arg(GUARDIAN_ARG)
         .arg(run_id)
         .env_clear()
+        // Not empty: the leak check takes an empty environment for a process mid-exec.
+        .env("SHARDTEST_GUARDIAN_OF", run_id)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -39,10 +39,25 @@ fn group_alive(pgid: i32) -> bool {
 
 /// The runner's children (all threads') that carry `run_id` and `slot` in their environment:
 /// processes of the test that just ended on `slot` that were handed to the runner.
+///
+/// A process in the middle of `execve` shows an empty environment for a moment: when a live
+/// child shows none, look again shortly (a few times) rather than miss it.
 fn orphans(run_id: &str, slot: u32) -> Vec<i32> {
+    for _ in 0..10 {
+        let (found, unsure) = scan_orphans(run_id, slot);
+        if !found.is_empty() || !unsure {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Vec::new()
+}
+
+fn scan_orphans(run_id: &str, slot: u32) -> (Vec<i32>, bool) {
     let mut found = Vec::new();
+    let mut unsure = false;
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return found;
+        return (found, unsure);
     };
     let run_marker = format!("SHARDTEST_RUN_ID={run_id}");
     let slot_marker = format!("SHARDTEST_WORKER_ID={slot}");
@@ -54,9 +69,11 @@ fn orphans(run_id: &str, slot: u32) -> Vec<i32> {
             .split_whitespace()
             .filter_map(|p| p.parse::<i32>().ok())
         {
-            let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if env.is_empty() {
+                unsure |= is_alive(pid);
                 continue;
-            };
+            }
             let mut run = false;
             let mut slot_ok = false;
             for kv in env.split(|b| *b == 0) {
@@ -68,7 +85,7 @@ fn orphans(run_id: &str, slot: u32) -> Vec<i32> {
             }
         }
     }
-    found
+    (found, unsure)
 }
 
 /// Reaps the orphans seen so far that have exited (they are our children now).
@@ -122,4 +139,30 @@ pub(super) fn reap_leftovers(pgid: i32, run_id: &str, slot: u32, grace: Duration
         }
     }
     true
+}
+
+/// The live children of process `pid` (of all its threads), from `/proc`.
+pub(super) fn children_of(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+            found.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    found
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub(super) fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+    })
 }

@@ -72,20 +72,31 @@ fn expected_shapes() -> BTreeMap<String, String> {
 
 #[test]
 fn batch_mode_maps_every_libtest_line_shape_to_its_test() {
-    for isolation in ["batch", "process"] {
+    // Process mode first: it records the durations, so batch mode then plans short batches
+    // of several tests (unknown tests are each predicted too long to share a process).
+    let timings = tempfile::tempdir().unwrap();
+    let timings = timings.path().join("timings.json");
+    for isolation in ["process", "batch"] {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("report.json");
         let o = run_bounded(
             fire()
                 .args(["--test", "shapes", "--test", "spaces", "-j", "1"])
                 .args(["--isolation", isolation])
+                .arg("--timings")
+                .arg(&timings)
                 .arg("--json")
                 .arg(&json),
             Duration::from_secs(300),
         );
         assert_eq!(o.status.code(), Some(100), "{isolation}: {}", text(&o));
         let report = read_json(&json);
-        assert_eq!(statuses(&report), expected_shapes(), "{isolation}: {}", text(&o));
+        assert_eq!(
+            statuses(&report),
+            expected_shapes(),
+            "{isolation}: {}",
+            text(&o)
+        );
         // The failure's log has what the test printed, what its child printed (stdout and
         // stderr), and the tail is on screen.
         let a = first_attempt(&report, "under-fire::shapes fails_with_child_output");
@@ -157,7 +168,12 @@ fn harness_false_targets_run_whole_once_and_are_reported_and_verified() {
         "under-fire::custom_ignores <whole binary>",
         "under-fire::custom_strict <whole binary>",
     ] {
-        assert_eq!(s.get(id).map(String::as_str), Some("passed"), "{}", text(&o));
+        assert_eq!(
+            s.get(id).map(String::as_str),
+            Some("passed"),
+            "{}",
+            text(&o)
+        );
     }
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -234,6 +250,9 @@ fn sigkill_of_the_runner_leaves_no_process_and_no_lock_behind() {
 
 #[test]
 fn a_setsid_child_is_reported_as_a_leak_and_killed_in_both_modes() {
+    // As above: process mode records durations, so batch mode puts several tests in a process.
+    let timings = tempfile::tempdir().unwrap();
+    let timings = timings.path().join("timings.json");
     for isolation in ["process", "batch"] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
@@ -242,6 +261,8 @@ fn a_setsid_child_is_reported_as_a_leak_and_killed_in_both_modes() {
         let o = run_bounded(
             fire()
                 .args(["--test", "procs", "-j", "1", "--isolation", isolation])
+                .arg("--timings")
+                .arg(&timings)
                 .arg("--json")
                 .arg(&json)
                 .env("FIXTURE_LEAK", "1")
@@ -307,12 +328,18 @@ fn a_timeout_sends_sigterm_then_sigkill_after_the_grace_period() {
     let ignore = first_attempt(&report, "under-fire::grace ignores_sigterm");
     assert_eq!(ignore["outcome"]["kind"], "timed_out", "{ignore}");
     assert_eq!(ignore["outcome"]["signal"], "SIGKILL", "{ignore}");
-    let d = ignore["duration"].as_f64().or_else(|| ignore["duration"]["secs"].as_f64());
+    let d = ignore["duration"]
+        .as_f64()
+        .or_else(|| ignore["duration"]["secs"].as_f64());
     if let Some(secs) = d {
         assert!(secs >= 3.5, "killed only after the grace period: {ignore}");
     }
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("killed by SIGKILL after the grace period"), "{}", text(&o));
+    assert!(
+        err.contains("killed by SIGKILL after the grace period"),
+        "{}",
+        text(&o)
+    );
     assert!(processes_of_run(&out).is_empty());
 }
 
@@ -375,8 +402,11 @@ fn a_hundred_thousand_workers_on_ten_tests_stay_small() {
     let json = dir.path().join("report.json");
     let b = run_bounded(fire().args(["--test", "ten"]), Duration::from_secs(300));
     assert_eq!(b.status.code(), Some(0), "{}", text(&b));
-    let (o, max_kib) =
-        run_measuring_rss(fire().args(["--test", "ten", "-j", "100000", "--json"]).arg(&json));
+    let (o, max_kib) = run_measuring_rss(
+        fire()
+            .args(["--test", "ten", "-j", "100000", "--json"])
+            .arg(&json),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(statuses(&read_json(&json)).len(), 10);
     // ru_maxrss covers the runner and every process it waited for (cargo, the tests): all of

@@ -349,6 +349,19 @@ pub(super) fn run_batch(
         });
         return;
     }
+    if st.done.is_empty()
+        && st.current.is_none()
+        && job.tests.len() > 1
+        && matches!(status_outcome, AttemptOutcome::Failed { .. })
+    {
+        // Nothing began and the binary exited with an error: it may not take several names
+        // (libtest-mimic takes one filter). Run its tests one per process instead.
+        let _ = tx.send(WorkerMsg::Split {
+            tests: job.tests.clone(),
+            attempt: job.attempt,
+        });
+        return;
+    }
     if st.done.is_empty() && st.current.is_none() && !status_outcome.is_pass() {
         // Nothing began: the binary itself failed (bad arguments, a crash at start-up).
         // Report every test of the batch as failed with what it printed, rather than retry
@@ -508,5 +521,58 @@ mod tests {
             Some(WorkerMsg::Began { test: 0, .. })
         ));
         assert_eq!(st.current.as_ref().map(|c| c.test), Some(0));
+    }
+
+    #[test]
+    fn every_libtest_line_shape_maps_to_its_test() {
+        let names = [
+            "kmerge",
+            "src/lib.rs - f (line 3)",
+            "src/lib.rs - g (line 9)",
+            "reasoned",
+            "name with spaces",
+            "fails - should panic",
+        ];
+        let mut st = state(&names);
+        let out = "running 6 tests\n\
+            test kmerge - should panic ... ok\n\
+            test src/lib.rs - f (line 3) - compile ... ok\n\
+            test src/lib.rs - g (line 9) - compile fail ... FAILED\n\
+            test reasoned ... ignored, needs a database ... or two\n\
+            test name with spaces ... ok\n\
+            test fails - should panic - should panic ... FAILED\n\
+            \nfailures:\n\n---- src/lib.rs - g (line 9) stdout ----\nit compiled\n\
+            \nfailures:\n    src/lib.rs - g (line 9)\n\ntest result: FAILED. 3 passed; 2 failed\n";
+        feed(&mut st, out);
+        assert_eq!(st.done.len(), 6, "every test is seen to finish");
+        let failed: Vec<usize> = st.failed.iter().map(|f| f.0).collect();
+        assert_eq!(failed, [2, 5]);
+        assert_eq!(
+            st.failure_output.get(&2).map(String::as_str),
+            Some("it compiled\n\n")
+        );
+    }
+
+    #[test]
+    fn output_of_a_test_outside_the_capture_is_its_own() {
+        let mut st = state(&["a", "b"]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        st.partial("test a ... ", &tx);
+        for line in [
+            "test a ... from a child",
+            "more child output",
+            "FAILED",
+            "test b ... ok",
+        ] {
+            st.line(line, &tx);
+        }
+        drop(tx);
+        let _ = rx.into_iter().count();
+        assert_eq!(st.done.len(), 2);
+        assert_eq!(st.failed.len(), 1);
+        assert_eq!(
+            String::from_utf8_lossy(&st.failed[0].3),
+            "from a child\nmore child output\n"
+        );
     }
 }

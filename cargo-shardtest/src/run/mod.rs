@@ -242,6 +242,10 @@ pub(crate) enum WorkerMsg {
         attempt: u32,
         output: String,
     },
+    /// A batch's binary exited with an error before running any of its tests (it may not
+    /// accept several test names): run these, and the rest of the binary's tests, one per
+    /// process.
+    Split { tests: Vec<usize>, attempt: u32 },
     /// The worker is free again.
     JobDone { slot: u32 },
     /// Ctrl-C / SIGTERM.
@@ -893,6 +897,45 @@ impl Scheduler<'_> {
                 if !again.is_empty() {
                     self.queue.push_front(Job {
                         tests: again,
+                        attempt,
+                    });
+                }
+            }
+            WorkerMsg::Split { tests, attempt } => {
+                if self.interrupted {
+                    for t in tests {
+                        self.outstanding[t] = 0;
+                        self.emit_finished(t, TestStatus::NotRun, consumer);
+                    }
+                    return;
+                }
+                let Some(&first) = tests.first() else {
+                    return;
+                };
+                let binary = self.tests[first].case.id.binary.clone();
+                let tests_ref = Arc::clone(&self.tests);
+                let of_binary = |j: &Job| {
+                    j.tests.len() > 1
+                        && j.tests
+                            .iter()
+                            .all(|&t| tests_ref[t].case.id.binary == binary)
+                };
+                let queued: Vec<Job> = self.queue.drain(..).collect();
+                for job in queued {
+                    if of_binary(&job) {
+                        for t in job.tests {
+                            self.queue.push_back(Job {
+                                tests: vec![t],
+                                attempt: job.attempt,
+                            });
+                        }
+                    } else {
+                        self.queue.push_back(job);
+                    }
+                }
+                for t in tests.into_iter().rev() {
+                    self.queue.push_front(Job {
+                        tests: vec![t],
                         attempt,
                     });
                 }

@@ -449,3 +449,105 @@ fn a_failing_test_with_a_2000_character_name_keeps_its_full_log() {
         text(&o)
     );
 }
+
+/// Names of the `shard::pg` databases on the `DATABASE_URL` server whose name starts with
+/// `prefix` (through `psql`).
+fn pg_databases(url: &str, prefix: &str) -> Vec<String> {
+    let o = Command::new("psql")
+        .arg(url)
+        .args(["-Atc", "SELECT datname FROM pg_database ORDER BY datname"])
+        .output()
+        .expect("psql runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `shard::pg`'s form of a run id in database names (lower-case alphanumerics, `_` else).
+fn pg_run(run: &str) -> String {
+    run.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn shard_pg_databases_are_dropped_when_the_run_ends() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("SKIPPED: DATABASE_URL is not set (scripts/test.sh starts a server)");
+        return;
+    };
+    if Command::new("psql").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: psql is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let locks = dir.path().join("locks");
+    let manifest = fixture("pg-end");
+
+    // Control: the same tests under a runner with no end-of-run hook keep their databases.
+    let built = run_bounded(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "test",
+                "--no-run",
+                "--message-format=json",
+                "--manifest-path",
+            ])
+            .arg(&manifest),
+        Duration::from_secs(600),
+    );
+    assert!(built.status.success(), "{}", text(&built));
+    let exe = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "db" && m["profile"]["test"] == true)
+        .find_map(|m| m["executable"].as_str().map(str::to_string))
+        .expect("the test executable");
+    let control_run = format!("ctl{}", std::process::id());
+    let o = run(Command::new(&exe)
+        .env("SHARDTEST_RUN_ID", &control_run)
+        .env("SHARDTEST_LOCK_DIR", &locks)
+        .env("SHARDTEST_PG_SWEEP", "0"));
+    assert!(o.status.success(), "{}", text(&o));
+    let kept = pg_databases(&url, &format!("st_{}", pg_run(&control_run)));
+    assert!(!kept.is_empty(), "the control run made databases");
+    for db in &kept {
+        let _ = Command::new("psql")
+            .arg(&url)
+            .args(["-qAtc", &format!("DROP DATABASE IF EXISTS \"{db}\"")])
+            .output();
+    }
+
+    let json = dir.path().join("report.json");
+    let o = run_bounded(
+        shardtest()
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .args(["-j", "2", "--json"])
+            .arg(&json)
+            .env("SHARDTEST_LOCK_DIR", &locks)
+            .env("SHARDTEST_PG_SWEEP", "0"),
+        Duration::from_secs(600),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = read_json(&json);
+    let run_id = report["run"]["run_id"].as_str().unwrap();
+    let left = pg_databases(&url, &format!("st_{}", pg_run(&format!("{run_id}-s1"))));
+    assert_eq!(left, Vec::<String>::new(), "{}", text(&o));
+    assert!(
+        !locks
+            .join("pg-run")
+            .join(format!("end-{run_id}.exes"))
+            .exists(),
+        "the end-of-run note is removed"
+    );
+}

@@ -10,6 +10,7 @@
 mod artifacts;
 mod batch;
 mod capture;
+mod end_of_run;
 pub mod guardian;
 mod leak;
 pub mod libtest_output;
@@ -552,6 +553,8 @@ pub fn run_shard(
         let _ = h.join();
     }
     s.outcome.interrupted = s.interrupted;
+    // The test-side library's end-of-run work (dropping `shard::pg` databases).
+    end_of_run::finish(&config.run_id);
     drop(guardian);
     // The live capture files hold only the last test of each slot (failures were copied to
     // their artifact directories): nothing of a passing test's output is kept.

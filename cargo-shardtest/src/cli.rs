@@ -471,6 +471,30 @@ pub struct RunArgs {
     /// are removed until the rest fit (this run's directory is always kept).
     #[arg(long, value_name = "SIZE", env = "SHARDTEST_RUNS_SIZE_LIMIT", default_value = "1GiB", value_parser = crate::runs_dir::parse_size)]
     pub runs_size_limit: u64,
+    /// Take tests from a shared queue instead of running a static shard: every CI job runs
+    /// the same command and pulls work until the queue is empty (redis://[[USER]:PASSWORD@]
+    /// HOST[:PORT][/DB], or rediss:// for TLS). Needs --queue-run.
+    #[arg(long, value_name = "URL", env = "SHARDTEST_QUEUE", hide_env_values = true, conflicts_with_all = ["shard", "rerun_failed"], requires = "queue_run")]
+    pub queue: Option<String>,
+    /// With --queue: the run's id, the same in every job of the pipeline (e.g. the CI
+    /// pipeline id), or `auto` to take it from the CI environment.
+    #[arg(long, value_name = "ID|auto", env = "SHARDTEST_QUEUE_RUN")]
+    pub queue_run: Option<String>,
+    /// With --queue: a lease expires this long after its job's last heartbeat, and its tests
+    /// go back into the queue for another job.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_timeout: Duration,
+    /// With --queue: the run's keys expire after this long.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub queue_ttl: Duration,
+    /// With --queue: how long to retry an unreachable queue (with backoff) before giving up
+    /// with exit status 105.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub queue_retry: Duration,
+    /// With --queue: the first failing test stops every job from taking new work (the jobs
+    /// finish what they hold, and exit 100).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Arguments after `--`: libtest-style filters (`-- foo --exact --skip bar`) are folded into
     /// the selection; anything else is passed to every test process.
     #[arg(last = true, value_name = "TEST ARGS")]

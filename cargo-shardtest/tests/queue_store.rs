@@ -161,7 +161,10 @@ fn an_expired_lease_goes_back_and_a_late_result_counts_once() {
     let r = live.results().unwrap();
     assert!(r.iter().all(|r| r.record.status == TestStatus::Passed));
     // Heartbeats report the lost lease.
-    assert_eq!(dead.heartbeat(&jd, std::slice::from_ref(&lost)).unwrap(), vec![lost]);
+    assert_eq!(
+        dead.heartbeat(&jd, std::slice::from_ref(&lost)).unwrap(),
+        vec![lost]
+    );
 }
 
 #[test]

@@ -120,11 +120,12 @@ pub fn run(args: QueueArgs) -> anyhow::Result<u8> {
             let mut status = q.status()?;
             // Done when every test has a result, or when nothing is queued or leased any more
             // (a run stopped by --fail-fast), or when the wait is over.
-            while status.exists
-                && status.done < status.total
-                && (status.queued > 0 || !status.leased.is_empty())
-                && start.elapsed() < wait
-            {
+            let settled = |s: &crate::queue::QueueStatus| {
+                !s.exists
+                    || s.done >= s.total
+                    || s.leased.is_empty() && (s.queued == 0 || s.stopped)
+            };
+            while !settled(&status) && start.elapsed() < wait {
                 std::thread::sleep(
                     Duration::from_millis(500).min(wait.saturating_sub(start.elapsed())),
                 );

@@ -17,12 +17,14 @@
 //! The scheduler sees none of this: a queue job runs the leased tests through the same runner
 //! and event stream as a static shard.
 
+mod job;
 mod lease;
 pub mod redis_store;
 mod report;
 mod types;
 mod url;
 
+pub use job::{JobSummary, QueueJob};
 pub use lease::LeasePolicy;
 pub use report::build_report;
 pub use types::{

@@ -15,6 +15,7 @@ pub mod guardian;
 mod leak;
 pub mod libtest_output;
 mod process;
+pub mod source;
 
 pub use process::{read_tail, signal_name};
 
@@ -333,7 +334,7 @@ pub const MAX_UNRUN: u32 = 3;
 /// ([`Scheduler::prefetch`]).
 const PREFETCH_MAX: Duration = Duration::from_millis(50);
 
-struct Scheduler<'a> {
+struct Scheduler<'a, 's> {
     tests: Arc<Vec<ShardTest>>,
     config: &'a RunnerConfig,
     queue: VecDeque<Job>,
@@ -353,6 +354,10 @@ struct Scheduler<'a> {
     unrun: Vec<u32>,
     interrupted: bool,
     outcome: RunOutcome,
+    /// Where more work comes from, if anywhere (a shared queue); `None` once exhausted.
+    source: Option<&'s mut dyn source::WorkSource>,
+    /// When to ask the source again after it said "later".
+    source_wait: Option<Instant>,
 }
 
 /// The order tests start in: longest estimate first (ties by id), or a seeded shuffle.
@@ -461,6 +466,20 @@ pub fn run_shard(
     consumer: &mut dyn EventConsumer,
     interrupter: &Interrupter,
 ) -> std::io::Result<RunOutcome> {
+    run_from(tests, config, consumer, interrupter, None)
+}
+
+/// Runs `tests` as [`run_shard`] does, except that with a `source` none of them starts on its
+/// own: the scheduler takes them from the source whenever workers are idle, tells it each
+/// final result, and ends when the source is exhausted (the tests marked `skip` are reported
+/// as skipped either way).
+pub fn run_from(
+    tests: Vec<ShardTest>,
+    config: &RunnerConfig,
+    consumer: &mut dyn EventConsumer,
+    interrupter: &Interrupter,
+    source: Option<&mut dyn source::WorkSource>,
+) -> std::io::Result<RunOutcome> {
     std::fs::create_dir_all(&config.logs_dir)?;
     become_subreaper();
     // Removes everything the run started if this process dies (see `guardian.rs`).
@@ -502,8 +521,10 @@ pub fn run_shard(
     }
     let repeat = config.repeat.max(1);
     let mut queue = VecDeque::new();
-    for attempt in 1..=repeat {
-        queue.extend(make_jobs(&tests, &order, config, attempt));
+    if source.is_none() {
+        for attempt in 1..=repeat {
+            queue.extend(make_jobs(&tests, &order, config, attempt));
+        }
     }
     let outstanding = tests
         .iter()
@@ -545,6 +566,8 @@ pub fn run_shard(
         group_busy: BTreeMap::new(),
         interrupted: false,
         outcome: RunOutcome::default(),
+        source,
+        source_wait: None,
     };
     s.event_loop(&rx, &job_senders, consumer);
     interrupter.detach();
@@ -598,7 +621,7 @@ fn worker_loop(
     }
 }
 
-impl Scheduler<'_> {
+impl Scheduler<'_, '_> {
     fn event_loop(
         &mut self,
         rx: &Receiver<WorkerMsg>,
@@ -607,14 +630,18 @@ impl Scheduler<'_> {
     ) {
         loop {
             self.release_delayed(Instant::now());
+            self.refill();
             self.dispatch(jobs);
             let running = self.slots.iter().any(Option::is_some);
-            if !running && self.queue.is_empty() && self.delayed.is_empty() {
+            if !running && self.queue.is_empty() && self.delayed.is_empty() && self.source.is_none()
+            {
                 return;
             }
             consumer.flush();
-            let wait = self
-                .next_deadline()
+            let wait = [self.next_deadline(), self.source_wait]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             let msg = match wait {
                 Some(w) => match rx.recv_timeout(w) {
@@ -635,6 +662,40 @@ impl Scheduler<'_> {
                 }
             }
             self.check_deadlines(consumer);
+        }
+    }
+
+    /// Asks the work source for tests when the scheduler's own queue is empty and a worker
+    /// is idle (and the source did not ask to wait).
+    fn refill(&mut self) {
+        if self.interrupted || !self.queue.is_empty() || !self.delayed.is_empty() {
+            return;
+        }
+        if self.source_wait.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let idle = self.slots.iter().filter(|s| s.is_none()).count();
+        let Some(source) = self.source.as_deref_mut() else {
+            return;
+        };
+        if idle == 0 {
+            return;
+        }
+        self.source_wait = None;
+        match source.take(idle) {
+            source::Take::Tests(tests) => {
+                let tests: Vec<usize> = tests
+                    .into_iter()
+                    .filter(|&t| t < self.tests.len() && !self.tests[t].skip)
+                    .collect();
+                for &t in &tests {
+                    self.outstanding[t] = 1;
+                }
+                let jobs = make_jobs(&self.tests, &tests, self.config, 1);
+                self.queue.extend(jobs);
+            }
+            source::Take::Later(d) => self.source_wait = Some(Instant::now() + d),
+            source::Take::Exhausted => self.source = None,
         }
     }
 
@@ -1013,6 +1074,15 @@ impl Scheduler<'_> {
             .flatten()
             .flat_map(|r| r.job.tests.iter().copied())
             .collect();
+        if let Some(source) = self.source.as_deref_mut() {
+            let ids: Vec<TestId> = pending
+                .iter()
+                .chain(&running)
+                .map(|&t| self.tests[t].case.id.clone())
+                .collect();
+            source.give_back(&ids);
+        }
+        self.source = None;
         for t in pending {
             // A test with copies still running reports when they end.
             if !running.contains(&t) && self.outstanding[t] > 0 {
@@ -1031,6 +1101,11 @@ impl Scheduler<'_> {
         }
         let mut attempts = std::mem::take(&mut self.attempts[test]);
         attempts.sort_by_key(|a| a.attempt);
+        if let Some(source) = self.source.as_deref_mut()
+            && status != TestStatus::NotRun
+        {
+            source.finished(&t.case.id, status, &attempts);
+        }
         consumer.on_event(&RunEvent::TestFinished {
             id: t.case.id.clone(),
             status,

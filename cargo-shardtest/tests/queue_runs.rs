@@ -86,6 +86,10 @@ fn four_jobs_from_one_archive_run_every_test_exactly_once() {
         .map(|k| {
             let mut c = job(ci.path(), &format!("job-{k}"), &server, "four", out.path());
             c.args(["-j", "2"]);
+            // Half the jobs batch their tests: isolation is a job's own business.
+            if k > 2 {
+                c.args(["--isolation", "batch"]);
+            }
             spawn(c)
         })
         .collect();

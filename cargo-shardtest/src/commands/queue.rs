@@ -2,6 +2,10 @@
 //! or after the jobs: its counts per job, and (`report`) the merged JSON and JUnit reports
 //! with the exactly-once proof once every test is done.
 
+// Doc comments on clap items are the `--help` text users read, written for a terminal
+// (`[[USER]:PASSWORD@]`), not as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
 use crate::cli;
 use crate::exit::{ExitStatus, Failure};
 use crate::queue::redis_store::{RedisOptions, RedisQueue};

@@ -263,6 +263,20 @@ pub fn shell_word(s: &str) -> String {
 }
 
 /// Replay commands of a finding, built from the two tests' binaries.
+///
+/// ```
+/// use shardtest::audit::culprit::Replay;
+/// let b = shardtest::list::TestBinary {
+///     id: shardtest::id::BinaryId::new("demo"), path: "/t/demo".into(),
+///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
+///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
+/// };
+/// let (a, v): (shardtest::id::TestId, shardtest::id::TestId) = ("demo t::a".parse().unwrap(), "demo t::v".parse().unwrap());
+/// let r = Replay { other: (&a, &b), suspect: (&v, &b) };
+/// assert_eq!(r.in_process(true), "cargo test -p demo --lib -- --exact t::a t::v --test-threads 1");
+/// assert_eq!(r.beside(3), "cargo shardtest run -p demo --lib -j 2 --repeat 3 --exact t::a t::v");
+/// assert_eq!(r.in_order(), "cargo test -p demo --lib -- --exact t::a ; cargo test -p demo --lib -- --exact t::v");
+/// ```
 pub struct Replay<'a> {
     /// The other test and its binary.
     pub other: (&'a TestId, &'a TestBinary),

@@ -93,6 +93,13 @@ fn command(binary: &TestBinary, args: &[String]) -> Command {
 
 /// Whether `binary`'s libtest accepts `-Z unstable-options --shuffle-seed` (a nightly
 /// toolchain built it). Stable libtest refuses unstable options.
+///
+/// ```no_run
+/// # fn binary() -> shardtest::list::TestBinary { unimplemented!() }
+/// if !shardtest::audit::inproc::shuffle_supported(&binary()) {
+///     println!("stable libtest: no in-process shuffle");
+/// }
+/// ```
 pub fn shuffle_supported(binary: &TestBinary) -> bool {
     let args: Vec<String> = [
         "--list",
@@ -115,6 +122,15 @@ pub fn shuffle_supported(binary: &TestBinary) -> bool {
 /// Runs `names` of `binary` in one process as `spec` says and reads each test's result from
 /// libtest's output. `stop` is asked about every 10 ms whether to give up (budget, Ctrl-C):
 /// it returns the reason. The process group is killed when stopped or timed out.
+///
+/// ```no_run
+/// use shardtest::audit::inproc::{run_in_process, InProcessSpec};
+/// # fn binary() -> shardtest::list::TestBinary { unimplemented!() }
+/// let spec = InProcessSpec { threads: Some(1), ..Default::default() };
+/// let run = run_in_process(&binary(), &["tests::a", "tests::b"], &spec, &|| None)?;
+/// let b_passed = run.results.get("tests::b").is_some_and(|r| r.passed);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn run_in_process(
     binary: &TestBinary,
     names: &[&str],

@@ -556,6 +556,7 @@ pub fn audit(
         orders: BTreeMap::new(),
         partners: BTreeMap::new(),
         notes: BTreeMap::new(),
+        last_trial: BTreeMap::new(),
     };
     a.run_all()?;
     Ok(a.finish())
@@ -591,6 +592,8 @@ struct Auditor<'a> {
     partners: BTreeMap<TestId, Partner>,
     /// Why a search found no other test.
     notes: BTreeMap<TestId, String>,
+    /// Runs and failures of every test of the last process-per-test search trial.
+    last_trial: BTreeMap<TestId, (u32, u32)>,
 }
 
 /// How a search trial runs its tests.
@@ -1141,6 +1144,7 @@ impl Auditor<'_> {
         let started = Instant::now();
         let (mut runs, mut failures) = (0u32, 0u32);
         let mut halted = None;
+        self.last_trial.clear();
         for rep in 1..=reps {
             let passed = match how {
                 TrialRun::Process { order, workers } => {
@@ -1159,6 +1163,11 @@ impl Auditor<'_> {
                             .and_then(|t| t.attempts.first().cloned())
                     });
                     for t in report.iter().flat_map(|r| r.tests.iter()) {
+                        let c = self.last_trial.entry(t.id.clone()).or_default();
+                        for a in &t.attempts {
+                            c.0 += 1;
+                            c.1 += u32::from(!a.outcome.is_pass());
+                        }
                         record.attempts += t.attempts.len();
                         record.failures +=
                             t.attempts.iter().filter(|a| !a.outcome.is_pass()).count();
@@ -1225,6 +1234,9 @@ impl Auditor<'_> {
             .collect();
         suspects.sort();
         for (_, id, class) in suspects {
+            if self.partners.contains_key(&id) {
+                continue; // named by the search of its pair
+            }
             let tallies = self.tallies.get(&id).cloned().unwrap_or_default();
             let get = |k: ConfigKind| tallies.get(&k).cloned().unwrap_or_default();
             let failed_beside = get(ConfigKind::Parallel).failures > 0
@@ -1235,7 +1247,11 @@ impl Auditor<'_> {
             match class {
                 CauseClass::OrderDependent => self.search_order(&id)?,
                 CauseClass::InProcessSharedState => self.search_in_process(&id)?,
-                CauseClass::SharedState | CauseClass::TimingFlaky if failed_beside => {
+                // Only parallel runs failed (and, under a tight budget, perhaps nothing else
+                // ran, which makes it look like it always fails): look for the pair.
+                CauseClass::SharedState | CauseClass::TimingFlaky | CauseClass::AlwaysFails
+                    if failed_beside =>
+                {
                     self.search_beside(&id)?
                 }
                 _ => {}
@@ -1335,6 +1351,29 @@ impl Auditor<'_> {
                         self.alone_evidence(id)
                     );
                     let replay = self.replay(&c.id, id, |r| r.beside(k));
+                    // The same replays show whether the other one failed too: a pair of
+                    // suspects is searched once.
+                    let (c_runs, c_failures) =
+                        self.last_trial.get(&c.id).copied().unwrap_or_default();
+                    let c_suspect = self.tallies.get(&c.id).is_some_and(|t| {
+                        t.get(&ConfigKind::Parallel).is_some_and(|p| p.failures > 0)
+                    });
+                    if c_suspect && c_runs > 0 && c_failures * 2 > c_runs {
+                        let evidence = format!(
+                            "fails when run beside `{id}` ({c_failures} of {c_runs} runs); {}",
+                            self.alone_evidence(&c.id)
+                        );
+                        let replay = self.replay(id, &c.id, |r| r.beside(k));
+                        self.partners.entry(c.id.clone()).or_insert(Partner {
+                            id: id.clone(),
+                            relation: Relation::Beside,
+                            in_process: false,
+                            runs: c_runs,
+                            failures: c_failures,
+                            evidence,
+                            replay,
+                        });
+                    }
                     self.partners.insert(
                         id.clone(),
                         Partner {
@@ -1961,8 +2000,9 @@ mod tests {
             (Batched, 2, 2),
             (Alone, 3, 0),
         ]);
+        // Failing only batched (many tests in one process) is in-process shared state.
         let (c, why) = classify(&m, 2).unwrap();
-        assert_eq!(c, CauseClass::SharedState);
+        assert_eq!(c, CauseClass::InProcessSharedState);
         assert!(why.contains("batched"), "{why}");
     }
 
@@ -1985,6 +2025,160 @@ mod tests {
     fn failing_everywhere_is_not_a_determinism_problem() {
         let m = tallies(&[(Parallel, 3, 3), (Serial, 1, 1), (Alone, 3, 3)]);
         assert_eq!(classify(&m, 2).unwrap().0, CauseClass::AlwaysFails);
+    }
+
+    #[test]
+    fn in_process_failures_only_are_in_process_shared_state() {
+        let m = tallies(&[
+            (Parallel, 3, 0),
+            (Serial, 2, 0),
+            (Alone, 3, 0),
+            (InProcessSerial, 2, 2),
+            (InProcess, 2, 1),
+        ]);
+        let (c, why) = classify(&m, 2).unwrap();
+        assert_eq!(c, CauseClass::InProcessSharedState);
+        assert!(
+            why.contains("passes in its own process (8 of 8 runs)"),
+            "{why}"
+        );
+        // A failure in its own process as well is not in-process shared state.
+        let m = tallies(&[(Parallel, 3, 1), (Alone, 3, 0), (InProcessSerial, 2, 2)]);
+        assert_ne!(classify(&m, 2).unwrap().0, CauseClass::InProcessSharedState);
+    }
+
+    /// A report built by hand, so its human rendering is byte-for-byte stable.
+    fn sample_report() -> AuditReport {
+        let id = |s: &str| -> TestId { s.parse().unwrap() };
+        let config = |number, kind, label: &str, status, attempts, failures| ConfigRun {
+            number,
+            kind,
+            label: label.into(),
+            workers: 1,
+            seed: None,
+            only: None,
+            repeat: 1,
+            elapsed: Duration::from_millis(if status == ConfigStatus::Ran { 420 } else { 0 }),
+            status,
+            estimate: Duration::from_millis(500),
+            attempts,
+            failures,
+        };
+        let port = Suspect {
+            id: id("demo tests::port_first"),
+            class: CauseClass::SharedState,
+            reason: "fails at -j2 beside other tests (3 of 3 runs), passes at -j1 in every order and alone".into(),
+            tallies: [(
+                Parallel,
+                Tally {
+                    runs: 3,
+                    failures: 3,
+                    failed_in: vec![1],
+                    output_tail: "thread 'tests::port_first' panicked at src/lib.rs:9:5:\nAddress already in use\n".into(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            partner: Some(Partner {
+                id: id("demo tests::port_second"),
+                relation: Relation::Beside,
+                in_process: false,
+                runs: 3,
+                failures: 3,
+                evidence: "fails when run beside `demo tests::port_second` (3 of 3 runs); passes alone (3 of 3)".into(),
+                replay: "cargo shardtest run -p demo --lib -j 2 --repeat 3 --exact tests::port_second tests::port_first".into(),
+            }),
+            search: None,
+        };
+        let counter = Suspect {
+            id: id("demo tests::first_in_process"),
+            class: CauseClass::InProcessSharedState,
+            reason: "passes in its own process (5 of 5 runs), fails with other tests in one process: in-process, --test-threads 1 (2 of 2)".into(),
+            tallies: [(InProcessSerial, Tally { runs: 2, failures: 2, failed_in: vec![2], output_tail: String::new() })]
+                .into_iter()
+                .collect(),
+            partner: None,
+            search: Some("bisection skipped: would overrun the budget: needs ~0.6s, 0.1s left".into()),
+        };
+        AuditReport {
+            version: AUDIT_VERSION,
+            tests: 4,
+            max_workers: 2,
+            seed: 7,
+            repeat: 3,
+            budget: Some(Duration::from_secs(5)),
+            configs: vec![
+                config(1, Parallel, "-j2 (baseline)", ConfigStatus::Ran, 4, 2),
+                config(
+                    2,
+                    InProcessSerial,
+                    "in-process, --test-threads 1",
+                    ConfigStatus::Ran,
+                    4,
+                    1,
+                ),
+                config(
+                    3,
+                    Pair,
+                    "beside x3: demo tests::port_first + tests::port_second",
+                    ConfigStatus::Ran,
+                    6,
+                    6,
+                ),
+                config(
+                    4,
+                    Bisect,
+                    "bisect: demo tests::first_in_process after 1 earlier tests",
+                    ConfigStatus::Skipped {
+                        reason: "would overrun the budget: needs ~0.6s, 0.1s left".into(),
+                    },
+                    0,
+                    0,
+                ),
+            ],
+            culprits: vec![Culprit {
+                id: id("demo tests::port_second"),
+                relation: Relation::Beside,
+                in_process: false,
+                suspects: vec![id("demo tests::port_first")],
+            }],
+            suspects: vec![port, counter],
+            interrupted: false,
+            elapsed: Duration::from_millis(2500),
+        }
+    }
+
+    /// The human report, compared with `snapshots/report.txt`. After a deliberate change of
+    /// the output, rewrite the file with `UPDATE_SNAPSHOTS=1 cargo test -p cargo-shardtest
+    /// --lib audit::tests::human_report_snapshot` and review the diff.
+    #[test]
+    fn human_report_snapshot() {
+        let got = sample_report().to_string();
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/audit/snapshots/report.txt");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            got == want,
+            "the human report changed; if on purpose, rerun with UPDATE_SNAPSHOTS=1\n--- want\n{want}\n--- got\n{got}"
+        );
+    }
+
+    #[test]
+    fn the_json_report_carries_the_pairs() {
+        let v = serde_json::to_value(sample_report()).unwrap();
+        assert_eq!(v["suspects"][0]["partner"]["id"], "demo tests::port_second");
+        assert_eq!(v["suspects"][0]["partner"]["relation"], "beside");
+        assert_eq!(v["suspects"][1]["class"], "in_process_shared_state");
+        assert!(
+            v["suspects"][1]["search"]
+                .as_str()
+                .unwrap()
+                .contains("budget")
+        );
+        assert_eq!(v["culprits"][0]["suspects"][0], "demo tests::port_first");
     }
 
     #[test]

@@ -212,6 +212,46 @@ fn audit_catches_and_classifies_every_planted_defect() {
 }
 
 #[test]
+fn the_fixed_port_pair_is_one_finding_with_both_names_in_the_table() {
+    // Only the two port tests (a filter), so the audit is quick; the human report.
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(audit("audit-demo")
+        .args(["-j", "2", "--repeat", "2", "port_"])
+        .env("AUDIT_DEMO_DIR", dir.path()));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = |class: &str, test: &str| {
+        out.lines()
+            .any(|l| l.trim_start().starts_with(class) && l.contains(test))
+    };
+    for (me, other) in [("port_first", "port_second"), ("port_second", "port_first")] {
+        assert!(
+            row("isolation/shared state", &format!("audit-demo tests::{me}")),
+            "{}",
+            text(&o)
+        );
+        assert!(
+            out.contains(&format!(
+                "fails when run beside `audit-demo tests::{other}` (2 of 2 runs); passes alone (2 of 2)"
+            )),
+            "{}",
+            text(&o)
+        );
+        // The culprit has a line of its own.
+        assert!(
+            row("culprit", &format!("audit-demo tests::{other}")),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(
+        out.contains("replay the two: cargo shardtest run -p audit-demo --lib -j 2 --repeat 2 --exact tests::port_"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn audit_of_a_clean_suite_finds_nothing_and_exits_0() {
     let o = run(audit("audit-clean").args(["-j", "2", "--repeat", "2"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -77,6 +77,35 @@ pub fn libtest_args(names: &[&str], spec: &InProcessSpec) -> Vec<String> {
     args
 }
 
+/// Whether `binary` is a libtest binary of a cargo target (lib, bin, test, example, bench),
+/// which runs its tests in one process when asked. Other units (doctests) are not.
+///
+/// ```
+/// let mut b = shardtest::list::TestBinary {
+///     id: shardtest::id::BinaryId::new("demo"), path: "/t/demo".into(),
+///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
+///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
+/// };
+/// assert!(shardtest::audit::inproc::runs_in_process(&b));
+/// b.kind = "doctest".into();
+/// assert!(!shardtest::audit::inproc::runs_in_process(&b));
+/// ```
+pub fn runs_in_process(binary: &TestBinary) -> bool {
+    matches!(
+        binary.kind.as_str(),
+        "lib"
+            | "rlib"
+            | "dylib"
+            | "cdylib"
+            | "staticlib"
+            | "proc-macro"
+            | "bin"
+            | "test"
+            | "example"
+            | "bench"
+    )
+}
+
 fn command(binary: &TestBinary, args: &[String]) -> Command {
     let mut cmd = Command::new(&binary.path);
     cmd.current_dir(crate::list::existing_dir(&binary.package_dir));

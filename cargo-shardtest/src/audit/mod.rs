@@ -701,11 +701,12 @@ impl Auditor<'_> {
         self.find_partners()
     }
 
-    /// The test binaries of the audited tests, by id.
+    /// The libtest binaries of the audited tests (cargo's test targets), by id: what the
+    /// in-process configurations run. Other kinds of units (doctests, say) are left out.
     fn binaries(&self) -> BTreeMap<crate::id::BinaryId, Arc<TestBinary>> {
         self.tests
             .iter()
-            .filter(|t| !t.skip)
+            .filter(|t| !t.skip && inproc::runs_in_process(&t.binary))
             .map(|t| (t.binary.id.clone(), Arc::clone(&t.binary)))
             .collect()
     }
@@ -1445,7 +1446,7 @@ impl Auditor<'_> {
     /// bisect the tests before it in name order when it failed at one thread, else replay it
     /// beside each test of its binary (in one process, default threads).
     fn search_in_process(&mut self, id: &TestId) -> Result<(), AuditError> {
-        let Some(binary) = self.binary_of(id) else {
+        let Some(binary) = self.binary_of(id).filter(|b| inproc::runs_in_process(b)) else {
             return Ok(());
         };
         let tallies = self.tallies.get(id).cloned().unwrap_or_default();

@@ -18,6 +18,20 @@ fn audit(fixture_name: &str) -> std::process::Command {
     c
 }
 
+/// An audit of tests/fixtures/audit-demo with its own directory and its own "fixed" port, so
+/// that audits of the demo running at the same time (the tests of this file) never meet.
+fn audit_demo(dir: &std::path::Path) -> std::process::Command {
+    // A port free right now; the demo's two port tests then fight over it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let mut c = audit("audit-demo");
+    c.env("AUDIT_DEMO_DIR", dir)
+        .env("AUDIT_DEMO_PORT", port.to_string());
+    c
+}
+
 fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("stdout is JSON ({e}): {}", text(o)))
@@ -40,11 +54,9 @@ fn classes(report: &serde_json::Value) -> BTreeMap<String, String> {
 #[test]
 fn audit_catches_and_classifies_every_planted_defect() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(audit("audit-demo")
-        .args([
-            "-j", "2", "--repeat", "3", "--seed", "8123", "--format", "json",
-        ])
-        .env("AUDIT_DEMO_DIR", dir.path()));
+    let o = run(audit_demo(dir.path()).args([
+        "-j", "2", "--repeat", "3", "--seed", "8123", "--format", "json",
+    ]));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
     let r = json(&o);
     let c = classes(&r);
@@ -215,9 +227,7 @@ fn audit_catches_and_classifies_every_planted_defect() {
 fn the_fixed_port_pair_is_one_finding_with_both_names_in_the_table() {
     // Only the two port tests (a filter), so the audit is quick; the human report.
     let dir = tempfile::tempdir().unwrap();
-    let o = run(audit("audit-demo")
-        .args(["-j", "2", "--repeat", "2", "port_"])
-        .env("AUDIT_DEMO_DIR", dir.path()));
+    let o = run(audit_demo(dir.path()).args(["-j", "2", "--repeat", "2", "port_"]));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let row = |class: &str, test: &str| {
@@ -295,9 +305,7 @@ fn budget_skips_the_configurations_that_do_not_fit() {
 #[test]
 fn a_tight_budget_skips_the_search_for_the_other_test_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(audit("audit-demo")
-        .args(["-j", "2", "--repeat", "2", "--budget", "100ms"])
-        .env("AUDIT_DEMO_DIR", dir.path()));
+    let o = run(audit_demo(dir.path()).args(["-j", "2", "--repeat", "2", "--budget", "100ms"]));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     // The baseline shows the port pair failing; the pair search would overrun the budget.

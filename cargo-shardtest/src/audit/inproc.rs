@@ -208,6 +208,18 @@ pub fn run_in_process(
     let stdout = reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     let mut results = parse_libtest_output(&stdout, names);
+    if let Some(why) = stopped.as_deref().filter(|w| w.starts_with("timed out"))
+        && let Some(name) = running_test(&stdout, names)
+    {
+        // One thread: libtest named the test it was running when the process was killed.
+        results.insert(
+            name.to_string(),
+            InProcessResult {
+                passed: false,
+                output: format!("{why}: the process was killed while this test ran"),
+            },
+        );
+    }
     if stopped.is_none() {
         // The process died (a crash, an abort, a process::exit) before some tests reported:
         // they count as failed, each with what the process printed last.
@@ -251,6 +263,24 @@ fn kill_group(pgid: i32) {
     unsafe {
         libc::killpg(pgid, libc::SIGKILL);
     }
+}
+
+/// The test libtest was running when its output stopped: with one thread it prints
+/// `test NAME ... ` when a test begins and the result when it ends, so an unfinished last line
+/// names it.
+///
+/// ```
+/// use shardtest::audit::inproc::running_test;
+/// assert_eq!(running_test("test t::a ... ok\ntest t::b ... ", &["t::a", "t::b"]), Some("t::b"));
+/// assert_eq!(running_test("test t::a ... ok\n", &["t::a", "t::b"]), None);
+/// ```
+pub fn running_test<'n>(stdout: &str, names: &[&'n str]) -> Option<&'n str> {
+    let last = stdout.rsplit('\n').next()?;
+    let name = last
+        .strip_prefix("test ")?
+        .strip_suffix(" ... ")?
+        .trim_end();
+    names.iter().copied().find(|n| *n == name)
 }
 
 /// Reads libtest's output: `test NAME ... ok|FAILED|ignored` lines and the captured output

@@ -378,7 +378,7 @@ pub struct ConfigRun {
     pub kind: ConfigKind,
     /// Human description (`-j1 reversed`, `alone: <test> x3`, ...).
     pub label: String,
-    /// Worker slots.
+    /// Worker slots; for runs in one process, test threads (0: libtest's default).
     pub workers: u32,
     /// Shuffle seed, for the shuffled configuration.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1866,23 +1866,16 @@ impl fmt::Display for AuditReport {
             }
             for c in &self.culprits {
                 let victims: Vec<String> = c.suspects.iter().map(|v| v.to_string()).collect();
+                let victims = victims.join(", ");
+                let place = if c.in_process { " in one process" } else { "" };
                 let what = match c.relation {
-                    Relation::Beside => "makes it fail when run beside",
-                    Relation::Polluter => "breaks, when run before it,",
-                    Relation::Provider => "is needed (run before it) by",
-                };
-                writeln!(
-                    f,
-                    "  {:<24} {:<w$}  {what} {}{}",
-                    "culprit",
-                    c.id.to_string(),
-                    victims.join(", "),
-                    if c.in_process {
-                        " (in one process)"
-                    } else {
-                        ""
+                    Relation::Beside => format!("makes {victims} fail when run beside it{place}"),
+                    Relation::Polluter => format!("breaks {victims} when run before it{place}"),
+                    Relation::Provider => {
+                        format!("is needed by {victims}: it passes only after this one{place}")
                     }
-                )?;
+                };
+                writeln!(f, "  {:<24} {:<w$}  {what}", "culprit", c.id.to_string())?;
             }
             let mut by_class: BTreeMap<CauseClass, usize> = BTreeMap::new();
             for s in &self.suspects {

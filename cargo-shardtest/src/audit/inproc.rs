@@ -48,7 +48,8 @@ pub struct InProcessSpec {
     pub shuffle_seed: Option<u64>,
     /// Extra arguments for the binary (the user's test arguments).
     pub extra_args: Vec<String>,
-    /// Kill the process (its whole group) after this long.
+    /// Kill the process (its whole group) after this long: a bound for all its tests
+    /// together, not per test.
     pub timeout: Option<Duration>,
 }
 
@@ -106,15 +107,26 @@ pub fn runs_in_process(binary: &TestBinary) -> bool {
     )
 }
 
+/// The variables the runner sets in every test process it starts (see the brief's list).
+const RUNNER_VARS: [&str; 7] = [
+    "SHARDTEST_RUN_ID",
+    "SHARDTEST_WORKER_ID",
+    "SHARDTEST_WORKERS",
+    "SHARDTEST_SHARD",
+    "SHARDTEST_TEST_ID",
+    "SHARDTEST_ATTEMPT",
+    "SHARDTEST_ARTIFACT_DIR",
+];
+
 fn command(binary: &TestBinary, args: &[String]) -> Command {
     let mut cmd = Command::new(&binary.path);
     cmd.current_dir(crate::list::existing_dir(&binary.package_dir));
     cmd.envs(binary.cargo_env());
-    // What `cargo shardtest` would have set stays out: this is how `cargo test` runs it.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("SHARDTEST_") {
-            cmd.env_remove(k);
-        }
+    // What `cargo shardtest` sets for each test process stays out (were it inherited by a
+    // nested run): this is how `cargo test` runs it. The user's own settings of the library
+    // (`SHARDTEST_PORT_RANGE`, `SHARDTEST_LOCK_DIR`, ...) are kept, as `cargo test` would.
+    for k in RUNNER_VARS {
+        cmd.env_remove(k);
     }
     cmd.args(args).stdin(Stdio::null()).process_group(0);
     cmd

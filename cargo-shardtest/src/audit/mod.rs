@@ -934,11 +934,11 @@ impl Auditor<'_> {
     /// process, one binary after the other.
     fn run_direct(&mut self, mut record: ConfigRun) -> Result<(), AuditError> {
         let kind = record.kind;
-        let spec = inproc::InProcessSpec {
+        let mut spec = inproc::InProcessSpec {
             threads: (kind != ConfigKind::InProcess).then_some(1),
             shuffle_seed: (kind == ConfigKind::InProcessShuffled).then_some(self.opts.seed),
             extra_args: self.base.extra_args.clone(),
-            timeout: self.base.timeout.or(self.auto_timeout),
+            timeout: None,
         };
         let started = Instant::now();
         for (bin_id, binary) in self.binaries() {
@@ -948,6 +948,7 @@ impl Auditor<'_> {
                 .filter(|t| !t.skip && t.binary.id == bin_id)
                 .map(|t| t.case.id.clone())
                 .collect();
+            spec.timeout = self.process_timeout(&ids);
             let (run, stopped) = self.run_in_process(&binary, &ids, &spec)?;
             for id in &ids {
                 let Some(r) = run.results.get(id.name.as_str()) else {
@@ -967,6 +968,15 @@ impl Auditor<'_> {
         record.elapsed = started.elapsed();
         self.push_done(record);
         Ok(())
+    }
+
+    /// The bound on one process running `ids` one after the other: the per-test timeout
+    /// (`--timeout`, else the automatic one) on top of twice their recorded durations, so a
+    /// binary of many tests is not cut short while a deadlock still ends.
+    fn process_timeout(&self, ids: &[TestId]) -> Option<Duration> {
+        let per_test = self.base.timeout.or(self.auto_timeout)?;
+        let work: Duration = ids.iter().map(|id| self.duration(id)).sum();
+        Some(per_test + work * 2)
     }
 
     /// One in-process run of `ids` (all of `binary`), watched for the budget and Ctrl-C.
@@ -1187,7 +1197,7 @@ impl Auditor<'_> {
                         threads: *threads,
                         shuffle_seed: None,
                         extra_args: self.base.extra_args.clone(),
-                        timeout: self.base.timeout.or(self.auto_timeout),
+                        timeout: self.process_timeout(names),
                     };
                     let (run, stopped) = self.run_in_process(binary, names, &spec)?;
                     if let Some(why) = stopped {

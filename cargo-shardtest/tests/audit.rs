@@ -54,9 +54,13 @@ fn classes(report: &serde_json::Value) -> BTreeMap<String, String> {
 #[test]
 fn audit_catches_and_classifies_every_planted_defect() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(audit_demo(dir.path()).args([
-        "-j", "2", "--repeat", "3", "--seed", "8123", "--format", "json",
-    ]));
+    // Four test threads in one process whatever the machine, so the two environment
+    // variable tests meet there (RUST_TEST_THREADS reaches the test binaries).
+    let o = run(audit_demo(dir.path())
+        .args([
+            "-j", "2", "--repeat", "3", "--seed", "8123", "--format", "json",
+        ])
+        .env("RUST_TEST_THREADS", "4"));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
     let r = json(&o);
     let c = classes(&r);
@@ -73,6 +77,14 @@ fn audit_catches_and_classifies_every_planted_defect() {
         ),
         (
             "audit-demo tests::inproc_b_first_in_process",
+            "in_process_shared_state",
+        ),
+        (
+            "audit-demo tests::env_a_sets_mode",
+            "in_process_shared_state",
+        ),
+        (
+            "audit-demo tests::env_b_sets_mode",
             "in_process_shared_state",
         ),
     ];
@@ -196,6 +208,14 @@ fn audit_catches_and_classifies_every_planted_defect() {
         p["replay"].as_str().unwrap().contains("--test-threads 1"),
         "{p}"
     );
+    // Two threads of one process racing on an environment variable: an in-process pair.
+    let p = partner("env_b_sets_mode", "env_a_sets_mode", "beside");
+    assert_eq!(p["in_process"], true, "{p}");
+    assert!(
+        !p["replay"].as_str().unwrap().contains("--test-threads"),
+        "replayed with threads: {p}"
+    );
+    partner("env_a_sets_mode", "env_b_sets_mode", "beside");
     // Each culprit carries its own entry.
     let culprits: Vec<&str> = r["culprits"]
         .as_array()

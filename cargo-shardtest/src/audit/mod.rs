@@ -1206,6 +1206,13 @@ impl Auditor<'_> {
                     }
                     record.attempts += run.results.len();
                     record.failures += run.results.values().filter(|r| !r.passed).count();
+                    for id in names {
+                        if let Some(r) = run.results.get(id.name.as_str()) {
+                            let c = self.last_trial.entry(id.clone()).or_default();
+                            c.0 += 1;
+                            c.1 += u32::from(!r.passed);
+                        }
+                    }
                     match run.results.get(suspect.name.as_str()) {
                         Some(r) => r.passed,
                         None => continue,
@@ -1492,14 +1499,23 @@ impl Auditor<'_> {
             };
             return self.bisect_and_verify(id, &before, Relation::Polluter, true, &make);
         }
-        let mut cands: Vec<(Duration, TestId)> = same_binary
+        // No start times in one process: the tests that failed there too come first (the
+        // other side of a race usually fails as well), then the cheapest.
+        let failed_in_process = |a: &Self, t: &TestId| {
+            a.tallies.get(t).is_some_and(|m| {
+                ConfigKind::IN_PROCESS
+                    .iter()
+                    .any(|k| m.get(k).is_some_and(|x| x.failures > 0))
+            })
+        };
+        let mut cands: Vec<(bool, Duration, TestId)> = same_binary
             .into_iter()
-            .map(|t| (self.duration(&t), t))
+            .map(|t| (!failed_in_process(self, &t), self.duration(&t), t))
             .collect();
         cands.sort();
         let total = cands.len();
         let k = self.opts.repeat.max(1);
-        for (tried, (cost, c)) in cands.into_iter().take(MAX_PAIR_CANDIDATES).enumerate() {
+        for (tried, (_, cost, c)) in cands.into_iter().take(MAX_PAIR_CANDIDATES).enumerate() {
             let how = TrialRun::InProcess {
                 binary: Arc::clone(&binary),
                 names: vec![c.clone(), id.clone()],
@@ -1521,6 +1537,28 @@ impl Auditor<'_> {
                         self.own_process_evidence(id)
                     );
                     let replay = self.replay(&c, id, |r| r.in_process(false));
+                    // The same replays show whether the other one failed too.
+                    let (c_runs, c_failures) = self.last_trial.get(&c).copied().unwrap_or_default();
+                    let c_suspect = self.tallies.get(&c).is_some_and(|t| {
+                        classify(t, self.opts.max_workers.max(2))
+                            .is_some_and(|(class, _)| class == CauseClass::InProcessSharedState)
+                    });
+                    if c_suspect && c_runs > 0 && c_failures * 2 > c_runs {
+                        let evidence = format!(
+                            "fails when run beside `{id}` in one process ({c_failures} of {c_runs} runs); {}",
+                            self.own_process_evidence(&c)
+                        );
+                        let replay = self.replay(id, &c, |r| r.in_process(false));
+                        self.partners.entry(c.clone()).or_insert(Partner {
+                            id: id.clone(),
+                            relation: Relation::Beside,
+                            in_process: true,
+                            runs: c_runs,
+                            failures: c_failures,
+                            evidence,
+                            replay,
+                        });
+                    }
                     self.partners.insert(
                         id.clone(),
                         Partner {

@@ -337,6 +337,73 @@ mod tests {
             .collect()
     }
 
+    fn span(id: &str, at: u64, ms: u64, passed: bool) -> Span {
+        Span {
+            id: id.parse().unwrap(),
+            start: std::time::UNIX_EPOCH + Duration::from_millis(at),
+            duration: Duration::from_millis(ms),
+            passed,
+        }
+    }
+
+    #[test]
+    fn the_test_beside_every_failure_comes_before_cheaper_bystanders() {
+        let v: TestId = "p victim".parse().unwrap();
+        let runs = vec![
+            vec![
+                span("p victim", 0, 300, false),
+                span("p holder", 0, 290, true),
+                span("p tick", 299, 2, true),
+            ],
+            vec![
+                span("p victim", 1000, 300, false),
+                span("p holder", 1010, 290, true),
+                span("p tick", 1299, 2, true),
+                span("p once", 1100, 1, true),
+            ],
+            // A run where it passed says nothing about who was beside it.
+            vec![
+                span("p victim", 2000, 300, true),
+                span("p other", 2000, 300, true),
+            ],
+        ];
+        let ranked: Vec<String> = rank_beside(&v, &runs)
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect();
+        assert_eq!(ranked, ["p holder", "p tick", "p once"]);
+    }
+
+    #[test]
+    fn replay_commands_quote_odd_names_and_name_both_packages() {
+        let bin = |pkg: &str, kind: &str, target: &str| TestBinary {
+            id: crate::id::BinaryId::from_target(pkg, kind, target),
+            path: "/t/x".into(),
+            package_name: pkg.into(),
+            package_version: "1.0.0".into(),
+            package_dir: "/w".into(),
+            kind: kind.into(),
+            target_name: target.into(),
+            bin_exes: Default::default(),
+            out_dir: None,
+        };
+        let (a, b) = (bin("api", "test", "it"), bin("db", "lib", "db"));
+        let other: TestId = "api::it case with space".parse().unwrap();
+        let victim: TestId = "db t::v".parse().unwrap();
+        let r = Replay {
+            other: (&other, &a),
+            suspect: (&victim, &b),
+        };
+        assert_eq!(
+            r.beside(2),
+            "cargo shardtest run -p db -p api -j 2 --repeat 2 --exact 'case with space' t::v"
+        );
+        assert_eq!(
+            r.in_order(),
+            "cargo test -p api --test it -- --exact 'case with space' ; cargo test -p db --lib -- --exact t::v"
+        );
+    }
+
     #[test]
     fn bisect_finds_every_position() {
         for n in 1..20 {

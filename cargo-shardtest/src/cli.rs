@@ -69,6 +69,9 @@ pub enum Command {
     Timings(crate::commands::timings::TimingsArgs),
     /// Check that the shards' JSON reports come from one plan and ran every test exactly once.
     Verify(crate::commands::verify::VerifyArgs),
+    /// A shared queue run (`run --queue`): `status` (counts per job) and `report` (merged
+    /// reports and the exactly-once proof once every test is done).
+    Queue(crate::commands::queue::QueueArgs),
     /// Remove the runs' artifact directories (`<target-dir>/shardtest/runs`), and with
     /// `--timings` the timings history too.
     Clean(crate::commands::clean::CleanArgs),
@@ -398,11 +401,13 @@ pub struct RunArgs {
     /// Number of tests run at once (worker processes) [default: available parallelism].
     #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
     pub jobs: Option<u32>,
-    /// Kill a test (its whole process group) after this long, e.g. `5m`, `90s` [default: no limit].
-    #[arg(long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Stop a test (its whole process group) after this long, e.g. `5m`, `90s`: SIGTERM, then
+    /// SIGKILL after `--timeout-grace` [default: no limit]. `0` is rejected (omit the flag
+    /// for no limit).
+    #[arg(long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = parse_nonzero_duration)]
     pub timeout: Option<Duration>,
-    /// Report a test as slow after this long (and at each multiple).
-    #[arg(long, env = "SHARDTEST_SLOW_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    /// Report a test as slow after this long (and at each multiple). `0` is rejected.
+    #[arg(long, env = "SHARDTEST_SLOW_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = parse_nonzero_duration)]
     pub slow_timeout: Duration,
     /// Run a failing test again up to N times (in a fresh process); it is FLAKY if a retry passes.
     #[arg(long, env = "SHARDTEST_RETRIES", value_name = "N", default_value_t = 0)]
@@ -470,6 +475,28 @@ pub struct RunArgs {
     /// the selection; anything else is passed to every test process.
     #[arg(last = true, value_name = "TEST ARGS")]
     pub test_args: Vec<String>,
+    /// After `--timeout` sends SIGTERM to a test's process group, how long it may take to exit
+    /// before SIGKILL (`0`: SIGKILL at once).
+    #[arg(long, env = "SHARDTEST_TIMEOUT_GRACE", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout_grace: Duration,
+}
+
+/// A duration that is not zero: `--timeout 0` would time out every test and
+/// `--slow-timeout 0` warn about every test at once, so both are rejected with a message.
+///
+/// ```
+/// # use shardtest::cli::parse_nonzero_duration;
+/// assert!(parse_nonzero_duration("90s").is_ok());
+/// assert!(parse_nonzero_duration("0s").unwrap_err().contains("0"));
+/// ```
+pub fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err(format!(
+            "a duration of {s:?} would end or flag every test at once; give a positive duration (e.g. `60s`), or leave the flag out for the default"
+        ));
+    }
+    Ok(d)
 }
 
 /// Prepares the raw process arguments: drops the `shardtest` word cargo inserts when run as
@@ -488,7 +515,7 @@ pub fn normalize_args(mut args: Vec<String>) -> Vec<String> {
     }
     const COMMANDS: &[&str] = &[
         "run", "list", "plan", "timings", "verify", "archive", "audit", "report", "timeline",
-        "clean", "help",
+        "clean", "queue", "help",
     ];
     let first = args.get(1).map(String::as_str);
     let explicit = match first {

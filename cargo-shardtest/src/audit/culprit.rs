@@ -228,6 +228,7 @@ pub fn bisect(before: &[TestId], trial: &mut dyn FnMut(&[TestId]) -> Trial) -> B
 ///     id: shardtest::id::BinaryId::new("billing::api"), path: "/t/api".into(),
 ///     package_name: "billing".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
 ///     kind: "test".into(), target_name: "api".into(), bin_exes: Default::default(), out_dir: None,
+///     custom_harness: false,
 /// };
 /// assert_eq!(cargo_selector(&b), "-p billing --test api");
 /// ```
@@ -270,6 +271,7 @@ pub fn shell_word(s: &str) -> String {
 ///     id: shardtest::id::BinaryId::new("demo"), path: "/t/demo".into(),
 ///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
 ///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
+///     custom_harness: false,
 /// };
 /// let (a, v): (shardtest::id::TestId, shardtest::id::TestId) = ("demo t::a".parse().unwrap(), "demo t::v".parse().unwrap());
 /// let r = Replay { other: (&a, &b), suspect: (&v, &b) };
@@ -386,6 +388,7 @@ mod tests {
             target_name: target.into(),
             bin_exes: Default::default(),
             out_dir: None,
+            custom_harness: false,
         };
         let (a, b) = (bin("api", "test", "it"), bin("db", "lib", "db"));
         let other: TestId = "api::it case with space".parse().unwrap();

@@ -86,25 +86,31 @@ pub fn libtest_args(names: &[&str], spec: &InProcessSpec) -> Vec<String> {
 ///     id: shardtest::id::BinaryId::new("demo"), path: "/t/demo".into(),
 ///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
 ///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
+///     custom_harness: false,
 /// };
 /// assert!(shardtest::audit::inproc::runs_in_process(&b));
 /// b.kind = "doctest".into();
 /// assert!(!shardtest::audit::inproc::runs_in_process(&b));
+/// b.kind = "test".into();
+/// b.custom_harness = true; // `harness = false`
+/// assert!(!shardtest::audit::inproc::runs_in_process(&b));
 /// ```
 pub fn runs_in_process(binary: &TestBinary) -> bool {
-    matches!(
-        binary.kind.as_str(),
-        "lib"
-            | "rlib"
-            | "dylib"
-            | "cdylib"
-            | "staticlib"
-            | "proc-macro"
-            | "bin"
-            | "test"
-            | "example"
-            | "bench"
-    )
+    // A `harness = false` target has its own `main`: it may not take libtest's arguments.
+    !binary.custom_harness
+        && matches!(
+            binary.kind.as_str(),
+            "lib"
+                | "rlib"
+                | "dylib"
+                | "cdylib"
+                | "staticlib"
+                | "proc-macro"
+                | "bin"
+                | "test"
+                | "example"
+                | "bench"
+        )
 }
 
 /// The variables the runner sets in every test process it starts (see the brief's list).
@@ -288,11 +294,9 @@ fn kill_group(pgid: i32) {
 /// ```
 pub fn running_test<'n>(stdout: &str, names: &[&'n str]) -> Option<&'n str> {
     let last = stdout.rsplit('\n').next()?;
-    let name = last
-        .strip_prefix("test ")?
-        .strip_suffix(" ... ")?
-        .trim_end();
-    names.iter().copied().find(|n| *n == name)
+    crate::run::libtest_output::parse_test_started(last, |n| {
+        names.iter().copied().find(|k| *k == n)
+    })
 }
 
 /// Reads libtest's output: `test NAME ... ok|FAILED|ignored` lines and the captured output
@@ -307,45 +311,33 @@ pub fn running_test<'n>(stdout: &str, names: &[&'n str]) -> Option<&'n str> {
 /// assert_eq!(r["t::b"].output.trim(), "boom");
 /// ```
 pub fn parse_libtest_output(stdout: &str, names: &[&str]) -> BTreeMap<String, InProcessResult> {
-    let wanted: std::collections::BTreeSet<&str> = names.iter().copied().collect();
-    let mut results = BTreeMap::new();
+    use crate::run::libtest_output::{LineResult, parse_failure_header, parse_test_line};
+    let lookup = |n: &str| names.iter().find(|k| **k == n).map(|k| k.to_string());
+    let mut results: BTreeMap<String, InProcessResult> = BTreeMap::new();
     let mut collecting: Option<String> = None;
     for line in stdout.lines() {
         let line = line.trim_end_matches('\r');
-        if let Some(rest) = line.strip_prefix("test ")
-            && let Some((name, result)) = rest.split_once(" ... ")
-            && wanted.contains(name.trim_end())
-        {
-            let name = name.trim_end();
-            let result = result.trim();
-            if result.starts_with("ok") {
-                results.insert(
-                    name.to_string(),
-                    InProcessResult {
-                        passed: true,
-                        output: String::new(),
-                    },
-                );
-            } else if result.starts_with("FAILED") {
-                results.insert(
-                    name.to_string(),
-                    InProcessResult {
-                        passed: false,
-                        output: String::new(),
-                    },
-                );
-            }
+        if let Some((name, result)) = parse_test_line(line, lookup) {
+            let passed = match result {
+                LineResult::Ok => true,
+                LineResult::Failed => false,
+                LineResult::Ignored(_) => continue,
+            };
+            results.insert(
+                name,
+                InProcessResult {
+                    passed,
+                    output: String::new(),
+                },
+            );
             continue;
         }
         if line == "failures:" {
             collecting = None;
             continue;
         }
-        if let Some(name) = line.strip_prefix("---- ").and_then(|r| {
-            r.strip_suffix(" stdout ----")
-                .or_else(|| r.strip_suffix(" ----"))
-        }) {
-            collecting = wanted.contains(name).then(|| name.to_string());
+        if let Some(name) = parse_failure_header(line, lookup) {
+            collecting = Some(name);
             continue;
         }
         if let Some(name) = &collecting
@@ -362,6 +354,14 @@ pub fn parse_libtest_output(stdout: &str, names: &[&str]) -> BTreeMap<String, In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn should_panic_suffixes_are_understood() {
+        let out = "test t::p - should panic ... ok\ntest t::q - should panic ... FAILED\n";
+        let r = parse_libtest_output(out, &["t::p", "t::q"]);
+        assert!(r["t::p"].passed);
+        assert!(!r["t::q"].passed);
+    }
 
     #[test]
     fn ignored_and_unknown_lines_are_not_results() {

@@ -706,7 +706,11 @@ impl Auditor<'_> {
     fn binaries(&self) -> BTreeMap<crate::id::BinaryId, Arc<TestBinary>> {
         self.tests
             .iter()
-            .filter(|t| !t.skip && inproc::runs_in_process(&t.binary))
+            .filter(|t| {
+                !t.skip
+                    && inproc::runs_in_process(&t.binary)
+                    && !crate::list::is_whole_binary(t.case.id.name.as_str())
+            })
             .map(|t| (t.binary.id.clone(), Arc::clone(&t.binary)))
             .collect()
     }
@@ -945,7 +949,11 @@ impl Auditor<'_> {
             let ids: Vec<TestId> = self
                 .tests
                 .iter()
-                .filter(|t| !t.skip && t.binary.id == bin_id)
+                .filter(|t| {
+                    !t.skip
+                        && t.binary.id == bin_id
+                        && !crate::list::is_whole_binary(t.case.id.name.as_str())
+                })
                 .map(|t| t.case.id.clone())
                 .collect();
             spec.timeout = self.process_timeout(&ids);

@@ -10,13 +10,23 @@
 //!
 //! * **order-dependent**: at `-j 1` it fails every time in some order and passes in another,
 //!   or it fails every time alone but passes inside the full run;
-//! * **isolation/shared state**: it fails in most runs at `-j max` or batched, and passes at
-//!   `-j 1` in every order and alone;
+//! * **isolation/shared state**: it fails in most runs at `-j max`, and passes at `-j 1` in
+//!   every order and alone;
+//! * **in-process shared state**: it passes in every process-per-test configuration but fails
+//!   with other tests in one process (batched, or run the way `cargo test` runs a binary:
+//!   [`inproc`]);
 //! * **timing/flaky**: it passes and fails in identical configurations;
 //! * **always fails**: it fails everywhere (broken, not a determinism problem).
 //!
 //! Order is controlled without touching the scheduler: [`run::run_shard`] starts tests
 //! longest-estimate first, so the audit hands it estimates that encode the order it wants.
+//!
+//! After the configurations, the audit names the other test of each finding ([`culprit`]):
+//! a pair from the tests that ran beside a parallel failure (the attempts' start times and
+//! durations), a polluter or provider by bisecting the tests that ran before an
+//! order-dependent or in-process failure. Every search run is a [`ConfigRun`] of kind
+//! [`ConfigKind::Pair`] or [`ConfigKind::Bisect`], priced from the baseline's durations and
+//! skipped when it does not fit the budget.
 
 pub mod culprit;
 pub mod flaky;

@@ -1,6 +1,8 @@
 //! `cargo shardtest audit` end to end: the planted defects of tests/fixtures/audit-demo are
-//! each caught and classified; tests/fixtures/audit-clean is clean; `--budget` skips what does
-//! not fit; Ctrl-C stops the audit and still prints what it found.
+//! each caught and classified, with the other test of each finding named (the pair, the
+//! polluter, the provider, the in-process partner); tests/fixtures/audit-clean is clean;
+//! `--budget` skips what does not fit, searches included; Ctrl-C stops the audit and still
+//! prints what it found.
 
 mod common;
 
@@ -13,6 +15,20 @@ fn audit(fixture_name: &str) -> std::process::Command {
     c.arg("audit")
         .arg("--manifest-path")
         .arg(fixture(fixture_name));
+    c
+}
+
+/// An audit of tests/fixtures/audit-demo with its own directory and its own "fixed" port, so
+/// that audits of the demo running at the same time (the tests of this file) never meet.
+fn audit_demo(dir: &std::path::Path) -> std::process::Command {
+    // A port free right now; the demo's two port tests then fight over it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let mut c = audit("audit-demo");
+    c.env("AUDIT_DEMO_DIR", dir)
+        .env("AUDIT_DEMO_PORT", port.to_string());
     c
 }
 
@@ -38,11 +54,13 @@ fn classes(report: &serde_json::Value) -> BTreeMap<String, String> {
 #[test]
 fn audit_catches_and_classifies_every_planted_defect() {
     let dir = tempfile::tempdir().unwrap();
-    let o = run(audit("audit-demo")
+    // Four test threads in one process whatever the machine, so the two environment
+    // variable tests meet there (RUST_TEST_THREADS reaches the test binaries).
+    let o = run(audit_demo(dir.path())
         .args([
             "-j", "2", "--repeat", "3", "--seed", "8123", "--format", "json",
         ])
-        .env("AUDIT_DEMO_DIR", dir.path()));
+        .env("RUST_TEST_THREADS", "4"));
     assert_eq!(o.status.code(), Some(100), "{}", text(&o));
     let r = json(&o);
     let c = classes(&r);
@@ -53,6 +71,22 @@ fn audit_catches_and_classifies_every_planted_defect() {
         ("audit-demo tests::port_first", "shared_state"),
         ("audit-demo tests::port_second", "shared_state"),
         ("audit-demo tests::counter_one_in_five", "timing_flaky"),
+        (
+            "audit-demo tests::order_b_expects_no_lock",
+            "order_dependent",
+        ),
+        (
+            "audit-demo tests::inproc_b_first_in_process",
+            "in_process_shared_state",
+        ),
+        (
+            "audit-demo tests::env_a_sets_mode",
+            "in_process_shared_state",
+        ),
+        (
+            "audit-demo tests::env_b_sets_mode",
+            "in_process_shared_state",
+        ),
     ];
     for (id, class) in expect {
         assert_eq!(
@@ -95,7 +129,16 @@ fn audit_catches_and_classifies_every_planted_defect() {
     assert_eq!(shuffled["seed"], 8123);
     // Every comparison the checklist asks for ran.
     for kind in [
-        "parallel", "serial", "reversed", "shuffled", "batched", "alone",
+        "parallel",
+        "serial",
+        "reversed",
+        "shuffled",
+        "batched",
+        "alone",
+        "in_process",
+        "in_process_serial",
+        "pair",
+        "bisect",
     ] {
         assert!(
             r["configs"]
@@ -107,9 +150,132 @@ fn audit_catches_and_classifies_every_planted_defect() {
             text(&o)
         );
     }
+    // The other test of each finding, with its evidence and a replay of the two.
+    let suspect = |id: &str| {
+        r["suspects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is a suspect: {}", text(&o)))
+    };
+    let partner = |id: &str, other: &str, relation: &str| {
+        let s = suspect(&format!("audit-demo tests::{id}"));
+        let p = &s["partner"];
+        assert_eq!(
+            p["id"],
+            format!("audit-demo tests::{other}"),
+            "{id}: {s:#}\n{}",
+            text(&o)
+        );
+        assert_eq!(p["relation"], relation, "{id}: {s:#}");
+        let replay = p["replay"].as_str().unwrap();
+        assert!(
+            replay.contains(&format!("tests::{id}")) && replay.contains(&format!("tests::{other}")),
+            "the replay runs just the two: {replay}"
+        );
+        p.clone()
+    };
+    // The fixed-port pair is a pair: each names the other.
+    let p = partner("port_first", "port_second", "beside");
+    assert_eq!(p["failures"], p["runs"], "{p}");
+    assert!(
+        p["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("fails when run beside `audit-demo tests::port_second` (3 of 3 runs); passes alone (3 of 3)"),
+        "{p}"
+    );
+    partner("port_second", "port_first", "beside");
+    partner("shared_tmp_first", "shared_tmp_second", "beside");
+    // Order-dependent: the polluter is named, and the replay runs the two in that order.
+    let p = partner("order_b_expects_no_lock", "order_a_leaves_lock", "polluter");
+    let replay = p["replay"].as_str().unwrap();
+    assert!(
+        replay.find("order_a_leaves_lock") < replay.find("order_b_expects_no_lock"),
+        "{replay}"
+    );
+    partner("z_needs_marker", "a_creates_marker", "provider");
+    // The static counter: in-process shared state, its partner found in one process.
+    let p = partner(
+        "inproc_b_first_in_process",
+        "inproc_a_bumps_counter",
+        "polluter",
+    );
+    assert_eq!(p["in_process"], true, "{p}");
+    assert!(
+        p["replay"].as_str().unwrap().contains("--test-threads 1"),
+        "{p}"
+    );
+    // Two threads of one process racing on an environment variable: an in-process pair.
+    let p = partner("env_b_sets_mode", "env_a_sets_mode", "beside");
+    assert_eq!(p["in_process"], true, "{p}");
+    assert!(
+        !p["replay"].as_str().unwrap().contains("--test-threads"),
+        "replayed with threads: {p}"
+    );
+    partner("env_a_sets_mode", "env_b_sets_mode", "beside");
+    // Each culprit carries its own entry.
+    let culprits: Vec<&str> = r["culprits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    for c in [
+        "audit-demo tests::port_first",
+        "audit-demo tests::port_second",
+        "audit-demo tests::order_a_leaves_lock",
+        "audit-demo tests::inproc_a_bumps_counter",
+    ] {
+        assert!(culprits.contains(&c), "{c}: {culprits:?}");
+    }
+    assert!(
+        !culprits.iter().any(|c| c.contains("plain_")),
+        "bystanders are never named: {culprits:?}"
+    );
     let progress = String::from_utf8_lossy(&o.stderr);
     assert!(
         progress.contains("Audit [ 1] -j2 (baseline)"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_fixed_port_pair_is_one_finding_with_both_names_in_the_table() {
+    // Only the two port tests (a filter), so the audit is quick; the human report.
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(audit_demo(dir.path()).args(["-j", "2", "--repeat", "2", "port_"]));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = |class: &str, test: &str| {
+        out.lines()
+            .any(|l| l.trim_start().starts_with(class) && l.contains(test))
+    };
+    for (me, other) in [("port_first", "port_second"), ("port_second", "port_first")] {
+        assert!(
+            row("isolation/shared state", &format!("audit-demo tests::{me}")),
+            "{}",
+            text(&o)
+        );
+        assert!(
+            out.contains(&format!(
+                "fails when run beside `audit-demo tests::{other}` (2 of 2 runs); passes alone (2 of 2)"
+            )),
+            "{}",
+            text(&o)
+        );
+        // The culprit has a line of its own.
+        assert!(
+            row("culprit", &format!("audit-demo tests::{other}")),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(
+        out.contains("replay the two: cargo shardtest run -p audit-demo --lib -j 2 --repeat 2 --exact tests::port_"),
         "{}",
         text(&o)
     );
@@ -122,6 +288,9 @@ fn audit_of_a_clean_suite_finds_nothing_and_exits_0() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("No suspect tests"), "{}", text(&o));
     assert!(!out.contains("SKIPPED"), "{}", text(&o));
+    // The cargo test way ran too, and found nothing either.
+    assert!(out.contains("in-process, --test-threads 1"), "{}", text(&o));
+    assert!(out.contains("in-process, default threads"), "{}", text(&o));
 }
 
 #[test]
@@ -150,6 +319,32 @@ fn budget_skips_the_configurations_that_do_not_fit() {
     assert!(
         configs.iter().skip(1).all(|c| c["status"] == "skipped"),
         "{configs:?}"
+    );
+}
+
+#[test]
+fn a_tight_budget_skips_the_search_for_the_other_test_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(audit_demo(dir.path()).args(["-j", "2", "--repeat", "2", "--budget", "100ms"]));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // The baseline shows the port pair failing; the pair search would overrun the budget.
+    assert!(out.contains("audit-demo tests::port_first"), "{}", text(&o));
+    assert!(
+        out.contains("other test: not named: pair search skipped after 0 of"),
+        "{}",
+        text(&o)
+    );
+    assert!(out.contains("would overrun the budget"), "{}", text(&o));
+    assert!(
+        out.contains("The search for the other test was skipped for"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !out.contains("culprit "),
+        "nothing was replayed: {}",
+        text(&o)
     );
 }
 

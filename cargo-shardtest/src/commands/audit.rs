@@ -27,9 +27,12 @@ pub enum AuditFormat {
 }
 
 /// Find the tests that only pass by luck: runs the selected tests at `-j max` and `-j 1`, in
-/// declared, reversed and shuffled order, one process per test and batched, each suspect
-/// alone, and repeated; compares outcomes test by test and classifies each suspect as
-/// order-dependent, isolation/shared state or timing/flaky. Exits 100 when it finds any.
+/// declared, reversed and shuffled order, one process per test, batched and in one process the
+/// way `cargo test` does, each suspect alone, and repeated; compares outcomes test by test and
+/// classifies each suspect as order-dependent, isolation/shared state, in-process shared state
+/// or timing/flaky. Then it names the other test of each finding (the one running beside it,
+/// or the earlier one that breaks it or that it needs) by replaying pairs and bisecting, within
+/// `--budget`. Exits 100 when it finds any suspect.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditArgs {
     #[command(flatten)]
@@ -52,7 +55,8 @@ pub struct AuditArgs {
     /// cost of the others).
     #[arg(help_heading = "Audit options", long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub budget: Option<Duration>,
-    /// How many times the parallel run is made, and each suspect test is run alone.
+    /// How many times the parallel run is made, each suspect test is run alone, and each
+    /// pairing the searches try is replayed.
     #[arg(
         help_heading = "Audit options",
         long,

@@ -20,7 +20,7 @@ fn fire() -> Command {
 /// Runs `cmd`, failing the test (and killing the run) if it takes longer than `limit`: a
 /// livelocked runner must fail the test, not hang it.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

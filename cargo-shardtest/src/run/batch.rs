@@ -345,7 +345,7 @@ pub(super) fn run_batch(
         let _ = tx.send(WorkerMsg::Unrun {
             tests: job.tests.clone(),
             attempt: job.attempt,
-            output: recent,
+            output: None,
         });
         return;
     }
@@ -459,10 +459,13 @@ pub(super) fn run_batch(
         let _ = tx.send(WorkerMsg::Unrun {
             tests: unrun,
             attempt: job.attempt,
-            output: format!(
-                "the test process ({}) exited without reporting these tests; the end of its output:\n{recent}",
-                status_text
-            ),
+            // After a crash or a kill of the running test the rest simply did not get their
+            // turn; a process that ended on its own without reporting them is suspect.
+            output: (!crashed).then(|| {
+                format!(
+                    "the test process ({status_text}) exited without reporting these tests; the end of its output:\n{recent}"
+                )
+            }),
         });
     }
 }

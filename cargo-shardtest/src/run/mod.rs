@@ -236,12 +236,13 @@ pub(crate) enum WorkerMsg {
         attempt: u32,
         result: TestResult,
     },
-    /// The job's process died before these tests began (batch mode): run them again (a test
-    /// handed back more than [`MAX_UNRUN`] times is an error, with `output`).
+    /// The job's process died before these tests began (batch mode): run them again. With
+    /// `output`, the process ended on its own without reporting them: a test handed back so
+    /// more than [`MAX_UNRUN`] times is an error, with that output.
     Unrun {
         tests: Vec<usize>,
         attempt: u32,
-        output: String,
+        output: Option<String>,
     },
     /// A batch's binary exited with an error before running any of its tests (it may not
     /// accept several test names): run these, and the rest of the binary's tests, one per
@@ -580,7 +581,7 @@ fn worker_loop(
             let _ = tx.send(WorkerMsg::Unrun {
                 tests: job.tests,
                 attempt: job.attempt,
-                output: String::new(),
+                output: None,
             });
         } else if job.tests.len() == 1 {
             process::run_single(
@@ -890,9 +891,13 @@ impl Scheduler<'_> {
                 // the reason) is an error, not a loop.
                 let mut again = Vec::new();
                 for t in tests {
+                    let Some(output) = output.as_deref() else {
+                        again.push(t);
+                        continue;
+                    };
                     self.unrun[t] += 1;
                     if self.unrun[t] > MAX_UNRUN {
-                        self.give_up_unrun(t, attempt, &output, consumer);
+                        self.give_up_unrun(t, attempt, output, consumer);
                     } else {
                         again.push(t);
                     }

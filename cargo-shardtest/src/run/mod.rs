@@ -324,6 +324,17 @@ struct Running {
     killed: Option<AttemptOutcome>,
     /// When a timeout's SIGTERM was sent (SIGKILL follows after the grace period).
     term_at: Option<Instant>,
+    /// When the job's process started, until its first test begins: a batch that never
+    /// begins its first test times out from here.
+    spawned_at: Option<Instant>,
+}
+
+impl Running {
+    /// The test running and since when; before the job's first test began, `usize::MAX`
+    /// since the process started.
+    fn clock(&self) -> Option<(usize, Instant)> {
+        self.current.or(self.spawned_at.map(|s| (usize::MAX, s)))
+    }
 }
 
 /// How many times a test may be handed back unrun by a batch process before it is reported
@@ -593,7 +604,7 @@ fn worker_loop(
                 tx,
             );
         } else {
-            batch::run_batch(slot, &job, tests, config, tx);
+            batch::run_batch(slot, &job, tests, config, tx, stop);
         }
         let _ = tx.send(WorkerMsg::JobDone { slot });
     }
@@ -642,7 +653,8 @@ impl Scheduler<'_> {
     fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
-            let Some((_, started)) = r.current else {
+            // Before a batch's first test begins, the timeout runs from its process start.
+            let Some((_, started)) = r.clock() else {
                 continue;
             };
             if let Some(term) = r.term_at {
@@ -666,7 +678,7 @@ impl Scheduler<'_> {
     fn check_deadlines(&mut self, consumer: &mut dyn EventConsumer) {
         let now = Instant::now();
         for r in self.slots.iter_mut().flatten() {
-            let Some((test, started)) = r.current else {
+            let Some((test, started)) = r.clock() else {
                 continue;
             };
             if let Some(term) = r.term_at {
@@ -704,7 +716,7 @@ impl Scheduler<'_> {
                 });
                 continue;
             }
-            if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
+            if test != usize::MAX && elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
                 consumer.on_event(&RunEvent::TestSlow {
                     id: self.tests[test].case.id.clone(),
@@ -844,6 +856,7 @@ impl Scheduler<'_> {
             slow_warnings: 0,
             killed: None,
             term_at: None,
+            spawned_at: None,
         }
     }
 
@@ -853,6 +866,7 @@ impl Scheduler<'_> {
             WorkerMsg::Spawned { slot, pgid } => {
                 if let Some(r) = self.slots[slot as usize].as_mut() {
                     r.pgid = Some(pgid);
+                    r.spawned_at = Some(Instant::now());
                     if r.killed.is_some() {
                         process::kill_group(pgid, libc::SIGKILL);
                     }
@@ -861,6 +875,7 @@ impl Scheduler<'_> {
             WorkerMsg::Began { slot, test, at } => {
                 if let Some(r) = self.slots[slot as usize].as_mut() {
                     r.current = Some((test, at));
+                    r.spawned_at = None;
                     r.slow_warnings = 0;
                     consumer.on_event(&RunEvent::TestStarted {
                         id: self.tests[test].case.id.clone(),

@@ -342,25 +342,27 @@ pub(super) fn run_batch(
     let killed_by_us =
         matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
     let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
-    if st.done.is_empty() && st.current.is_none() && !interrupted && config.timeout.is_some() {
-        if let AttemptOutcome::Crashed { signal, name } = &status_outcome
-            && (*signal == libc::SIGKILL || *signal == libc::SIGTERM)
-        {
-            // Stopped by the timeout before its first test began (a hang at start-up): the
-            // batch's tests time out rather than being handed back to hang again.
-            let tail = format!(
-                "the test process did not begin its first test within --timeout; it was ended by {name}:\n{recent}"
-            );
-            for &test in &job.tests {
-                let outcome = AttemptOutcome::TimedOut {
-                    signal: name.clone(),
-                };
-                let mut result = TestResult::unstarted(outcome, start_at, tail.clone());
-                (result.duration, result.leaked) = (start.elapsed(), leaked);
-                super::report_at_once(tx, slot, test, job.attempt, start, result);
-            }
-            return;
+    if st.done.is_empty()
+        && st.current.is_none()
+        && !interrupted
+        && config.timeout.is_some()
+        && let AttemptOutcome::Crashed { signal, name } = &status_outcome
+        && (*signal == libc::SIGKILL || *signal == libc::SIGTERM)
+    {
+        // Stopped by the timeout before its first test began (a hang at start-up): the
+        // batch's tests time out rather than being handed back to hang again.
+        let tail = format!(
+            "the test process did not begin its first test within --timeout; it was ended by {name}:\n{recent}"
+        );
+        for &test in &job.tests {
+            let outcome = AttemptOutcome::TimedOut {
+                signal: name.clone(),
+            };
+            let mut result = TestResult::unstarted(outcome, start_at, tail.clone());
+            (result.duration, result.leaked) = (start.elapsed(), leaked);
+            super::report_at_once(tx, slot, test, job.attempt, start, result);
         }
+        return;
     }
     if st.done.is_empty() && st.current.is_none() && killed_by_us {
         // Killed (Ctrl-C) before its first test began: nothing of it ran.

@@ -2,8 +2,9 @@
 # Output-capture benchmark (issue 14; see BENCHMARKS.md, "Output capture"): wall time of
 #   1. one passing test that prints 100 MB, and
 #   2. 200 passing tests that print 1 MB each,
-# under `cargo test`, `cargo nextest run`, and `cargo shardtest` in process and batch mode
-# (plus process mode with `-- --nocapture`, which is how the runner captured before).
+# under `cargo test`, `cargo nextest run`, and `cargo shardtest` in process and batch mode,
+# and the capture options themselves on the test binary (libtest's capture, `--nocapture`
+# into a file, into a pipe).
 # Not part of the CI test run. Medians of BENCH_RUNS runs (default 3) after one warm-up.
 #
 #   scripts/bench-capture.sh                 # about 3-6 minutes on 2 cores
@@ -41,15 +42,31 @@ median() {
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}'
 }
 
-echo "| suite | cargo test | cargo nextest run | shardtest process | shardtest batch | shardtest process, \`--nocapture\` (before) |"
-echo "| --- | --- | --- | --- | --- | --- |"
+# The capture options themselves, on the test binary directly (no runner): what each costs
+# for the 100 MB test. The old runner ran every test as `--nocapture` into a file.
+BIG_BIN=$(cargo test -q --manifest-path "$MANIFEST" --test big --no-run --message-format=json 2>/dev/null \
+    | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+OUT_FILE="$(mktemp)"
+echo "measuring capture options ..." >&2
+lc=$(median sh -c "'$BIG_BIN' --exact prints_100_mb > '$OUT_FILE' 2>&1")
+nf=$(median sh -c "'$BIG_BIN' --exact prints_100_mb --nocapture > '$OUT_FILE' 2>&1")
+np=$(median sh -c "'$BIG_BIN' --exact prints_100_mb --nocapture 2>&1 | cat > /dev/null")
+rm -f "$OUT_FILE"
+echo "| capture of the 100 MB test (test binary run directly) | wall time |"
+echo "| --- | --- |"
+echo "| libtest's own capture (no \`--nocapture\`), stdout into a file (what the runner does now) | ${lc} s |"
+echo "| \`--nocapture\` into a file (what the runner did before) | ${nf} s |"
+echo "| \`--nocapture\` into a pipe drained by \`cat\` (64 KiB reads) | ${np} s |"
+echo
+
+echo "| suite | cargo test | cargo nextest run | shardtest process | shardtest batch |"
+echo "| --- | --- | --- | --- | --- |"
 for t in big many; do
     echo "measuring $t ..." >&2
     ct=$(median cargo test -q --manifest-path "$MANIFEST" --test "$t" -- --test-threads "$JOBS")
     nx=$(median cargo nextest run --manifest-path "$MANIFEST" --test "$t" -j "$JOBS")
     sp=$(median "$RUNNER_BIN" shardtest --manifest-path "$MANIFEST" --test "$t" -j "$JOBS" --timings "$TIMINGS")
     sb=$(median "$RUNNER_BIN" shardtest --manifest-path "$MANIFEST" --test "$t" -j "$JOBS" --timings "$TIMINGS" --isolation batch)
-    sn=$(median "$RUNNER_BIN" shardtest --manifest-path "$MANIFEST" --test "$t" -j "$JOBS" --timings "$TIMINGS" -- --nocapture)
     name=$([[ $t == big ]] && echo "1 test, 100 MB" || echo "200 tests, 1 MB each")
-    echo "| $name | ${ct} s | ${nx} s | ${sp} s | ${sb} s | ${sn} s |"
+    echo "| $name | ${ct} s | ${nx} s | ${sp} s | ${sb} s |"
 done

@@ -20,7 +20,7 @@ fn fire() -> Command {
 /// Runs `cmd`, failing the test (and killing the run) if it takes longer than `limit`: a
 /// livelocked runner must fail the test, not hang it.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -139,6 +139,38 @@ fn a_binary_that_never_reports_ends_with_an_error_not_a_loop() {
         "the error says why and shows the process's output: {}",
         text(&o)
     );
+}
+
+#[test]
+fn a_batch_that_hangs_before_its_first_test_times_out_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let b = run_bounded(
+        fire().args(["--test", "stall", "-j", "1", "--isolation", "batch"]),
+        Duration::from_secs(300),
+    );
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "without the hang it passes: {}",
+        text(&b)
+    );
+    let o = run_bounded(
+        fire()
+            .args(["--test", "stall", "-j", "1", "--isolation", "batch"])
+            .args(["--timeout", "1s", "--timeout-grace", "1s", "--json"])
+            .arg(&json)
+            .env("FIXTURE_HOLD", "1"),
+        Duration::from_secs(120),
+    );
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let report = read_json(&json);
+    let s = statuses(&report);
+    assert_eq!(s.len(), 8, "{}", text(&o));
+    for t in report["tests"].as_array().unwrap() {
+        assert_eq!(t["status"], "failed", "{t}");
+        assert_eq!(t["attempts"][0]["outcome"]["kind"], "timed_out", "{t}");
+    }
 }
 
 #[test]

@@ -260,6 +260,7 @@ pub(super) fn run_batch(
     tests: &[ShardTest],
     config: &RunnerConfig,
     tx: &Sender<WorkerMsg>,
+    stop: &std::sync::atomic::AtomicBool,
 ) {
     let first = &tests[job.tests[0]];
     let start_at = SystemTime::now();
@@ -340,12 +341,35 @@ pub(super) fn run_batch(
 
     let killed_by_us =
         matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+    if st.done.is_empty()
+        && st.current.is_none()
+        && !interrupted
+        && config.timeout.is_some()
+        && let AttemptOutcome::Crashed { signal, name } = &status_outcome
+        && (*signal == libc::SIGKILL || *signal == libc::SIGTERM)
+    {
+        // Stopped by the timeout before its first test began (a hang at start-up): the
+        // batch's tests time out rather than being handed back to hang again.
+        let tail = format!(
+            "the test process did not begin its first test within --timeout; it was ended by {name}:\n{recent}"
+        );
+        for &test in &job.tests {
+            let outcome = AttemptOutcome::TimedOut {
+                signal: name.clone(),
+            };
+            let mut result = TestResult::unstarted(outcome, start_at, tail.clone());
+            (result.duration, result.leaked) = (start.elapsed(), leaked);
+            super::report_at_once(tx, slot, test, job.attempt, start, result);
+        }
+        return;
+    }
     if st.done.is_empty() && st.current.is_none() && killed_by_us {
         // Killed (Ctrl-C) before its first test began: nothing of it ran.
         let _ = tx.send(WorkerMsg::Unrun {
             tests: job.tests.clone(),
             attempt: job.attempt,
-            output: recent,
+            output: None,
         });
         return;
     }
@@ -459,10 +483,13 @@ pub(super) fn run_batch(
         let _ = tx.send(WorkerMsg::Unrun {
             tests: unrun,
             attempt: job.attempt,
-            output: format!(
-                "the test process ({}) exited without reporting these tests; the end of its output:\n{recent}",
-                status_text
-            ),
+            // After a crash or a kill of the running test the rest simply did not get their
+            // turn; a process that ended on its own without reporting them is suspect.
+            output: (!crashed).then(|| {
+                format!(
+                    "the test process ({status_text}) exited without reporting these tests; the end of its output:\n{recent}"
+                )
+            }),
         });
     }
 }

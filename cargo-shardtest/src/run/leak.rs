@@ -9,10 +9,10 @@
 //! slot runs one test process at a time, so an orphan with this run's id and this slot's
 //! number came from the test that just ended on that slot.
 //!
-//! Limits: a descendant that clears or replaces its environment cannot be attributed; it is
-//! still killed by the guardian when the run ends ([`super::guardian`]) only if it stayed in
-//! a test's process group. Reading `/proc` makes this Linux-only; elsewhere only the process
-//! group is checked.
+//! Limits: a descendant that clears or replaces its environment cannot be attributed (nor
+//! found by the guardian, [`super::guardian`]); it is killed only if it stays in its test's
+//! process group. Reading `/proc` makes this Linux-only; elsewhere only the process group is
+//! checked.
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};

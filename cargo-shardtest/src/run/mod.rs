@@ -237,12 +237,13 @@ pub(crate) enum WorkerMsg {
         attempt: u32,
         result: TestResult,
     },
-    /// The job's process died before these tests began (batch mode): run them again (a test
-    /// handed back more than [`MAX_UNRUN`] times is an error, with `output`).
+    /// The job's process died before these tests began (batch mode): run them again. With
+    /// `output`, the process ended on its own without reporting them: a test handed back so
+    /// more than [`MAX_UNRUN`] times is an error, with that output.
     Unrun {
         tests: Vec<usize>,
         attempt: u32,
-        output: String,
+        output: Option<String>,
     },
     /// A batch's binary exited with an error before running any of its tests (it may not
     /// accept several test names): run these, and the rest of the binary's tests, one per
@@ -324,6 +325,17 @@ struct Running {
     killed: Option<AttemptOutcome>,
     /// When a timeout's SIGTERM was sent (SIGKILL follows after the grace period).
     term_at: Option<Instant>,
+    /// When the job's process started, until its first test begins: a batch that never
+    /// begins its first test times out from here.
+    spawned_at: Option<Instant>,
+}
+
+impl Running {
+    /// The test running and since when; before the job's first test began, `usize::MAX`
+    /// since the process started.
+    fn clock(&self) -> Option<(usize, Instant)> {
+        self.current.or(self.spawned_at.map(|s| (usize::MAX, s)))
+    }
 }
 
 /// How many times a test may be handed back unrun by a batch process before it is reported
@@ -603,7 +615,7 @@ fn worker_loop(
             let _ = tx.send(WorkerMsg::Unrun {
                 tests: job.tests,
                 attempt: job.attempt,
-                output: String::new(),
+                output: None,
             });
         } else if job.tests.len() == 1 {
             process::run_single(
@@ -615,7 +627,7 @@ fn worker_loop(
                 tx,
             );
         } else {
-            batch::run_batch(slot, &job, tests, config, tx);
+            batch::run_batch(slot, &job, tests, config, tx, stop);
         }
         let _ = tx.send(WorkerMsg::JobDone { slot });
     }
@@ -702,7 +714,8 @@ impl Scheduler<'_, '_> {
     fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
-            let Some((_, started)) = r.current else {
+            // Before a batch's first test begins, the timeout runs from its process start.
+            let Some((_, started)) = r.clock() else {
                 continue;
             };
             if let Some(term) = r.term_at {
@@ -726,7 +739,7 @@ impl Scheduler<'_, '_> {
     fn check_deadlines(&mut self, consumer: &mut dyn EventConsumer) {
         let now = Instant::now();
         for r in self.slots.iter_mut().flatten() {
-            let Some((test, started)) = r.current else {
+            let Some((test, started)) = r.clock() else {
                 continue;
             };
             if let Some(term) = r.term_at {
@@ -764,7 +777,7 @@ impl Scheduler<'_, '_> {
                 });
                 continue;
             }
-            if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
+            if test != usize::MAX && elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
                 consumer.on_event(&RunEvent::TestSlow {
                     id: self.tests[test].case.id.clone(),
@@ -904,6 +917,7 @@ impl Scheduler<'_, '_> {
             slow_warnings: 0,
             killed: None,
             term_at: None,
+            spawned_at: None,
         }
     }
 
@@ -913,6 +927,7 @@ impl Scheduler<'_, '_> {
             WorkerMsg::Spawned { slot, pgid } => {
                 if let Some(r) = self.slots[slot as usize].as_mut() {
                     r.pgid = Some(pgid);
+                    r.spawned_at = Some(Instant::now());
                     if r.killed.is_some() {
                         process::kill_group(pgid, libc::SIGKILL);
                     }
@@ -921,6 +936,7 @@ impl Scheduler<'_, '_> {
             WorkerMsg::Began { slot, test, at } => {
                 if let Some(r) = self.slots[slot as usize].as_mut() {
                     r.current = Some((test, at));
+                    r.spawned_at = None;
                     r.slow_warnings = 0;
                     consumer.on_event(&RunEvent::TestStarted {
                         id: self.tests[test].case.id.clone(),
@@ -951,9 +967,13 @@ impl Scheduler<'_, '_> {
                 // the reason) is an error, not a loop.
                 let mut again = Vec::new();
                 for t in tests {
+                    let Some(output) = output.as_deref() else {
+                        again.push(t);
+                        continue;
+                    };
                     self.unrun[t] += 1;
                     if self.unrun[t] > MAX_UNRUN {
-                        self.give_up_unrun(t, attempt, &output, consumer);
+                        self.give_up_unrun(t, attempt, output, consumer);
                     } else {
                         again.push(t);
                     }

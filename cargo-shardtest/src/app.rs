@@ -87,14 +87,39 @@ pub fn discover_or_unpack(
     TestList,
     Option<crate::archive::UnpackedArchive>,
 )> {
+    crate::doctest::check_args(build).map_err(UsageError)?;
+    let docs = crate::doctest::selection(build);
     let (out, unpacked) = match archive {
+        // `--doc`: nothing but doctests, which cargo builds itself when it runs them.
+        None if docs == crate::doctest::DocSelection::Only => {
+            let (workspace_root, target_dir) =
+                discover::workspace_dirs(build.manifest_path.as_deref())
+                    .map_err(|e| UsageError(e.to_string()))?;
+            on_workspace_root(&workspace_root);
+            let out = BuildOutput {
+                binaries: vec![],
+                workspace_root,
+                target_dir,
+            };
+            (out, None)
+        }
         None => (build_tests_then(build, on_workspace_root)?, None),
         Some(archive) => {
             let unpacked = unpack_archive(build, archive, workspace_remap)?;
             (unpacked.build.clone(), Some(unpacked))
         }
     };
-    let list = list::list_tests(out.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
+    // Doctests are listed through cargo beside the other binaries' listings.
+    let want_docs = archive.is_none() && docs != crate::doctest::DocSelection::None;
+    let (list, doc) = rayon::join(
+        || list::list_tests(out.binaries.clone()),
+        || want_docs.then(|| crate::doctest::discover(build)),
+    );
+    let mut list = list.map_err(|e| BuildError(e.to_string()))?;
+    if let Some(doc) = doc {
+        let (binaries, tests) = doc.map_err(|e| BuildError(e.to_string()))?;
+        crate::doctest::add_to_list(&mut list, binaries, tests);
+    }
     for w in &list.warnings {
         eprintln!("warning: {w}");
     }
@@ -248,7 +273,19 @@ pub fn plan_suite(
         .iter()
         .map(|&(i, _)| (list.tests[i].id.clone(), list.tests[i].attributes.clone()))
         .collect();
-    let mut items = plan::estimate_items_for_workers(&listed, &history, Some(workers));
+    // A doctest whose line moved plans from its old line's history.
+    let moved = crate::doctest::moved_history(
+        &listed.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        &history,
+    );
+    let for_estimates: Vec<_> = listed
+        .iter()
+        .map(|(id, a)| (moved.get(id).unwrap_or(id).clone(), a.clone()))
+        .collect();
+    let mut items = plan::estimate_items_for_workers(&for_estimates, &history, Some(workers));
+    for (item, (id, _)) in items.iter_mut().zip(&listed) {
+        item.id = id.clone();
+    }
     for (item, (_, sel)) in items.iter_mut().zip(&selected) {
         if *sel == Selection::Skip {
             item.estimate = Duration::ZERO;

@@ -142,6 +142,7 @@ pub fn build(
             target_name: a.target.name.clone(),
             bin_exes: bin_exes.get(&a.package_id).cloned().unwrap_or_default(),
             out_dir: out_dirs.get(&a.package_id).cloned(),
+            doctest: None,
         });
     }
     binaries.sort_by(|a, b| a.id.cmp(&b.id));

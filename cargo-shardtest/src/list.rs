@@ -35,6 +35,9 @@ pub struct TestBinary {
     /// tests as `OUT_DIR` at run time (as nextest does) and packed into archives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_dir: Option<PathBuf>,
+    /// For a package's doctests (kind `doc`): how to run them through cargo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctest: Option<crate::doctest::DocTarget>,
 }
 
 impl TestBinary {
@@ -48,7 +51,7 @@ impl TestBinary {
     /// let b = TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-1".into(), package_name: "pkg".into(),
     ///     package_version: "1.0.0".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
-    ///     target_name: "pkg".into(), bin_exes: Default::default(), out_dir: Some("/t/out".into()),
+    ///     target_name: "pkg".into(), bin_exes: Default::default(), out_dir: Some("/t/out".into()), doctest: None,
     /// };
     /// let moved = b.relocated(|p| std::path::Path::new("/x").join(p.strip_prefix("/t").unwrap()), "pkg".into());
     /// assert_eq!(moved.path, std::path::Path::new("/x/pkg-1"));
@@ -77,7 +80,7 @@ impl TestBinary {
     /// let b = TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-123".into(), package_name: "pkg".into(),
     ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
-    ///     target_name: "my-pkg".into(), bin_exes: Default::default(), out_dir: None,
+    ///     target_name: "my-pkg".into(), bin_exes: Default::default(), out_dir: None, doctest: None,
     /// };
     /// let env = b.cargo_env();
     /// assert!(env.contains(&("CARGO_CRATE_NAME".to_string(), "my_pkg".into())));

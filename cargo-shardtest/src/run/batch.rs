@@ -52,8 +52,19 @@ impl<'a> BatchState<'a> {
         }
     }
 
+    /// The batch's test named `name`: as printed, or without a suffix libtest adds to a
+    /// doctest's result line (` - compile`, ` - compile fail`, ` - should panic`).
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied().or_else(|| {
+            crate::doctest::RESULT_SUFFIXES
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .and_then(|n| self.by_name.get(n).copied())
+        })
+    }
+
     fn begin(&mut self, name: &str, tx: &Sender<WorkerMsg>) {
-        let Some(&test) = self.by_name.get(name) else {
+        let Some(test) = self.index_of(name) else {
             return;
         };
         if self.current.as_ref().is_some_and(|c| c.test == test) {
@@ -107,7 +118,7 @@ impl<'a> BatchState<'a> {
         if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, result)) = rest.split_once(" ... ")
             && let name = name.trim_end()
-            && self.by_name.contains_key(name)
+            && self.index_of(name).is_some()
         {
             self.end(name, result.trim(), tx);
             return;
@@ -121,7 +132,7 @@ impl<'a> BatchState<'a> {
             r.strip_suffix(" stdout ----")
                 .or_else(|| r.strip_suffix(" ----"))
         }) {
-            self.collecting = self.by_name.get(name).copied();
+            self.collecting = self.index_of(name);
             return;
         }
         if let Some(test) = self.collecting {
@@ -139,7 +150,7 @@ impl<'a> BatchState<'a> {
             .strip_prefix("test ")
             .and_then(|r| r.strip_suffix(" ... "))
             .map(str::trim_end)
-            && self.by_name.contains_key(name)
+            && self.index_of(name).is_some()
         {
             self.begin(name, tx);
         }
@@ -171,11 +182,30 @@ pub(super) fn run_batch(
 ) {
     let first = &tests[job.tests[0]];
     let stderr_path = config.logs_dir.join(format!("slot-{slot}.stderr.log"));
-    let mut cmd = test_command(&first.binary, config, slot, job.attempt);
-    cmd.arg("--exact");
-    for &i in &job.tests {
-        cmd.arg(tests[i].case.id.name.as_str());
-    }
+    // Doctests run through cargo with filters chosen to select exactly the batch.
+    let narrowed;
+    let (job, doc_args) = if first.binary.doctest.is_some() {
+        match super::doctest::narrow(slot, job, tests, tx) {
+            Some((j, a)) => {
+                narrowed = j;
+                (&narrowed, Some(a))
+            }
+            None => return,
+        }
+    } else {
+        (job, None)
+    };
+    let mut cmd = match &doc_args {
+        Some(a) => super::doctest::command(&first.binary, a, config, slot, job.attempt),
+        None => {
+            let mut cmd = test_command(&first.binary, config, slot, job.attempt);
+            cmd.arg("--exact");
+            for &i in &job.tests {
+                cmd.arg(tests[i].case.id.name.as_str());
+            }
+            cmd
+        }
+    };
     cmd.args(["--test-threads", "1"]);
     if job.tests.iter().any(|&i| tests[i].case.ignored) {
         cmd.arg("--include-ignored");
@@ -246,6 +276,7 @@ pub(super) fn run_batch(
         },
     };
     let stderr_tail = read_tail(&stderr_path, TAIL_BYTES);
+    let exited_ok = status_outcome.is_pass();
 
     let killed_by_us =
         matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
@@ -332,7 +363,17 @@ pub(super) fn run_batch(
         .copied()
         .filter(|t| !st.done.contains(t))
         .collect();
-    if !unrun.is_empty() {
+    if !unrun.is_empty() && doc_args.is_some() && exited_ok {
+        // cargo finished without running them: running them again would loop forever.
+        for test in unrun {
+            let tail = format!(
+                "`cargo test --doc` ended without running this doctest; it printed:\n{}",
+                read_tail(&stderr_path, TAIL_BYTES)
+            );
+            let result = TestResult::unstarted(AttemptOutcome::Failed { code: 0 }, start_at, tail);
+            super::report_at_once(tx, slot, test, job.attempt, start, result);
+        }
+    } else if !unrun.is_empty() {
         let _ = tx.send(WorkerMsg::Unrun {
             tests: unrun,
             attempt: job.attempt,

@@ -8,6 +8,7 @@
 //! messages either way, so the scheduler and every consumer are shared.
 
 mod batch;
+mod doctest;
 mod process;
 
 pub use process::{read_tail, signal_name};
@@ -350,6 +351,23 @@ fn make_jobs(
     config: &RunnerConfig,
     attempt: u32,
 ) -> Vec<Job> {
+    // Doctests always run in batches per package (see `doctest`), whatever the isolation.
+    let mut jobs = doctest::make_doc_jobs(tests, order, config, attempt);
+    let rest: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| !doctest::is_doc(&tests[i]))
+        .collect();
+    jobs.extend(make_plain_jobs(tests, &rest, config, attempt));
+    jobs
+}
+
+fn make_plain_jobs(
+    tests: &[ShardTest],
+    order: &[usize],
+    config: &RunnerConfig,
+    attempt: u32,
+) -> Vec<Job> {
     let runnable = order.iter().copied().filter(|&i| !tests[i].skip);
     if config.isolation == Isolation::Process {
         return runnable
@@ -524,7 +542,7 @@ fn worker_loop(
                 tests: job.tests,
                 attempt: job.attempt,
             });
-        } else if job.tests.len() == 1 {
+        } else if job.tests.len() == 1 && !doctest::is_doc(&tests[job.tests[0]]) {
             process::run_single(
                 slot,
                 job.tests[0],
@@ -1005,6 +1023,7 @@ mod tests {
             target_name: "b".into(),
             bin_exes: Default::default(),
             out_dir: None,
+            doctest: None,
         });
         (0..n)
             .map(|i| ShardTest {

@@ -1,0 +1,549 @@
+//! Doctests: discovering them (`cargo test --doc -p PKG -- --list`), choosing libtest
+//! filters that select exactly the doctests of a batch, and matching doctests whose line
+//! moved to their history.
+//!
+//! A package's doctests are one "binary" with the id `<package>::doc`; a doctest's name is
+//! rustdoc's (`src/lib.rs - path::Item (line N)`, relative to the workspace root). They run
+//! through cargo (`cargo test --doc -p PKG -- FILTERS --test-threads 1`), timed from
+//! libtest's streamed lines like batch mode.
+//!
+//! Filters: cargo hands test arguments to rustdoc, which splits every one of them at
+//! whitespace, and doctest names contain spaces. So `--exact NAME` never matches and `NAME`
+//! becomes five filters (`src/lib.rs`, `-`, `Item`, `(line`, `N)`) that together select
+//! nearly everything. [`selection_args`] therefore works with whitespace-free tokens only: a
+//! filter per intended doctest that selects it, then `--skip` tokens that remove every other
+//! doctest the filters caught, and never one of the intended ones. Tests that cannot be
+//! selected together that way are left for a later batch.
+
+use crate::cli::BuildArgs;
+use crate::id::{BinaryId, TestId, TestName};
+use crate::list::{TestBinary, TestCase};
+use crate::timings::TimingStore;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The target kind recorded for a package's doctests ([`TestBinary::kind`]).
+pub const DOC_KIND: &str = "doc";
+
+/// Suffixes libtest appends to a doctest's name when it reports its result (`no_run`,
+/// `compile_fail` and, in edition 2024, `should_panic` doctests); the listing has none.
+pub const RESULT_SUFFIXES: [&str; 3] = [" - compile fail", " - compile", " - should panic"];
+
+/// How to run one package's doctests: recorded on its [`TestBinary`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocTarget {
+    /// Arguments after `cargo test --doc`: the package and the user's build options
+    /// (features, profile, target, manifest path).
+    pub cargo_args: Vec<String>,
+    /// Every doctest of the package, ignored ones included: the filters of a batch are
+    /// chosen against this whole list so that no other doctest runs.
+    pub names: Vec<String>,
+}
+
+/// Which tests a command's target selection asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocSelection {
+    /// No doctests (`--lib`, `--tests`, `--test X`, ... like `cargo test`).
+    None,
+    /// Doctests and the other tests (no target selection).
+    Also,
+    /// Only doctests (`--doc`).
+    Only,
+}
+
+/// What `cargo test` would run given these build options: any explicit target selection
+/// other than `--doc` leaves doctests out, `--doc` runs nothing else.
+///
+/// ```
+/// use shardtest::cli::BuildArgs;
+/// use shardtest::doctest::{selection, DocSelection};
+/// assert_eq!(selection(&BuildArgs::default()), DocSelection::Also);
+/// assert_eq!(selection(&BuildArgs { lib: true, ..Default::default() }), DocSelection::None);
+/// assert_eq!(selection(&BuildArgs { doc: true, ..Default::default() }), DocSelection::Only);
+/// ```
+pub fn selection(build: &BuildArgs) -> DocSelection {
+    if build.doc {
+        return DocSelection::Only;
+    }
+    let targeted = build.lib
+        || build.bins
+        || build.tests
+        || build.examples
+        || !build.bin.is_empty()
+        || !build.test_target.is_empty()
+        || !build.example.is_empty();
+    if targeted {
+        DocSelection::None
+    } else {
+        DocSelection::Also
+    }
+}
+
+/// `--doc` mixed with another target selection: cargo refuses it, so do we.
+pub fn check_args(build: &BuildArgs) -> Result<(), String> {
+    let mut other = build.clone();
+    other.doc = false;
+    if build.doc && selection(&other) == DocSelection::None {
+        return Err(
+            "`--doc` cannot be combined with other target selections (`--lib`, `--tests`, `--test NAME`, ...), as with `cargo test`".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Listing a package's doctests failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// cargo could not be started or its metadata read.
+    #[error("listing doctests: {0}")]
+    Cargo(String),
+    /// `cargo test --doc -- --list` failed (the library does not build, ...).
+    #[error(
+        "listing the doctests of {package} failed ({status}); cargo printed:\n{stderr}\nhint: run `cargo test --doc -p {package} -- --list` yourself"
+    )]
+    List {
+        /// The package.
+        package: String,
+        /// Exit status.
+        status: String,
+        /// Tail of what it printed.
+        stderr: String,
+    },
+}
+
+/// Packages whose library `cargo test` would doctest, with their doctests: the binaries
+/// (`<package>::doc`) and the tests, sorted by id. Each package is listed twice (all tests,
+/// then `--ignored`), all in parallel.
+pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), DocError> {
+    let cargo = crate::discover::cargo_command();
+    let mut md = cargo_metadata::MetadataCommand::new();
+    md.cargo_path(&cargo).no_deps();
+    if let Some(p) = &build.manifest_path {
+        md.manifest_path(p);
+    }
+    let md = md.exec().map_err(|e| DocError::Cargo(e.to_string()))?;
+    let members: Vec<&cargo_metadata::Package> = md.workspace_packages();
+    let chosen: Vec<&cargo_metadata::Package> = if !build.package.is_empty() {
+        members
+            .into_iter()
+            .filter(|p| {
+                build.package.iter().any(|spec| {
+                    let name = spec.split(['@', ':']).next().unwrap_or(spec);
+                    name == p.name.as_str()
+                })
+            })
+            .collect()
+    } else if build.workspace {
+        members
+            .into_iter()
+            .filter(|p| !build.exclude.iter().any(|x| x == p.name.as_str()))
+            .collect()
+    } else if md.workspace_default_members.is_available() {
+        md.workspace_default_packages()
+    } else {
+        members
+    };
+    let mut common = build.clone();
+    (common.package, common.exclude, common.workspace) = (vec![], vec![], false);
+    common.doc = false;
+    let common = common.cargo_args();
+    let targets: Vec<(&cargo_metadata::Package, &cargo_metadata::Target)> = chosen
+        .into_iter()
+        .filter_map(|p| {
+            p.targets
+                .iter()
+                .find(|t| t.doctest && doctestable(t))
+                .map(|t| (p, t))
+        })
+        .collect();
+    let listed: Vec<Result<(TestBinary, Vec<TestCase>), DocError>> = targets
+        .par_iter()
+        .map(|(p, t)| {
+            let mut cargo_args = vec!["--package".to_string(), format!("{}@{}", p.name, p.version)];
+            cargo_args.extend(common.iter().cloned());
+            if build.manifest_path.is_none() {
+                cargo_args.extend([
+                    "--manifest-path".to_string(),
+                    md.workspace_root.join("Cargo.toml").to_string(),
+                ]);
+            }
+            let (all, ignored) = rayon::join(
+                || list_package(&cargo, &cargo_args, &p.name, false),
+                || list_package(&cargo, &cargo_args, &p.name, true),
+            );
+            let (all, ignored) = (all?, ignored?);
+            let ignored: BTreeSet<String> = ignored.into_iter().collect();
+            let id = BinaryId::new(format!("{}::doc", p.name));
+            let tests = all
+                .iter()
+                .map(|n| TestCase {
+                    id: TestId::new(id.clone(), TestName::new(n.clone())),
+                    ignored: ignored.contains(n),
+                    attributes: Default::default(),
+                })
+                .collect();
+            let binary = TestBinary {
+                id,
+                path: PathBuf::from(&cargo),
+                package_name: p.name.to_string(),
+                package_version: p.version.to_string(),
+                package_dir: p
+                    .manifest_path
+                    .parent()
+                    .map(|d| d.as_std_path().to_path_buf())
+                    .unwrap_or_default(),
+                kind: DOC_KIND.to_string(),
+                target_name: t.name.clone(),
+                bin_exes: Default::default(),
+                out_dir: None,
+                doctest: Some(DocTarget {
+                    cargo_args,
+                    names: all,
+                }),
+            };
+            Ok((binary, tests))
+        })
+        .collect();
+    let mut binaries = Vec::new();
+    let mut tests = Vec::new();
+    for l in listed {
+        let (b, t) = l?;
+        if !t.is_empty() {
+            binaries.push(b);
+            tests.extend(t);
+        }
+    }
+    binaries.sort_by(|a, b| a.id.cmp(&b.id));
+    tests.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((binaries, tests))
+}
+
+/// Adds doctest binaries and tests to a listing, keeping both sorted by id.
+pub fn add_to_list(
+    list: &mut crate::list::TestList,
+    binaries: Vec<TestBinary>,
+    tests: Vec<TestCase>,
+) {
+    if binaries.is_empty() {
+        return;
+    }
+    list.binaries.extend(binaries);
+    list.binaries.sort_by(|a, b| a.id.cmp(&b.id));
+    list.tests.extend(tests);
+    list.tests.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+/// cargo's rule: `lib`/`rlib` and `proc-macro` libraries are doctested (not `cdylib` or
+/// `staticlib` only).
+fn doctestable(t: &cargo_metadata::Target) -> bool {
+    use cargo_metadata::CrateType;
+    t.crate_types
+        .iter()
+        .any(|c| matches!(c, CrateType::Lib | CrateType::RLib | CrateType::ProcMacro))
+}
+
+fn list_package(
+    cargo: &str,
+    cargo_args: &[String],
+    package: &str,
+    ignored: bool,
+) -> Result<Vec<String>, DocError> {
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--doc", "--quiet"])
+        .args(cargo_args)
+        .args(["--", "--list", "--format", "terse"]);
+    if ignored {
+        cmd.arg("--ignored");
+    }
+    cmd.stdin(Stdio::null());
+    let out = cmd
+        .output()
+        .map_err(|e| DocError::Cargo(format!("could not run `{cargo}`: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
+        return Err(DocError::List {
+            package: package.to_string(),
+            status: out.status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The libtest arguments that run exactly a batch of doctests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocArgs {
+    /// Filters (whitespace-free substrings), one or more per included doctest.
+    pub filters: Vec<String>,
+    /// `--skip` values (whitespace-free) that remove every other doctest the filters catch.
+    pub skips: Vec<String>,
+    /// The intended doctests these arguments select (indexes into the batch).
+    pub included: Vec<usize>,
+    /// Intended doctests left out: they cannot be selected together with the included
+    /// ones; run them in another batch.
+    pub deferred: Vec<usize>,
+}
+
+/// What libtest runs given `filters` and `skips` (substring matches, as rustdoc passes
+/// them): the reference the filter choice is tested against.
+///
+/// ```
+/// let all = ["src/lib.rs - a (line 4)", "src/lib.rs - a (line 40)"];
+/// let run = shardtest::doctest::libtest_selects(&all, &["4)".into()], &[]);
+/// assert_eq!(run, vec!["src/lib.rs - a (line 4)"]);
+/// ```
+pub fn libtest_selects<'a>(all: &[&'a str], filters: &[String], skips: &[String]) -> Vec<&'a str> {
+    all.iter()
+        .copied()
+        .filter(|n| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .filter(|n| !skips.iter().any(|s| n.contains(s.as_str())))
+        .collect()
+}
+
+/// Whitespace-free pieces of a name usable as a filter or `--skip` (not `-`, which libtest
+/// would read as an option).
+fn tokens(name: &str) -> impl Iterator<Item = &str> {
+    name.split_whitespace().filter(|t| !t.starts_with('-'))
+}
+
+/// Chooses filters and skips selecting exactly `batch` (names) out of `all` (every doctest
+/// of the package). Tests that cannot join the others are [`DocArgs::deferred`]; a test that
+/// cannot be selected even alone is deferred too (callers report it).
+///
+/// ```
+/// let all = ["p.rs - f (line 1)", "p.rs - f (line 11)", "p.rs - g (line 3)"];
+/// let a = shardtest::doctest::selection_args(&["p.rs - f (line 1)"], &all);
+/// assert_eq!(shardtest::doctest::libtest_selects(&all, &a.filters, &a.skips), vec!["p.rs - f (line 1)"]);
+/// ```
+pub fn selection_args(batch: &[&str], all: &[&str]) -> DocArgs {
+    let mut args = DocArgs::default();
+    let mut chosen: Vec<&str> = Vec::new();
+    for (i, name) in batch.iter().enumerate() {
+        let mut candidate = chosen.clone();
+        candidate.push(name);
+        match solve(&candidate, all) {
+            Some((f, s)) => {
+                chosen = candidate;
+                args.included.push(i);
+                (args.filters, args.skips) = (f, s);
+            }
+            None => args.deferred.push(i),
+        }
+    }
+    args
+}
+
+/// Filters and skips selecting exactly `want` from `all`, if this greedy choice finds them.
+fn solve(want: &[&str], all: &[&str]) -> Option<(Vec<String>, Vec<String>)> {
+    let wanted: BTreeSet<&str> = want.iter().copied().collect();
+    let mut filters: Vec<String> = Vec::new();
+    for name in want {
+        // The token catching the fewest other names (line tokens like `12)` usually win).
+        let best = tokens(name).min_by_key(|t| {
+            (
+                all.iter()
+                    .filter(|n| !wanted.contains(**n) && n.contains(*t))
+                    .count(),
+                std::cmp::Reverse(t.len()),
+            )
+        })?;
+        if !filters.iter().any(|f| f == best) {
+            filters.push(best.to_string());
+        }
+    }
+    let mut skips: Vec<String> = Vec::new();
+    for extra in libtest_selects(all, &filters, &[]) {
+        if wanted.contains(extra) || skips.iter().any(|s| extra.contains(s.as_str())) {
+            continue;
+        }
+        // Longest token of the extra that no wanted name contains.
+        let skip = tokens(extra)
+            .filter(|t| !wanted.iter().any(|w| w.contains(t)))
+            .max_by_key(|t| t.len())?;
+        skips.push(skip.to_string());
+    }
+    let got: BTreeSet<&str> = libtest_selects(all, &filters, &skips).into_iter().collect();
+    (got == wanted).then_some((filters, skips))
+}
+
+/// A doctest name's parts: file, item path and line (`src/lib.rs - a::B (line 7)`).
+fn parts(name: &str) -> Option<(&str, &str, u32)> {
+    let (rest, line) = name.rsplit_once(" (line ")?;
+    let line = line.strip_suffix(')')?.parse().ok()?;
+    match rest.strip_suffix(" -") {
+        Some(file) => Some((file, "", line)),
+        None => rest
+            .split_once(" - ")
+            .map(|(file, item)| (file, item, line)),
+    }
+}
+
+/// History for doctests whose line moved: for each listed doctest (of a `::doc` binary)
+/// with no history, the historical doctest of the same package, file and item with the
+/// nearest line that no listed test has, each used at most once (ties: the lower line).
+/// Returns listed id -> historical id.
+///
+/// ```
+/// use shardtest::timings::*;
+/// use std::time::Duration;
+/// let mut store = TimingStore::default();
+/// let old: shardtest::id::TestId = "p::doc src/lib.rs - f (line 10)".parse().unwrap();
+/// store.record(old.clone(), Sample { run: RunStamp { id: "r".into(), at_unix_ms: 1 },
+///     duration: Duration::from_secs(2), status: SampleStatus::Passed, workers: 1,
+///     attributes: Default::default() });
+/// let moved: shardtest::id::TestId = "p::doc src/lib.rs - f (line 11)".parse().unwrap();
+/// let m = shardtest::doctest::moved_history(&[moved.clone()], &store);
+/// assert_eq!(m.get(&moved), Some(&old));
+/// ```
+pub fn moved_history(listed: &[TestId], store: &TimingStore) -> BTreeMap<TestId, TestId> {
+    let listed_set: BTreeSet<&TestId> = listed.iter().collect();
+    let is_doc = |id: &TestId| id.binary.as_str().ends_with("::doc");
+    let unknown: Vec<&TestId> = listed
+        .iter()
+        .filter(|id| is_doc(id) && store.stats(id).is_none())
+        .collect();
+    let mut out = BTreeMap::new();
+    if unknown.is_empty() {
+        return out;
+    }
+    // (binary, file, item) -> historical lines with their ids, unused by the listing.
+    type Key<'a> = (&'a str, &'a str, &'a str);
+    let mut free: BTreeMap<Key<'_>, Vec<(u32, &TestId)>> = BTreeMap::new();
+    for id in store.tests.keys() {
+        if !is_doc(id) || listed_set.contains(id) || store.stats(id).is_none() {
+            continue;
+        }
+        if let Some((file, item, line)) = parts(id.name.as_str()) {
+            free.entry((id.binary.as_str(), file, item))
+                .or_default()
+                .push((line, id));
+        }
+    }
+    // Closest pairs first, so one history entry goes to the test that moved least.
+    let mut pairs: Vec<(u32, &TestId, &TestId)> = Vec::new();
+    for id in &unknown {
+        let Some((file, item, line)) = parts(id.name.as_str()) else {
+            continue;
+        };
+        if let Some(cands) = free.get(&(id.binary.as_str(), file, item)) {
+            for (l, old) in cands {
+                pairs.push((l.abs_diff(line), id, old));
+            }
+        }
+    }
+    pairs.sort();
+    let mut used: BTreeSet<&TestId> = BTreeSet::new();
+    for (_, new, old) in pairs {
+        if out.contains_key(new) || used.contains(old) {
+            continue;
+        }
+        used.insert(old);
+        out.insert(new.clone(), old.clone());
+    }
+    out
+}
+
+/// The package directory of a doctest binary as a working directory (cargo finds the
+/// manifest from `--manifest-path` anyway).
+pub(crate) fn work_dir(b: &TestBinary) -> &Path {
+    crate::list::existing_dir(&b.package_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(batch: &[&str], all: &[&str]) -> DocArgs {
+        let a = selection_args(batch, all);
+        let want: BTreeSet<&str> = a.included.iter().map(|&i| batch[i]).collect();
+        let got: BTreeSet<&str> = libtest_selects(all, &a.filters, &a.skips)
+            .into_iter()
+            .collect();
+        assert_eq!(got, want, "{a:?}");
+        for f in a.filters.iter().chain(&a.skips) {
+            assert!(!f.contains(char::is_whitespace) && !f.starts_with('-'));
+        }
+        a
+    }
+
+    #[test]
+    fn line_prefixes_and_name_substrings_select_exactly() {
+        let all = [
+            "src/lib.rs - a (line 4)",
+            "src/lib.rs - a (line 40)",
+            "src/lib.rs - a (line 140)",
+            "src/lib.rs - b::a (line 4)",
+            "src/x/src/lib.rs - a (line 4)",
+            "src/lib.rs - (line 1)",
+            "src/lib.rs - (line 11)",
+        ];
+        for i in 0..all.len() {
+            let a = check(&[all[i]], &all);
+            assert_eq!(a.included, vec![0], "{} alone", all[i]);
+            for j in 0..all.len() {
+                if i != j {
+                    let a = check(&[all[i], all[j]], &all);
+                    assert_eq!(a.included.len() + a.deferred.len(), 2);
+                }
+            }
+        }
+        let a = check(&all, &all);
+        assert!(a.included.len() >= 2, "{a:?}");
+    }
+
+    #[test]
+    fn every_batch_of_a_generated_suite_is_exact() {
+        // Deterministic pseudo-random names with many shared tokens.
+        let mut all = Vec::new();
+        for f in ["src/lib.rs", "src/a.rs", "src/x/src/lib.rs"] {
+            for item in ["a", "b::a", "a::b", "Foo<T>::new"] {
+                for line in [1, 4, 11, 40, 41, 104, 140] {
+                    all.push(format!("{f} - {item} (line {line})"));
+                }
+            }
+        }
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut seed = 7u64;
+        for _ in 0..200 {
+            let mut batch = Vec::new();
+            for n in &all {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if (seed >> 33) % 5 == 0 {
+                    batch.push(*n);
+                }
+            }
+            let mut rest: Vec<&str> = batch.clone();
+            // Deferred tests always make progress: run the batch until every test ran once.
+            let mut ran: Vec<&str> = Vec::new();
+            while !rest.is_empty() {
+                let a = check(&rest, &all);
+                assert!(!a.included.is_empty(), "no progress on {rest:?}");
+                ran.extend(a.included.iter().map(|&i| rest[i]));
+                rest = a.deferred.iter().map(|&i| rest[i]).collect();
+            }
+            ran.sort();
+            batch.sort();
+            assert_eq!(ran, batch);
+        }
+    }
+
+    #[test]
+    fn name_parts() {
+        assert_eq!(
+            parts("src/lib.rs - a::B (line 7)"),
+            Some(("src/lib.rs", "a::B", 7))
+        );
+        assert_eq!(parts("src/lib.rs - (line 1)"), Some(("src/lib.rs", "", 1)));
+        assert_eq!(parts("x"), None);
+    }
+}

@@ -126,6 +126,7 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
     }
     let md = md.exec().map_err(|e| DocError::Cargo(e.to_string()))?;
     let members: Vec<&cargo_metadata::Package> = md.workspace_packages();
+    let member_names: BTreeSet<&str> = members.iter().map(|p| p.name.as_str()).collect();
     let chosen: Vec<&cargo_metadata::Package> = if !build.package.is_empty() {
         members
             .into_iter()
@@ -148,6 +149,7 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
     };
     let mut common = build.clone();
     (common.package, common.exclude, common.workspace) = (vec![], vec![], false);
+    common.features = vec![];
     common.doc = false;
     let common = common.cargo_args();
     let targets: Vec<(&cargo_metadata::Package, &cargo_metadata::Target)> = chosen
@@ -155,7 +157,8 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
         .filter_map(|p| {
             p.targets
                 .iter()
-                .find(|t| t.doctest && doctestable(t))
+                // An explicit `--doc` tests even `doctest = false` libraries, as cargo does.
+                .find(|t| (t.doctest || build.doc) && doctestable(t))
                 .map(|t| (p, t))
         })
         .collect();
@@ -164,6 +167,10 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
         .map(|(p, t)| {
             let mut cargo_args = vec!["--package".to_string(), format!("{}@{}", p.name, p.version)];
             cargo_args.extend(common.iter().cloned());
+            let features = package_features(&build.features, p, &member_names);
+            if !features.is_empty() {
+                cargo_args.extend(["--features".to_string(), features.join(",")]);
+            }
             if build.manifest_path.is_none() {
                 cargo_args.extend([
                     "--manifest-path".to_string(),
@@ -236,6 +243,48 @@ pub fn add_to_list(
     list.tests.sort_by(|a, b| a.id.cmp(&b.id));
 }
 
+/// The user's `--features` as they apply to one package listed alone (`cargo test --doc -p
+/// PKG`): `PKG/feat` and the package's own `feat`, and features of dependencies
+/// (`dep/feat`); another member's `other/feat` is left out, as cargo refuses it for a
+/// package that does not depend on `other`.
+///
+/// ```
+/// # use std::collections::BTreeSet;
+/// let members: BTreeSet<&str> = ["a", "b"].into();
+/// let mut own = BTreeSet::new();
+/// own.insert("x".to_string());
+/// let f = shardtest::doctest::features_for(&["a/x,b/y".into(), "x serde/std".into()], "a", &own, &members);
+/// assert_eq!(f, ["x", "x", "serde/std"]);
+/// ```
+pub fn features_for(
+    given: &[String],
+    package: &str,
+    own: &BTreeSet<String>,
+    members: &BTreeSet<&str>,
+) -> Vec<String> {
+    given
+        .iter()
+        .flat_map(|v| v.split([',', ' ']))
+        .filter(|f| !f.is_empty())
+        .filter_map(|f| match f.split_once('/') {
+            Some((pkg, feat)) if pkg == package => Some(feat.to_string()),
+            Some((pkg, _)) if members.contains(pkg) => None,
+            Some(_) => Some(f.to_string()),
+            None if own.contains(f) => Some(f.to_string()),
+            None => None,
+        })
+        .collect()
+}
+
+fn package_features(
+    given: &[String],
+    p: &cargo_metadata::Package,
+    members: &BTreeSet<&str>,
+) -> Vec<String> {
+    let own: BTreeSet<String> = p.features.keys().cloned().collect();
+    features_for(given, p.name.as_str(), &own, members)
+}
+
 /// cargo's rule: `lib`/`rlib` and `proc-macro` libraries are doctested (not `cdylib` or
 /// `staticlib` only).
 fn doctestable(t: &cargo_metadata::Target) -> bool {
@@ -290,6 +339,11 @@ pub struct DocArgs {
     /// Intended doctests left out: they cannot be selected together with the included
     /// ones; run them in another batch.
     pub deferred: Vec<usize>,
+    /// Other doctests these arguments run too, because no filter can leave them out (every
+    /// piece of their name is in the intended doctest's name, e.g. `a (line 11)` beside
+    /// `b::a (line 11)` and `b::a (line 1)`). Only ever for a batch of one; their results
+    /// are ignored.
+    pub extras: Vec<String>,
 }
 
 /// What libtest runs given `filters` and `skips` (substring matches, as rustdoc passes
@@ -325,12 +379,26 @@ fn tokens(name: &str) -> impl Iterator<Item = &str> {
 /// ```
 pub fn selection_args(batch: &[&str], all: &[&str]) -> DocArgs {
     let mut args = DocArgs::default();
+    // The usual case: the whole batch at once.
+    if let Some((filters, skips, _)) = solve(batch, all, false) {
+        args.included = (0..batch.len()).collect();
+        (args.filters, args.skips) = (filters, skips);
+        return args;
+    }
+    // A big batch is halved (the other half runs later) before the greedy search below,
+    // which costs a solve per test.
+    if batch.len() > 32 {
+        let half = batch.len() / 2;
+        let mut first = selection_args(&batch[..half], all);
+        first.deferred.extend(half..batch.len());
+        return first;
+    }
     let mut chosen: Vec<&str> = Vec::new();
     for (i, name) in batch.iter().enumerate() {
         let mut candidate = chosen.clone();
         candidate.push(name);
-        match solve(&candidate, all) {
-            Some((f, s)) => {
+        match solve(&candidate, all, false) {
+            Some((f, s, _)) => {
                 chosen = candidate;
                 args.included.push(i);
                 (args.filters, args.skips) = (f, s);
@@ -338,20 +406,38 @@ pub fn selection_args(batch: &[&str], all: &[&str]) -> DocArgs {
             None => args.deferred.push(i),
         }
     }
+    if args.included.is_empty() && !batch.is_empty() {
+        // Not even the first test can be selected alone: run it with the fewest others.
+        if let Some((f, s, extras)) = solve(&batch[..1], all, true) {
+            (args.filters, args.skips, args.extras) = (f, s, extras);
+            args.included = vec![0];
+            args.deferred = (1..batch.len()).collect();
+        }
+    }
     args
 }
 
-/// Filters and skips selecting exactly `want` from `all`, if this greedy choice finds them.
-fn solve(want: &[&str], all: &[&str]) -> Option<(Vec<String>, Vec<String>)> {
+/// Filters and skips selecting exactly `want` from `all`, if this greedy choice finds them;
+/// with `allow_extras`, the other doctests no skip can remove run too (returned).
+fn solve(
+    want: &[&str],
+    all: &[&str],
+    allow_extras: bool,
+) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
     let wanted: BTreeSet<&str> = want.iter().copied().collect();
+    // Some piece of the name of an unwanted test that no wanted name contains.
+    let skippable = |n: &str| tokens(n).any(|t| !wanted.iter().any(|w| w.contains(t)));
     let mut filters: Vec<String> = Vec::new();
     for name in want {
-        // The token catching the fewest other names (line tokens like `12)` usually win).
+        // The token catching the fewest other names that cannot be skipped, then the fewest
+        // other names (line tokens like `12)` usually win).
         let best = tokens(name).min_by_key(|t| {
+            let caught = all
+                .iter()
+                .filter(|n| !wanted.contains(**n) && n.contains(*t));
             (
-                all.iter()
-                    .filter(|n| !wanted.contains(**n) && n.contains(*t))
-                    .count(),
+                caught.clone().filter(|n| !skippable(n)).count(),
+                caught.count(),
                 std::cmp::Reverse(t.len()),
             )
         })?;
@@ -360,18 +446,25 @@ fn solve(want: &[&str], all: &[&str]) -> Option<(Vec<String>, Vec<String>)> {
         }
     }
     let mut skips: Vec<String> = Vec::new();
+    let mut extras: Vec<String> = Vec::new();
     for extra in libtest_selects(all, &filters, &[]) {
         if wanted.contains(extra) || skips.iter().any(|s| extra.contains(s.as_str())) {
             continue;
         }
         // Longest token of the extra that no wanted name contains.
-        let skip = tokens(extra)
+        match tokens(extra)
             .filter(|t| !wanted.iter().any(|w| w.contains(t)))
-            .max_by_key(|t| t.len())?;
-        skips.push(skip.to_string());
+            .max_by_key(|t| t.len())
+        {
+            Some(skip) => skips.push(skip.to_string()),
+            None if allow_extras => extras.push(extra.to_string()),
+            None => return None,
+        }
     }
     let got: BTreeSet<&str> = libtest_selects(all, &filters, &skips).into_iter().collect();
-    (got == wanted).then_some((filters, skips))
+    let mut expected = wanted.clone();
+    expected.extend(extras.iter().map(String::as_str));
+    (got == expected).then_some((filters, skips, extras))
 }
 
 /// A doctest name's parts: file, item path and line (`src/lib.rs - a::B (line 7)`).
@@ -463,7 +556,9 @@ mod tests {
 
     fn check(batch: &[&str], all: &[&str]) -> DocArgs {
         let a = selection_args(batch, all);
-        let want: BTreeSet<&str> = a.included.iter().map(|&i| batch[i]).collect();
+        let mut want: BTreeSet<&str> = a.included.iter().map(|&i| batch[i]).collect();
+        assert!(a.extras.is_empty() || a.included.len() == 1, "{a:?}");
+        want.extend(a.extras.iter().map(String::as_str));
         let got: BTreeSet<&str> = libtest_selects(all, &a.filters, &a.skips)
             .into_iter()
             .collect();
@@ -505,14 +600,15 @@ mod tests {
         let mut all = Vec::new();
         for f in ["src/lib.rs", "src/a.rs", "src/x/src/lib.rs"] {
             for item in ["a", "b::a", "a::b", "Foo<T>::new"] {
-                for line in [1, 4, 11, 40, 41, 104, 140] {
+                for line in [1, 4, 11, 40, 41] {
                     all.push(format!("{f} - {item} (line {line})"));
                 }
             }
         }
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut seed = 7u64;
-        for _ in 0..200 {
+        let (mut extras, mut batches) = (0, 0);
+        for _ in 0..20 {
             let mut batch = Vec::new();
             for n in &all {
                 seed = seed
@@ -529,12 +625,81 @@ mod tests {
                 let a = check(&rest, &all);
                 assert!(!a.included.is_empty(), "no progress on {rest:?}");
                 ran.extend(a.included.iter().map(|&i| rest[i]));
+                extras += a.extras.len();
                 rest = a.deferred.iter().map(|&i| rest[i]).collect();
             }
             ran.sort();
             batch.sort();
             assert_eq!(ran, batch);
+            batches += 1;
         }
+        // Every token in every combination is the worst case: some names can only run
+        // with others, but never more of them than names.
+        assert!(
+            extras <= batches * all.len(),
+            "{extras} extra runs in {batches} batches"
+        );
+    }
+
+    #[test]
+    fn a_name_whose_every_piece_is_in_another_runs_with_the_fewest_extras() {
+        let all = [
+            "src/lib.rs - b::a (line 11)",
+            "src/lib.rs - a (line 11)",
+            "src/lib.rs - b::a (line 1)",
+            "src/lib.rs - c (line 5)",
+        ];
+        let a = check(&[all[0]], &all);
+        assert_eq!(a.included, vec![0]);
+        assert_eq!(a.extras.len(), 1, "{a:?}");
+        // The others are exact.
+        for n in &all[1..] {
+            assert!(check(&[n], &all).extras.is_empty(), "{n}");
+        }
+    }
+
+    #[test]
+    fn moved_doctests_take_the_nearest_unused_history_once() {
+        use crate::timings::{RunStamp, Sample, SampleStatus};
+        let mut store = TimingStore::default();
+        for (name, ms) in [
+            ("p::doc src/lib.rs - f (line 10)", 1000),
+            ("p::doc src/lib.rs - f (line 20)", 2000),
+            ("p::doc src/lib.rs - g (line 30)", 3000),
+            ("q::doc src/lib.rs - f (line 10)", 4000),
+        ] {
+            store.record(
+                name.parse().unwrap(),
+                Sample {
+                    run: RunStamp {
+                        id: "r".into(),
+                        at_unix_ms: 1,
+                    },
+                    duration: std::time::Duration::from_millis(ms),
+                    status: SampleStatus::Passed,
+                    workers: 1,
+                    attributes: Default::default(),
+                },
+            );
+        }
+        let id = |s: &str| -> TestId { s.parse().unwrap() };
+        // A line was inserted above everything: each doctest moved by one.
+        let listed = [
+            id("p::doc src/lib.rs - f (line 11)"),
+            id("p::doc src/lib.rs - f (line 21)"),
+            id("p::doc src/lib.rs - g (line 31)"),
+            id("p::doc src/lib.rs - f (line 50)"),
+            id("p::doc src/lib.rs - h (line 12)"),
+        ];
+        let m = moved_history(&listed, &store);
+        assert_eq!(m[&listed[0]], id("p::doc src/lib.rs - f (line 10)"));
+        assert_eq!(m[&listed[1]], id("p::doc src/lib.rs - f (line 20)"));
+        assert_eq!(m[&listed[2]], id("p::doc src/lib.rs - g (line 30)"));
+        // No history left for a third `f`, none ever for `h`; other packages never match.
+        assert_eq!(m.len(), 3, "{m:?}");
+        // A test with its own history keeps it.
+        let m = moved_history(&[id("p::doc src/lib.rs - f (line 10)")], &store);
+        assert!(m.is_empty());
     }
 
     #[test]

@@ -40,12 +40,9 @@ pub(super) fn make_doc_jobs(
         let mut bins: Vec<(std::time::Duration, Vec<usize>)> = vec![Default::default(); k];
         for i in members {
             // Longest first into the least loaded batch (ties: the first).
-            let (_, b) = bins
-                .iter_mut()
-                .enumerate()
-                .min_by_key(|(n, b)| (b.0, *n))
-                .map(|(_, b)| ((), b))
-                .expect("at least one batch");
+            let Some(b) = bins.iter_mut().min_by_key(|b| b.0) else {
+                continue;
+            };
             b.0 += tests[i].estimate;
             b.1.push(i);
         }

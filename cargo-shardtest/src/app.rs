@@ -109,10 +109,17 @@ pub fn discover_or_unpack(
             (unpacked.build.clone(), Some(unpacked))
         }
     };
+    // An archive's doctests are listed from the archive, not by running anything.
+    let (doc_binaries, binaries): (Vec<_>, Vec<_>) = out
+        .binaries
+        .clone()
+        .into_iter()
+        .partition(|b| b.doctest.is_some());
+    let archived_docs = crate::doctest::from_archive(doc_binaries, workspace_remap);
     // Doctests are listed through cargo beside the other binaries' listings.
     let want_docs = archive.is_none() && docs != crate::doctest::DocSelection::None;
     let (list, doc) = rayon::join(
-        || list::list_tests(out.binaries.clone()),
+        || list::list_tests(binaries),
         || want_docs.then(|| crate::doctest::discover(build)),
     );
     let mut list = list.map_err(|e| BuildError(e.to_string()))?;
@@ -120,6 +127,7 @@ pub fn discover_or_unpack(
         let (binaries, tests) = doc.map_err(|e| BuildError(e.to_string()))?;
         crate::doctest::add_to_list(&mut list, binaries, tests);
     }
+    crate::doctest::add_to_list(&mut list, archived_docs.0, archived_docs.1);
     for w in &list.warnings {
         eprintln!("warning: {w}");
     }
@@ -540,6 +548,8 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         history_stamp,
         ..
     } = prepared;
+    // Doctests of an archive that cannot run here are reported as not run, never dropped.
+    let (tests, docs_not_run) = crate::doctest::split_unavailable(tests);
     let shuffle_seed = config.shuffle_seed;
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
@@ -567,6 +577,10 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         }
         // Secrets are masked before any consumer (terminal, JSON, JUnit) sees the output.
         let mut redacting = crate::report::redact::Redacting::new(redactor.clone(), &mut fan);
+        let mut redacting = crate::doctest::NotRunDoctests {
+            tests: docs_not_run,
+            inner: &mut redacting,
+        };
         run::run_shard(tests, &config, &mut redacting, interrupter)
             .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
     };

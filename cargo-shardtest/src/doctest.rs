@@ -41,6 +41,159 @@ pub struct DocTarget {
     /// Every doctest of the package, ignored ones included: the filters of a batch are
     /// chosen against this whole list so that no other doctest runs.
     pub names: Vec<String>,
+    /// The `#[ignore]`d (```` ```ignore ````) ones among `names` (archives rebuild the
+    /// listing from these two).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
+    /// Why these doctests cannot run here (an archive run without sources or cargo): each
+    /// is reported as not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+impl DocTarget {
+    /// The arguments without the build machine's paths (`--manifest-path`, `--target-dir`),
+    /// for an archive.
+    ///
+    /// ```
+    /// # use shardtest::doctest::DocTarget;
+    /// let d = DocTarget { cargo_args: ["-p", "a@1.0.0", "--release", "--manifest-path", "/w/Cargo.toml"]
+    ///     .map(String::from).to_vec(), names: vec![], ignored: vec![], unavailable: None };
+    /// assert_eq!(d.portable().cargo_args, ["-p", "a@1.0.0", "--release"]);
+    /// ```
+    pub fn portable(&self) -> DocTarget {
+        let mut args = Vec::new();
+        let mut it = self.cargo_args.iter();
+        while let Some(a) = it.next() {
+            if a == "--manifest-path" || a == "--target-dir" {
+                it.next();
+            } else {
+                args.push(a.clone());
+            }
+        }
+        DocTarget {
+            cargo_args: args,
+            ..self.clone()
+        }
+    }
+
+    /// The tests of a package's doctest binary, rebuilt from the recorded names.
+    pub fn tests(&self, binary: &BinaryId) -> Vec<TestCase> {
+        let ignored: BTreeSet<&str> = self.ignored.iter().map(String::as_str).collect();
+        self.names
+            .iter()
+            .map(|n| TestCase {
+                id: TestId::new(binary.clone(), TestName::new(n.clone())),
+                ignored: ignored.contains(n.as_str()),
+                attributes: Default::default(),
+            })
+            .collect()
+    }
+}
+
+/// Makes an archive's doctest binaries runnable where it is unpacked: with a source
+/// checkout (`--workspace-remap`) and cargo, they run through cargo there; otherwise each
+/// is marked [`DocTarget::unavailable`] with the reason. Returns the binaries and their
+/// tests.
+pub fn from_archive(
+    binaries: Vec<TestBinary>,
+    workspace_remap: Option<&Path>,
+) -> (Vec<TestBinary>, Vec<TestCase>) {
+    let cargo = crate::discover::cargo_command();
+    let reason = match workspace_remap {
+        None => Some(
+            "doctests need the sources and cargo: pass `--workspace-remap DIR` (a checkout of the same commit) on a machine with cargo".to_string(),
+        ),
+        Some(_) => match Command::new(&cargo)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+        {
+            Ok(s) if s.success() => None,
+            _ => Some(format!(
+                "doctests need cargo, and `{cargo} --version` does not run here"
+            )),
+        },
+    };
+    let mut tests = Vec::new();
+    let binaries = binaries
+        .into_iter()
+        .map(|mut b| {
+            if let Some(doc) = b.doctest.as_mut() {
+                tests.extend(doc.tests(&b.id));
+                doc.unavailable = reason.clone();
+                if reason.is_none() {
+                    doc.cargo_args.extend([
+                        "--manifest-path".to_string(),
+                        b.package_dir.join("Cargo.toml").display().to_string(),
+                    ]);
+                }
+            }
+            b.path = PathBuf::from(&cargo);
+            b
+        })
+        .collect();
+    (binaries, tests)
+}
+
+/// Takes the doctests that cannot run here out of a shard's tests (ignored ones stay: they
+/// are skipped anyway) and prints one line saying how many and why.
+pub fn split_unavailable(
+    tests: Vec<crate::run::ShardTest>,
+) -> (Vec<crate::run::ShardTest>, Vec<TestCase>) {
+    let mut not_run = Vec::new();
+    let mut reason = None;
+    let mut runnable = Vec::with_capacity(tests.len());
+    for t in tests {
+        match t
+            .binary
+            .doctest
+            .as_ref()
+            .and_then(|d| d.unavailable.as_ref())
+        {
+            Some(r) if !t.skip => {
+                reason.get_or_insert_with(|| r.clone());
+                not_run.push(t.case);
+            }
+            _ => runnable.push(t),
+        }
+    }
+    if let Some(r) = reason {
+        eprintln!(
+            "    Not running {} doctests of this shard (reported as not run): {r}",
+            not_run.len()
+        );
+    }
+    (runnable, not_run)
+}
+
+/// Wraps an event consumer so that right after the run starts, every doctest that cannot
+/// run here (see [`from_archive`]) is reported as not run.
+pub struct NotRunDoctests<'a> {
+    /// The tests reported as not run.
+    pub tests: Vec<TestCase>,
+    /// Where events go.
+    pub inner: &'a mut dyn crate::event::EventConsumer,
+}
+
+impl crate::event::EventConsumer for NotRunDoctests<'_> {
+    fn on_event(&mut self, event: &crate::event::RunEvent) {
+        self.inner.on_event(event);
+        if matches!(event, crate::event::RunEvent::RunStarted(_)) {
+            for t in std::mem::take(&mut self.tests) {
+                self.inner.on_event(&crate::event::RunEvent::TestSkipped {
+                    id: t.id,
+                    status: crate::event::TestStatus::NotRun,
+                    attributes: t.attributes,
+                });
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
 }
 
 /// Which tests a command's target selection asks for.
@@ -182,6 +335,7 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
                 || list_package(&cargo, &cargo_args, &p.name, true),
             );
             let (all, ignored) = (all?, ignored?);
+            let ignored_names = ignored.clone();
             let ignored: BTreeSet<String> = ignored.into_iter().collect();
             let id = BinaryId::new(format!("{}::doc", p.name));
             let tests = all
@@ -209,6 +363,8 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
                 doctest: Some(DocTarget {
                     cargo_args,
                     names: all,
+                    ignored: ignored_names,
+                    unavailable: None,
                 }),
             };
             Ok((binary, tests))

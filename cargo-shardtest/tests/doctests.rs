@@ -280,3 +280,57 @@ fn a_line_inserted_above_a_doctest_keeps_its_history() {
         "moved doctests plan from their history: {p}"
     );
 }
+
+#[test]
+fn an_archive_records_doctests_and_runs_them_only_with_a_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("t.tar.zst");
+    let o = run(doctests("archive")
+        .args(["-p", "doc24", "-o"])
+        .arg(&archive));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Recorded 11 doctests"), "{}", text(&o));
+
+    // No sources: every doctest is reported as not run, with one line, and verify says so.
+    let job = dir.path().join("job");
+    std::fs::create_dir_all(&job).unwrap();
+    let o = run(shardtest()
+        .current_dir(&job)
+        .args(["run", "--archive"])
+        .arg(&archive)
+        .args(["--json", "r.json"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("Not running"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", text(&o));
+    assert!(lines[0].contains("10 doctests"), "{}", lines[0]);
+    let s = statuses(&read_json(&job.join("r.json")));
+    assert_eq!(s.values().filter(|v| *v == "not_run").count(), 10, "{s:?}");
+    let o = run(shardtest().arg("verify").arg(job.join("r.json")));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("doc24::doc doc24/src/lib.rs - add (line 30)"),
+        "{}",
+        text(&o)
+    );
+
+    // With a checkout and cargo they run, and verify proves it.
+    let o = run(shardtest()
+        .current_dir(&job)
+        .args(["run", "--archive"])
+        .arg(&archive)
+        .arg("--workspace-remap")
+        .arg(fixture("doctests").parent().unwrap())
+        .args(["--json", "r2.json"])
+        .env("FIXTURE_OUT", dir.path()));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let s = statuses(&read_json(&job.join("r2.json")));
+    assert_eq!(s["doc24::doc doc24/src/lib.rs - fails (line 39)"], "failed");
+    assert_eq!(s["doc24::doc doc24/src/lib.rs - a (line 2)"], "passed");
+    let o = run(shardtest().arg("verify").arg(job.join("r2.json")));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(runs(dir.path()).len(), 2);
+}

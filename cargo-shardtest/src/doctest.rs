@@ -303,6 +303,12 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
     let mut common = build.clone();
     (common.package, common.exclude, common.workspace) = (vec![], vec![], false);
     common.features = vec![];
+    // Absolute paths: doctest batches run from their package's directory.
+    common.manifest_path = Some(md.workspace_root.join("Cargo.toml").into_std_path_buf());
+    common.target_dir = common
+        .target_dir
+        .take()
+        .map(|d| std::path::absolute(&d).unwrap_or(d));
     common.doc = false;
     let common = common.cargo_args();
     let targets: Vec<(&cargo_metadata::Package, &cargo_metadata::Target)> = chosen
@@ -323,12 +329,6 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
             let features = package_features(&build.features, p, &member_names);
             if !features.is_empty() {
                 cargo_args.extend(["--features".to_string(), features.join(",")]);
-            }
-            if build.manifest_path.is_none() {
-                cargo_args.extend([
-                    "--manifest-path".to_string(),
-                    md.workspace_root.join("Cargo.toml").to_string(),
-                ]);
             }
             let (all, ignored) = rayon::join(
                 || list_package(&cargo, &cargo_args, &p.name, false),

@@ -289,7 +289,7 @@ fn an_archive_records_doctests_and_runs_them_only_with_a_checkout() {
         .args(["-p", "doc24", "-o"])
         .arg(&archive));
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("Recorded 11 doctests"), "{}", text(&o));
+    assert!(text(&o).contains("Recorded 12 doctests"), "{}", text(&o));
 
     // No sources: every doctest is reported as not run, with one line, and verify says so.
     let job = dir.path().join("job");
@@ -306,7 +306,7 @@ fn an_archive_records_doctests_and_runs_them_only_with_a_checkout() {
         .filter(|l| l.contains("Not running"))
         .collect();
     assert_eq!(lines.len(), 1, "{}", text(&o));
-    assert!(lines[0].contains("10 doctests"), "{}", lines[0]);
+    assert!(lines[0].contains("11 doctests"), "{}", lines[0]);
     let s = statuses(&read_json(&job.join("r.json")));
     assert_eq!(s.values().filter(|v| *v == "not_run").count(), 10, "{s:?}");
     let o = run(shardtest().arg("verify").arg(job.join("r.json")));
@@ -333,4 +333,35 @@ fn an_archive_records_doctests_and_runs_them_only_with_a_checkout() {
     let o = run(shardtest().arg("verify").arg(job.join("r2.json")));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(runs(dir.path()).len(), 2);
+}
+
+#[test]
+fn a_hanging_doctest_times_out_and_a_failing_one_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let o = run(doctests("run")
+        .args(["-p", "doc24", "--doc", "-j", "2", "--retries", "1"])
+        .args(["--timeout", "3s", "--json"])
+        .arg(&json)
+        .args(["hangs", "fails"])
+        .env("FIXTURE_HANG", "1")
+        .env("FIXTURE_OUT", dir.path()));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let r = read_json(&json);
+    let tests = r["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 2, "{r}");
+    for t in tests {
+        let attempts = t["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2, "retried once: {t}");
+        assert_eq!(t["status"], "failed", "{t}");
+        if t["id"].as_str().unwrap().contains("hangs") {
+            assert!(
+                attempts.iter().all(|a| a.to_string().contains("timed_out")),
+                "{t}"
+            );
+        }
+    }
+    // Nothing of the killed cargo/rustdoc/doctest processes survives the run.
+    assert_eq!(processes_of_run(dir.path()), Vec::<u32>::new());
+    assert_eq!(runs(dir.path()).get("hang"), Some(&2));
 }

@@ -299,6 +299,8 @@ pub fn plan_suite(
             item.estimate = Duration::ZERO;
         }
     }
+    // Doctest batches pay a fixed start-up: spread it over the package's doctests.
+    crate::doctest::add_setup_cost(&mut items, shards, workers);
     let input = PlanInput {
         items,
         shards,

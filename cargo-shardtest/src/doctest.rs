@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The target kind recorded for a package's doctests ([`TestBinary::kind`]).
 pub const DOC_KIND: &str = "doc";
@@ -621,6 +622,65 @@ fn solve(
     let mut expected = wanted.clone();
     expected.extend(extras.iter().map(String::as_str));
     (got == expected).then_some((filters, skips, extras))
+}
+
+/// What starting a batch of one package's doctests costs before the first doctest runs:
+/// cargo's start-up, rustdoc collecting the doctests and, in edition 2024, building the merged
+/// doctest binary (0.5-1.5 s measured on a 2-core machine; see BENCHMARKS.md). Not learned
+/// from history: a doctest's recorded time starts when libtest starts it.
+pub const BATCH_SETUP: Duration = Duration::from_secs(1);
+
+/// How many batches a shard cuts `count` doctests of one package with `work` predicted time
+/// into on `workers` workers: one per worker at most, and one per [`BATCH_SETUP`] of work.
+///
+/// ```
+/// use std::time::Duration;
+/// use shardtest::doctest::batches_for;
+/// assert_eq!(batches_for(4, Duration::from_millis(400), 4), 1);
+/// assert_eq!(batches_for(100, Duration::from_secs(30), 2), 2);
+/// ```
+pub fn batches_for(count: usize, work: Duration, workers: u32) -> usize {
+    let worth = (work.as_millis() / BATCH_SETUP.as_millis()).max(1) as usize;
+    (workers.max(1) as usize).min(count).min(worth).max(1)
+}
+
+/// The plan's model of doctest compile cost: a doctest's own recorded time holds its own
+/// compilation (edition 2021 and earlier) and the per-package fixed cost is paid once per
+/// batch. With `shards` shards of `workers` workers, a package's doctests start about
+/// `min(shards, doctests) x batches` batches in all; their [`BATCH_SETUP`] is spread over the
+/// package's doctests in proportion to count, so shards with more of a package's doctests
+/// carry more of its setup. Skipped (zero-cost) items get none.
+///
+/// ```
+/// use shardtest::plan::PlanItem;
+/// use std::time::Duration;
+/// let mut items: Vec<PlanItem> = (0..4)
+///     .map(|i| PlanItem::new(format!("p::doc src/lib.rs - f (line {i})").parse().unwrap(), Duration::from_millis(100)))
+///     .collect();
+/// shardtest::doctest::add_setup_cost(&mut items, 2, 1);
+/// // Two shards, one batch each: 2 s of setup over 4 doctests.
+/// assert_eq!(items[0].estimate, Duration::from_millis(600));
+/// ```
+pub fn add_setup_cost(items: &mut [crate::plan::PlanItem], shards: u32, workers: u32) {
+    let mut per_package: BTreeMap<BinaryId, (usize, Duration)> = BTreeMap::new();
+    for it in items.iter() {
+        if it.id.binary.as_str().ends_with("::doc") && !it.estimate.is_zero() {
+            let e = per_package.entry(it.id.binary.clone()).or_default();
+            e.0 += 1;
+            e.1 += it.estimate;
+        }
+    }
+    for (binary, (count, work)) in &per_package {
+        let shards_used = (shards.max(1) as usize).min(*count);
+        let per_shard_work = *work / shards_used as u32;
+        let batches = shards_used * batches_for(count / shards_used, per_shard_work, workers);
+        let share = BATCH_SETUP * batches as u32 / *count as u32;
+        for it in items.iter_mut() {
+            if &it.id.binary == binary && !it.estimate.is_zero() {
+                it.estimate += share;
+            }
+        }
+    }
 }
 
 /// A doctest name's parts: file, item path and line (`src/lib.rs - a::B (line 7)`).

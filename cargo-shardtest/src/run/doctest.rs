@@ -16,11 +16,6 @@ pub(super) fn is_doc(t: &ShardTest) -> bool {
     t.binary.doctest.is_some()
 }
 
-/// What starting a doctest batch costs before its first doctest runs: cargo's start-up and
-/// freshness check, rustdoc collecting the doctests and, in edition 2024, compiling the
-/// merged doctest binary (measured 0.5-1.5 s on a 2-core machine; see BENCHMARKS.md).
-pub(super) const BATCH_SETUP: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Cuts the doctests among `order` (longest first) into jobs: per package, at most one
 /// batch per worker (each batch pays cargo's and rustdoc's start-up, and in edition 2024
 /// the merged doctest build), balanced by predicted time, longest first.
@@ -44,10 +39,7 @@ pub(super) fn make_doc_jobs(
         // A batch should carry at least about as much work as it costs to start, so a
         // package with little doctest work runs in one batch.
         let total: std::time::Duration = members.iter().map(|&i| tests[i].estimate).sum();
-        let worth = (total.as_millis() / BATCH_SETUP.as_millis()).max(1) as usize;
-        let k = (config.workers.max(1) as usize)
-            .min(members.len())
-            .min(worth);
+        let k = crate::doctest::batches_for(members.len(), total, config.workers);
         let mut bins: Vec<(std::time::Duration, Vec<usize>)> = vec![Default::default(); k];
         for i in members {
             // Longest first into the least loaded batch (ties: the first).

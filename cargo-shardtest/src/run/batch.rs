@@ -425,6 +425,25 @@ mod tests {
     }
 
     #[test]
+    fn doctest_result_suffixes_are_understood() {
+        let names = [
+            "src/lib.rs - a (line 1)",
+            "src/lib.rs - b (line 5)",
+            "src/lib.rs - c (line 9)",
+            "src/lib.rs - d (line 13)",
+        ];
+        let mut st = state(&names);
+        let out = "test src/lib.rs - a (line 1) - compile ... ok\ntest src/lib.rs - b (line 5) - compile fail ... ok\ntest src/lib.rs - c (line 9) - should panic ... ok\ntest src/lib.rs - d (line 13) ... FAILED\ntest src/lib.rs - e (line 20) ... ok\n\nfailures:\n\n---- src/lib.rs - d (line 13) stdout ----\nboom\n";
+        feed(&mut st, out);
+        assert_eq!(st.done.len(), 4, "the unknown `e` is not one of them");
+        assert_eq!(st.failed.len(), 1);
+        assert_eq!(
+            st.failure_output.get(&3).map(String::as_str),
+            Some("boom\n")
+        );
+    }
+
+    #[test]
     fn a_partial_line_means_the_test_has_begun() {
         let mut st = state(&["slow::one"]);
         let (tx, rx) = std::sync::mpsc::channel();

@@ -300,7 +300,8 @@ pub fn plan_suite(
         }
     }
     // Doctest batches pay a fixed start-up: spread it over the package's doctests.
-    crate::doctest::add_setup_cost(&mut items, shards, workers);
+    let setup = crate::doctest::setup_costs(&list);
+    crate::doctest::add_setup_cost(&mut items, shards, workers, &setup);
     let input = PlanInput {
         items,
         shards,

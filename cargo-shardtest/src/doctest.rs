@@ -50,6 +50,9 @@ pub struct DocTarget {
     /// is reported as not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// The library's edition (`2021`, `2024`, ...): from 2024 rustdoc merges doctests.
+    #[serde(default)]
+    pub edition: String,
 }
 
 impl DocTarget {
@@ -59,7 +62,8 @@ impl DocTarget {
     /// ```
     /// # use shardtest::doctest::DocTarget;
     /// let d = DocTarget { cargo_args: ["-p", "a@1.0.0", "--release", "--manifest-path", "/w/Cargo.toml"]
-    ///     .map(String::from).to_vec(), names: vec![], ignored: vec![], unavailable: None };
+    ///     .map(String::from).to_vec(), names: vec![], ignored: vec![], unavailable: None,
+    ///     edition: "2021".into() };
     /// assert_eq!(d.portable().cargo_args, ["-p", "a@1.0.0", "--release"]);
     /// ```
     pub fn portable(&self) -> DocTarget {
@@ -366,6 +370,7 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
                     names: all,
                     ignored: ignored_names,
                     unavailable: None,
+                    edition: t.edition.as_str().to_string(),
                 }),
             };
             Ok((binary, tests))
@@ -624,32 +629,60 @@ fn solve(
     (got == expected).then_some((filters, skips, extras))
 }
 
-/// What starting a batch of one package's doctests costs before the first doctest runs:
-/// cargo's start-up, rustdoc collecting the doctests and, in edition 2024, building the merged
-/// doctest binary (0.5-1.5 s measured on a 2-core machine; see BENCHMARKS.md). Not learned
-/// from history: a doctest's recorded time starts when libtest starts it.
-pub const BATCH_SETUP: Duration = Duration::from_secs(1);
+/// What starting any doctest batch costs before its first doctest runs: cargo's start-up and
+/// freshness check and rustdoc collecting the doctests (0.4 s measured on a quiet 2-core
+/// machine for `cargo test --doc -- --list`; see BENCHMARKS.md). Not learned from history: a
+/// doctest's recorded time starts when libtest starts it.
+pub const BATCH_SETUP: Duration = Duration::from_millis(500);
+
+/// In edition 2024 and later, what building the merged doctest binary adds to every batch,
+/// per doctest of the package (1.3 s measured for 100 trivial doctests).
+pub const MERGED_BUILD_PER_DOCTEST: Duration = Duration::from_millis(13);
+
+/// The fixed cost of one batch of `doc`'s doctests: [`BATCH_SETUP`], plus the merged build in
+/// edition 2024 and later (rustdoc builds the merged binary of all the package's doctests).
+///
+/// ```
+/// use shardtest::doctest::{batch_setup, DocTarget};
+/// use std::time::Duration;
+/// let mut d = DocTarget { cargo_args: vec![], names: vec!["a".into(); 100], ignored: vec![],
+///     unavailable: None, edition: "2021".into() };
+/// assert_eq!(batch_setup(&d), Duration::from_millis(500));
+/// d.edition = "2024".into();
+/// assert_eq!(batch_setup(&d), Duration::from_millis(1800));
+/// ```
+pub fn batch_setup(doc: &DocTarget) -> Duration {
+    let merged = doc.edition.parse::<u32>().is_ok_and(|e| e >= 2024);
+    if merged {
+        BATCH_SETUP + MERGED_BUILD_PER_DOCTEST * doc.names.len() as u32
+    } else {
+        BATCH_SETUP
+    }
+}
 
 /// How many batches a shard cuts `count` doctests of one package with `work` predicted time
-/// into on `workers` workers: one per worker at most, and one per [`BATCH_SETUP`] of work.
+/// into on `workers` workers, each batch costing `setup` to start: one per worker at most, and
+/// one per `setup` of work (a batch must be worth starting).
 ///
 /// ```
 /// use std::time::Duration;
 /// use shardtest::doctest::batches_for;
-/// assert_eq!(batches_for(4, Duration::from_millis(400), 4), 1);
-/// assert_eq!(batches_for(100, Duration::from_secs(30), 2), 2);
+/// let s = Duration::from_secs(1);
+/// assert_eq!(batches_for(4, Duration::from_millis(400), 4, s), 1);
+/// assert_eq!(batches_for(100, Duration::from_secs(30), 2, s), 2);
 /// ```
-pub fn batches_for(count: usize, work: Duration, workers: u32) -> usize {
-    let worth = (work.as_millis() / BATCH_SETUP.as_millis()).max(1) as usize;
+pub fn batches_for(count: usize, work: Duration, workers: u32, setup: Duration) -> usize {
+    let worth = (work.as_millis() / setup.as_millis().max(1)).max(1) as usize;
     (workers.max(1) as usize).min(count).min(worth).max(1)
 }
 
 /// The plan's model of doctest compile cost: a doctest's own recorded time holds its own
-/// compilation (edition 2021 and earlier) and the per-package fixed cost is paid once per
-/// batch. With `shards` shards of `workers` workers, a package's doctests start about
-/// `min(shards, doctests) x batches` batches in all; their [`BATCH_SETUP`] is spread over the
-/// package's doctests in proportion to count, so shards with more of a package's doctests
-/// carry more of its setup. Skipped (zero-cost) items get none.
+/// compilation (edition 2021 and earlier), and a per-package fixed cost ([`batch_setup`],
+/// given per binary in `setup`) is paid once per batch. With `shards` shards of `workers`
+/// workers, a package's doctests start about `min(shards, doctests) x batches` batches in
+/// all; their setup is spread over the package's doctests in proportion to count, so shards
+/// with more of a package's doctests carry more of its setup. Skipped (zero-cost) items get
+/// none.
 ///
 /// ```
 /// use shardtest::plan::PlanItem;
@@ -657,30 +690,45 @@ pub fn batches_for(count: usize, work: Duration, workers: u32) -> usize {
 /// let mut items: Vec<PlanItem> = (0..4)
 ///     .map(|i| PlanItem::new(format!("p::doc src/lib.rs - f (line {i})").parse().unwrap(), Duration::from_millis(100)))
 ///     .collect();
-/// shardtest::doctest::add_setup_cost(&mut items, 2, 1);
+/// let setup = [(shardtest::id::BinaryId::new("p::doc"), Duration::from_secs(1))].into();
+/// shardtest::doctest::add_setup_cost(&mut items, 2, 1, &setup);
 /// // Two shards, one batch each: 2 s of setup over 4 doctests.
 /// assert_eq!(items[0].estimate, Duration::from_millis(600));
 /// ```
-pub fn add_setup_cost(items: &mut [crate::plan::PlanItem], shards: u32, workers: u32) {
+pub fn add_setup_cost(
+    items: &mut [crate::plan::PlanItem],
+    shards: u32,
+    workers: u32,
+    setup: &BTreeMap<BinaryId, Duration>,
+) {
     let mut per_package: BTreeMap<BinaryId, (usize, Duration)> = BTreeMap::new();
     for it in items.iter() {
-        if it.id.binary.as_str().ends_with("::doc") && !it.estimate.is_zero() {
+        if setup.contains_key(&it.id.binary) && !it.estimate.is_zero() {
             let e = per_package.entry(it.id.binary.clone()).or_default();
             e.0 += 1;
             e.1 += it.estimate;
         }
     }
     for (binary, (count, work)) in &per_package {
+        let cost = setup[binary];
         let shards_used = (shards.max(1) as usize).min(*count);
         let per_shard_work = *work / shards_used as u32;
-        let batches = shards_used * batches_for(count / shards_used, per_shard_work, workers);
-        let share = BATCH_SETUP * batches as u32 / *count as u32;
+        let batches = shards_used * batches_for(count / shards_used, per_shard_work, workers, cost);
+        let share = cost * batches as u32 / *count as u32;
         for it in items.iter_mut() {
             if &it.id.binary == binary && !it.estimate.is_zero() {
                 it.estimate += share;
             }
         }
     }
+}
+
+/// Per doctest binary of `list`, its [`batch_setup`].
+pub fn setup_costs(list: &crate::list::TestList) -> BTreeMap<BinaryId, Duration> {
+    list.binaries
+        .iter()
+        .filter_map(|b| b.doctest.as_ref().map(|d| (b.id.clone(), batch_setup(d))))
+        .collect()
 }
 
 /// A doctest name's parts: file, item path and line (`src/lib.rs - a::B (line 7)`).

@@ -39,7 +39,12 @@ pub(super) fn make_doc_jobs(
         // A batch should carry at least about as much work as it costs to start, so a
         // package with little doctest work runs in one batch.
         let total: std::time::Duration = members.iter().map(|&i| tests[i].estimate).sum();
-        let k = crate::doctest::batches_for(members.len(), total, config.workers);
+        let setup = tests[members[0]]
+            .binary
+            .doctest
+            .as_ref()
+            .map_or(crate::doctest::BATCH_SETUP, crate::doctest::batch_setup);
+        let k = crate::doctest::batches_for(members.len(), total, config.workers, setup);
         let mut bins: Vec<(std::time::Duration, Vec<usize>)> = vec![Default::default(); k];
         for i in members {
             // Longest first into the least loaded batch (ties: the first).

@@ -110,11 +110,17 @@ pub fn discover_or_unpack(
         }
     };
     // An archive's doctests are listed from the archive, not by running anything.
-    let (doc_binaries, binaries): (Vec<_>, Vec<_>) = out
+    let (mut doc_binaries, mut binaries): (Vec<_>, Vec<_>) = out
         .binaries
         .clone()
         .into_iter()
         .partition(|b| b.doctest.is_some());
+    // `--doc` / another target selection apply to an archive's doctests as well.
+    match docs {
+        crate::doctest::DocSelection::Only => binaries.clear(),
+        crate::doctest::DocSelection::None => doc_binaries.clear(),
+        crate::doctest::DocSelection::Also => {}
+    }
     let archived_docs = crate::doctest::from_archive(doc_binaries, workspace_remap);
     // Doctests are listed through cargo beside the other binaries' listings.
     let want_docs = archive.is_none() && docs != crate::doctest::DocSelection::None;

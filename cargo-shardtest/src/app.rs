@@ -88,14 +88,53 @@ pub fn discover_or_unpack(
     TestList,
     Option<crate::archive::UnpackedArchive>,
 )> {
+    crate::doctest::check_args(build).map_err(UsageError)?;
+    let docs = crate::doctest::selection(build);
     let (out, unpacked) = match archive {
+        // `--doc`: nothing but doctests, which cargo builds itself when it runs them.
+        None if docs == crate::doctest::DocSelection::Only => {
+            let (workspace_root, target_dir) =
+                discover::workspace_dirs(build.manifest_path.as_deref())
+                    .map_err(|e| UsageError(e.to_string()))?;
+            on_workspace_root(&workspace_root);
+            let out = BuildOutput {
+                binaries: vec![],
+                workspace_root,
+                target_dir,
+            };
+            (out, None)
+        }
         None => (build_tests_then(build, on_workspace_root)?, None),
         Some(archive) => {
             let unpacked = unpack_archive(build, archive, workspace_remap)?;
             (unpacked.build.clone(), Some(unpacked))
         }
     };
-    let list = list::list_tests(out.binaries.clone()).map_err(|e| BuildError(e.to_string()))?;
+    // An archive's doctests are listed from the archive, not by running anything.
+    let (mut doc_binaries, mut binaries): (Vec<_>, Vec<_>) = out
+        .binaries
+        .clone()
+        .into_iter()
+        .partition(|b| b.doctest.is_some());
+    // `--doc` / another target selection apply to an archive's doctests as well.
+    match docs {
+        crate::doctest::DocSelection::Only => binaries.clear(),
+        crate::doctest::DocSelection::None => doc_binaries.clear(),
+        crate::doctest::DocSelection::Also => {}
+    }
+    let archived_docs = crate::doctest::from_archive(doc_binaries, workspace_remap);
+    // Doctests are listed through cargo beside the other binaries' listings.
+    let want_docs = archive.is_none() && docs != crate::doctest::DocSelection::None;
+    let (list, doc) = rayon::join(
+        || list::list_tests(binaries),
+        || want_docs.then(|| crate::doctest::discover(build)),
+    );
+    let mut list = list.map_err(|e| BuildError(e.to_string()))?;
+    if let Some(doc) = doc {
+        let (binaries, tests) = doc.map_err(|e| BuildError(e.to_string()))?;
+        crate::doctest::add_to_list(&mut list, binaries, tests);
+    }
+    crate::doctest::add_to_list(&mut list, archived_docs.0, archived_docs.1);
     for w in &list.warnings {
         eprintln!("warning: {w}");
     }
@@ -253,12 +292,27 @@ pub fn plan_suite(
         .iter()
         .map(|&(i, _)| (list.tests[i].id.clone(), list.tests[i].attributes.clone()))
         .collect();
-    let mut items = plan::estimate_items_for_workers(&listed, &history, Some(workers));
+    // A doctest whose line moved plans from its old line's history.
+    let moved = crate::doctest::moved_history(
+        &listed.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        &history,
+    );
+    let for_estimates: Vec<_> = listed
+        .iter()
+        .map(|(id, a)| (moved.get(id).unwrap_or(id).clone(), a.clone()))
+        .collect();
+    let mut items = plan::estimate_items_for_workers(&for_estimates, &history, Some(workers));
+    for (item, (id, _)) in items.iter_mut().zip(&listed) {
+        item.id = id.clone();
+    }
     for (item, (_, sel)) in items.iter_mut().zip(&selected) {
         if *sel == Selection::Skip {
             item.estimate = Duration::ZERO;
         }
     }
+    // Doctest batches pay a fixed start-up: spread it over the package's doctests.
+    let setup = crate::doctest::setup_costs(&list);
+    crate::doctest::add_setup_cost(&mut items, shards, workers, &setup);
     let input = PlanInput {
         items,
         shards,
@@ -637,6 +691,8 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         history_coverage,
         ..
     } = prepared;
+    // Doctests of an archive that cannot run here are reported as not run, never dropped.
+    let (tests, docs_not_run) = crate::doctest::split_unavailable(tests);
     let shuffle_seed = config.shuffle_seed;
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
@@ -683,6 +739,10 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         }
         // Secrets are masked before any consumer (terminal, JSON, JUnit) sees the output.
         let mut redacting = crate::report::redact::Redacting::new(redactor.clone(), &mut fan);
+        let mut redacting = crate::doctest::NotRunDoctests {
+            tests: docs_not_run,
+            inner: &mut redacting,
+        };
         let source = queue_job
             .as_mut()
             .map(|j| j as &mut dyn run::source::WorkSource);

@@ -64,7 +64,7 @@ impl ArchiveManifest {
     ///         id: shardtest::id::BinaryId::new("p"), path: "target/debug/deps/p-1".into(),
     ///         package_name: "p".into(), package_version: "1.0.0".into(), package_dir: "crates/p".into(),
     ///         kind: "lib".into(), target_name: "p".into(), bin_exes: Default::default(),
-    ///         out_dir: None, custom_harness: false,
+    ///         out_dir: None, custom_harness: false, doctest: None,
     ///     }],
     /// };
     /// let b = m.test_binaries("/x".as_ref(), "/x/workspace".as_ref());
@@ -220,6 +220,18 @@ pub fn create(
     let mut manifests = BTreeSet::new();
     let mut out_dirs = BTreeSet::new();
     for b in &build.binaries {
+        if let Some(doc) = &b.doctest {
+            // Doctests are recorded, not packed: they run through cargo in a checkout.
+            let package_dir = relative_to(&normalize(&b.package_dir), &ws)
+                .unwrap_or_else(|| Path::new("external").join(&b.package_name));
+            manifest.binaries.push(TestBinary {
+                path: PathBuf::new(),
+                package_dir,
+                doctest: Some(doc.portable()),
+                ..b.clone()
+            });
+            continue;
+        }
         let entry = target_entry(&b.path, &build.target_dir);
         files.insert(entry.clone(), b.path.clone());
         let package_dir = match relative_to(&normalize(&b.package_dir), &ws) {
@@ -319,7 +331,11 @@ pub fn create(
         .map_err(|e| io("moving the archive into place at", dest)(e.error))?;
     let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
     Ok(ArchiveSummary {
-        binaries: manifest.binaries.len(),
+        binaries: manifest
+            .binaries
+            .iter()
+            .filter(|b| b.doctest.is_none())
+            .count(),
         bin_exes: exes.len(),
         files: manifests.len() + included_files,
         bytes,
@@ -409,7 +425,7 @@ pub fn unpack_for_run(
     };
     let binaries = manifest.test_binaries(&root, &workspace);
     for b in &binaries {
-        if !b.path.is_file() {
+        if !b.path.is_file() && b.doctest.is_none() {
             return Err(ArchiveError::NotAnArchive {
                 path: archive.to_path_buf(),
                 reason: format!("binary {} of {} is missing", b.path.display(), b.id),
@@ -469,7 +485,7 @@ mod tests {
                 target_name: "p".into(),
                 bin_exes: BTreeMap::from([("tool".to_string(), bin.clone())]),
                 out_dir: None,
-                custom_harness: false,
+                custom_harness: false, doctest: None,
             }],
             workspace_root: ws.clone(),
             target_dir: target.clone(),

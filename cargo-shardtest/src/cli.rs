@@ -120,6 +120,9 @@ pub struct BuildArgs {
     /// Test all binaries' unit tests.
     #[arg(long)]
     pub bins: bool,
+    /// Test only the libraries' documentation tests (doctests), like `cargo test --doc`.
+    #[arg(long)]
+    pub doc: bool,
     /// Test only this binary's unit tests.
     #[arg(long, value_name = "NAME")]
     pub bin: Vec<String>,

@@ -152,6 +152,7 @@ pub fn build(
                     .any(|(k, n)| *k == kind && (k == "lib" || *n == a.target.name))
             }),
             kind,
+            doctest: None,
         });
     }
     binaries.sort_by(|a, b| a.id.cmp(&b.id));

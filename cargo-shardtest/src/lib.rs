@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod discover;
+pub mod doctest;
 pub mod event;
 pub mod exit;
 pub mod filter;

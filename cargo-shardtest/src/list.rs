@@ -39,6 +39,9 @@ pub struct TestBinary {
     /// it may not understand libtest's arguments (see [`WHOLE_BINARY_NAME`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub custom_harness: bool,
+    /// For a package's doctests (kind `doc`): how to run them through cargo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctest: Option<crate::doctest::DocTarget>,
 }
 
 /// The test name of a binary that runs whole, as one test: a `harness = false` target that
@@ -69,7 +72,7 @@ impl TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-1".into(), package_name: "pkg".into(),
     ///     package_version: "1.0.0".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
     ///     target_name: "pkg".into(), bin_exes: Default::default(), out_dir: Some("/t/out".into()),
-    ///     custom_harness: false,
+    ///     custom_harness: false, doctest: None,
     /// };
     /// let moved = b.relocated(|p| std::path::Path::new("/x").join(p.strip_prefix("/t").unwrap()), "pkg".into());
     /// assert_eq!(moved.path, std::path::Path::new("/x/pkg-1"));
@@ -99,7 +102,7 @@ impl TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-123".into(), package_name: "pkg".into(),
     ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
     ///     target_name: "my-pkg".into(), bin_exes: Default::default(), out_dir: None,
-    ///     custom_harness: false,
+    ///     custom_harness: false, doctest: None,
     /// };
     /// let env = b.cargo_env();
     /// assert!(env.contains(&("CARGO_CRATE_NAME".to_string(), "my_pkg".into())));

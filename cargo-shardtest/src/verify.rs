@@ -160,7 +160,7 @@ impl fmt::Display for CoverageProblems {
         if !self.not_run_tests.is_empty() {
             write!(
                 f,
-                "\n  {} planned tests were not run (shard interrupted):{}",
+                "\n  {} planned tests were not run (shard interrupted, or an archive's doctests without --workspace-remap):{}",
                 self.not_run_tests.len(),
                 list(
                     self.not_run_tests

@@ -23,6 +23,13 @@ fn the_example_workspace_passes_whole_and_in_three_shards() {
     let passed = r["counts"]["passed"].as_u64().unwrap();
     assert!(passed >= 40, "the example has dozens of tests: {passed}");
     assert_eq!(r["counts"]["failed"], 0);
+    // The main command runs the doctests too.
+    let doctests: Vec<_> = statuses(&r)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with("billing::doc "))
+        .collect();
+    assert_eq!(doctests.len(), 4, "{doctests:?}");
+    assert!(doctests.iter().all(|(_, s)| s == "passed"), "{doctests:?}");
 
     let mut ran = BTreeSet::new();
     for k in 1..=3 {

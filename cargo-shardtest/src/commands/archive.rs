@@ -31,7 +31,20 @@ pub struct ArchiveArgs {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
-    let out = crate::app::build_tests(&args.build)?;
+    let mut out = crate::app::build_tests(&args.build)?;
+    // Doctests are recorded (they run through cargo in a checkout: `--workspace-remap`).
+    if crate::doctest::selection(&args.build) != crate::doctest::DocSelection::None {
+        let (docs, tests) = crate::doctest::discover(&args.build)
+            .map_err(|e| crate::app::BuildError(e.to_string()))?;
+        if !docs.is_empty() {
+            eprintln!(
+                "    Recorded {} doctests of {} packages (they run with `run --archive FILE --workspace-remap CHECKOUT` where cargo is installed)",
+                tests.len(),
+                docs.len()
+            );
+        }
+        out.binaries.extend(docs);
+    }
     let summary = archive::create(&out, &args.include, &args.output)
         .map_err(|e| match e {
             e @ (ArchiveError::OutsideWorkspace { .. } | ArchiveError::MissingInclude(_)) => {

@@ -263,14 +263,33 @@ pub(super) fn run_batch(
     stop: &std::sync::atomic::AtomicBool,
 ) {
     let first = &tests[job.tests[0]];
+    // Doctests run through cargo with filters chosen to select exactly the batch.
+    let narrowed;
+    let (job, doc_args) = if first.binary.doctest.is_some() {
+        match super::doctest::narrow(slot, job, tests, tx) {
+            Some((j, a)) => {
+                narrowed = j;
+                (&narrowed, Some(a))
+            }
+            None => return,
+        }
+    } else {
+        (job, None)
+    };
     let start_at = SystemTime::now();
     let start = Instant::now();
     let spawned = std::io::pipe().and_then(|(reader, writer)| {
-        let mut cmd = test_command(&first.binary, config, slot, job.attempt);
-        cmd.arg("--exact");
-        for &i in &job.tests {
-            cmd.arg(tests[i].case.id.name.as_str());
-        }
+        let mut cmd = match &doc_args {
+            Some(a) => super::doctest::command(&first.binary, a, config, slot, job.attempt),
+            None => {
+                let mut cmd = test_command(&first.binary, config, slot, job.attempt);
+                cmd.arg("--exact");
+                for &i in &job.tests {
+                    cmd.arg(tests[i].case.id.name.as_str());
+                }
+                cmd
+            }
+        };
         cmd.args(["--test-threads", "1"]);
         if job.tests.iter().any(|&i| tests[i].case.ignored) {
             cmd.arg("--include-ignored");
@@ -338,6 +357,7 @@ pub(super) fn run_batch(
     };
     let recent = std::mem::take(&mut st.recent);
     let status_text = super::process::describe_status(&status_outcome);
+    let exited_ok = status_outcome.is_pass();
 
     let killed_by_us =
         matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
@@ -479,7 +499,16 @@ pub(super) fn run_batch(
         .copied()
         .filter(|t| !st.done.contains(t))
         .collect();
-    if !unrun.is_empty() {
+    if !unrun.is_empty() && doc_args.is_some() && exited_ok {
+        // cargo finished without running them: running them again would loop forever.
+        for test in unrun {
+            let tail = format!(
+                "`cargo test --doc` ended without running this doctest; the end of its output:\n{recent}"
+            );
+            let result = TestResult::unstarted(AttemptOutcome::Failed { code: 0 }, start_at, tail);
+            super::report_at_once(tx, slot, test, job.attempt, start, result);
+        }
+    } else if !unrun.is_empty() {
         let _ = tx.send(WorkerMsg::Unrun {
             tests: unrun,
             attempt: job.attempt,

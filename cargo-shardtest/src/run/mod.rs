@@ -10,6 +10,7 @@
 mod artifacts;
 mod batch;
 mod capture;
+mod doctest;
 mod end_of_run;
 pub mod guardian;
 mod leak;
@@ -400,6 +401,23 @@ fn make_jobs(
     config: &RunnerConfig,
     attempt: u32,
 ) -> Vec<Job> {
+    // Doctests always run in batches per package (see `doctest`), whatever the isolation.
+    let mut jobs = doctest::make_doc_jobs(tests, order, config, attempt);
+    let rest: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| !doctest::is_doc(&tests[i]))
+        .collect();
+    jobs.extend(make_plain_jobs(tests, &rest, config, attempt));
+    jobs
+}
+
+fn make_plain_jobs(
+    tests: &[ShardTest],
+    order: &[usize],
+    config: &RunnerConfig,
+    attempt: u32,
+) -> Vec<Job> {
     let runnable = order.iter().copied().filter(|&i| !tests[i].skip);
     if config.isolation == Isolation::Process {
         return runnable
@@ -617,7 +635,7 @@ fn worker_loop(
                 attempt: job.attempt,
                 output: None,
             });
-        } else if job.tests.len() == 1 {
+        } else if job.tests.len() == 1 && !doctest::is_doc(&tests[job.tests[0]]) {
             process::run_single(
                 slot,
                 job.tests[0],
@@ -1284,6 +1302,7 @@ mod tests {
             bin_exes: Default::default(),
             out_dir: None,
             custom_harness: false,
+            doctest: None,
         });
         (0..n)
             .map(|i| ShardTest {

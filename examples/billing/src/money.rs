@@ -9,6 +9,13 @@ pub struct Money(pub i64);
 
 impl Money {
     /// Parses `"12.34"` or `"-0.50"`.
+    ///
+    /// ```
+    /// use billing::money::Money;
+    /// assert_eq!(Money::parse("12.34"), Some(Money(1234)));
+    /// assert_eq!(Money::parse("-0.5"), Some(Money(-50)));
+    /// assert_eq!(Money::parse("1.234"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Money> {
         let (neg, s) = match s.strip_prefix('-') {
             Some(r) => (true, r),
@@ -25,6 +32,12 @@ impl Money {
     }
 
     /// Multiplies by a rate in basis points, rounding half away from zero.
+    ///
+    /// ```
+    /// use billing::money::Money;
+    /// assert_eq!(Money(1_000).percent_bp(1_900), Money(190));
+    /// assert_eq!(Money(-5).percent_bp(1_000), Money(-1)); // -0.5 cent rounds away from zero
+    /// ```
     pub fn percent_bp(self, bp: i64) -> Money {
         let raw = self.0 * bp;
         let q = (raw.abs() + 5_000) / 10_000;

@@ -13,7 +13,19 @@ pub fn rate_bp(region: &str) -> Option<i64> {
     }
 }
 
-/// Tax due on a net amount.
+/// Tax due on a net amount; `None` for a region without a rule.
+///
+/// ```
+/// use billing::{money::Money, tax::tax_on};
+/// assert_eq!(tax_on(Money(10_000), "DE"), Some(Money(1_900)));
+/// assert_eq!(tax_on(Money(10_000), "XX"), None);
+/// ```
+///
+/// A rate that is not known yet must not default to zero:
+///
+/// ```should_panic
+/// billing::tax::tax_on(billing::money::Money(100), "Mars").expect("no tax rule for Mars");
+/// ```
 pub fn tax_on(net: Money, region: &str) -> Option<Money> {
     Some(net.percent_bp(rate_bp(region)?))
 }

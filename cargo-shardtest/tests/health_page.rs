@@ -594,3 +594,47 @@ fn page_of_100000_tests() {
         (filter.saturating_sub(base)).as_secs_f64()
     );
 }
+
+/// A real run of a package with CODEOWNERS: the summary's failure list and the JUnit report
+/// name the failing test's owners.
+#[test]
+fn a_run_names_the_owners_of_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_package(dir.path());
+    std::fs::write(
+        dir.path().join("src/net.rs"),
+        "#[cfg(test)]\nmod tests {\n    #[test]\n    fn dns_lookup() { panic!(\"no resolver\") }\n    #[test]\n    fn connects() {}\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tests/api.rs"), "#[test]\nfn smoke() {}\n").unwrap();
+    let junit = dir.path().join("junit.xml");
+    let o = run(shardtest()
+        .arg("--manifest-path")
+        .arg(dir.path().join("Cargo.toml"))
+        .arg("--junit")
+        .arg(&junit));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    let summary = String::from_utf8_lossy(&o.stderr);
+    let summary = summary.split("Summary").nth(1).unwrap_or_default();
+    assert!(
+        summary.contains("app net::tests::dns_lookup (exit code 101) (owner @org/net @alice)"),
+        "{}",
+        text(&o)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let case = |name: &str| {
+        xml.split("<testcase")
+            .find(|c| c.contains(&format!("name=\"{name}\"")))
+            .unwrap_or_else(|| panic!("{name} in {xml}"))
+            .to_string()
+    };
+    assert!(
+        case("net::tests::dns_lookup")
+            .contains("<property name=\"owner\" value=\"@org/net @alice\"/>"),
+        "{xml}"
+    );
+    assert!(
+        case("smoke").contains("<property name=\"owner\" value=\"@org/qa\"/>"),
+        "{xml}"
+    );
+}

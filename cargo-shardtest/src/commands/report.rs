@@ -187,7 +187,12 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
     let merged = merge::merge(&reports).context("no reports to merge")?;
     if let Some(path) = &args.junit {
         let refs: Vec<_> = reports.iter().collect();
-        junit::write(&junit::from_reports(&refs), path)
+        let mut xml = junit::from_reports(&refs);
+        // Owners from the CODEOWNERS of the repository around the current directory.
+        if let Some(o) = crate::report::health::owners::TestOwners::discover(None) {
+            junit::add_owners(&mut xml, &crate::report::health::owners::lookup(o));
+        }
+        junit::write(&xml, path)
             .with_context(|| format!("writing the merged JUnit report to {}", path.display()))?;
     }
     if let Some(path) = &args.json {

@@ -248,8 +248,37 @@ impl TestOwners {
     }
 }
 
-/// Looks up owners for the run summary and JUnit: `Fn(&TestId) -> Option<owner>`.
-pub type OwnerLookup = Arc<dyn Fn(&TestId) -> Option<Arc<str>> + Send + Sync>;
+/// Looks up a test's owners for the run summary and JUnit (cheap to clone).
+///
+/// ```
+/// use shardtest::report::health::owners::OwnerLookup;
+/// let o = OwnerLookup::new(|id| (id.binary.as_str() == "app").then(|| "@team".into()));
+/// assert_eq!(o.get(&"app t".parse().unwrap()).as_deref(), Some("@team"));
+/// assert!(o.get(&"lib t".parse().unwrap()).is_none());
+/// ```
+#[derive(Clone)]
+pub struct OwnerLookup(Arc<OwnerFn>);
+
+/// The function behind an [`OwnerLookup`].
+type OwnerFn = dyn Fn(&TestId) -> Option<Arc<str>> + Send + Sync;
+
+impl OwnerLookup {
+    /// A lookup backed by `f`.
+    pub fn new(f: impl Fn(&TestId) -> Option<Arc<str>> + Send + Sync + 'static) -> Self {
+        OwnerLookup(Arc::new(f))
+    }
+
+    /// The owners of `id`, space-separated.
+    pub fn get(&self, id: &TestId) -> Option<Arc<str>> {
+        (self.0)(id)
+    }
+}
+
+impl std::fmt::Debug for OwnerLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OwnerLookup")
+    }
+}
 
 /// The [`OwnerLookup`] of `owners`.
 ///
@@ -257,8 +286,163 @@ pub type OwnerLookup = Arc<dyn Fn(&TestId) -> Option<Arc<str>> + Send + Sync>;
 /// use shardtest::report::health::{codeowners::CodeOwners, owners::*};
 /// let o = std::sync::Arc::new(TestOwners::new(CodeOwners::default(), "/".into(), SourceIndex::default()));
 /// let lookup = lookup(o);
-/// assert!(lookup(&"p t".parse().unwrap()).is_none());
+/// assert!(lookup.get(&"p t".parse().unwrap()).is_none());
 /// ```
 pub fn lookup(owners: Arc<TestOwners>) -> OwnerLookup {
-    Arc::new(move |id| owners.owner_of(id))
+    OwnerLookup::new(move |id| owners.owner_of(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{
+        AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, RunInfo, TestStatus,
+    };
+    use crate::report::terminal::TerminalReporter;
+    use std::time::{Duration, SystemTime};
+
+    fn tree() -> (tempfile::TempDir, TestOwners) {
+        let d = tempfile::tempdir().unwrap();
+        for f in [
+            "app/src/lib.rs",
+            "app/src/net.rs",
+            "app/src/parse/mod.rs",
+            "app/src/parse/json.rs",
+            "app/tests/api.rs",
+            "app/tests/api/orders.rs",
+        ] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let mut index = SourceIndex::default();
+        index
+            .targets
+            .insert("app".into(), d.path().join("app/src/lib.rs"));
+        index
+            .targets
+            .insert("app::api".into(), d.path().join("app/tests/api.rs"));
+        index.packages.insert("app".into(), d.path().join("app"));
+        let rules = CodeOwners::parse(
+            "* @core\n/app/src/net.rs @net\n/app/src/parse/ @parse\n/app/tests/api/ @orders\n",
+        );
+        let owners = TestOwners::new(rules, d.path().to_path_buf(), index);
+        (d, owners)
+    }
+
+    #[test]
+    fn tests_are_placed_in_their_module_files() {
+        let (_d, o) = tree();
+        let path = |t: &str| o.source_path(&t.parse().unwrap()).unwrap();
+        assert_eq!(path("app net::tests::dns"), "app/src/net.rs");
+        assert_eq!(
+            path("app parse::json::tests::nested"),
+            "app/src/parse/json.rs"
+        );
+        assert_eq!(path("app parse::tests::t"), "app/src/parse/mod.rs");
+        assert_eq!(path("app unknown::t"), "app/src/lib.rs");
+        assert_eq!(path("app top_level"), "app/src/lib.rs");
+        assert_eq!(path("app::api orders::creates"), "app/tests/api/orders.rs");
+        assert_eq!(path("app::api smoke"), "app/tests/api.rs");
+        assert_eq!(
+            path("app::doc src/net.rs - net::connect (line 7)"),
+            "app/src/net.rs"
+        );
+        let owner = |t: &str| o.owner_of(&t.parse().unwrap()).map(|s| s.to_string());
+        assert_eq!(owner("app net::tests::dns").as_deref(), Some("@net"));
+        assert_eq!(
+            owner("app parse::json::tests::nested").as_deref(),
+            Some("@parse")
+        );
+        assert_eq!(
+            owner("app::api orders::creates").as_deref(),
+            Some("@orders")
+        );
+        assert_eq!(owner("app::api smoke").as_deref(), Some("@core"));
+        assert_eq!(owner("other t"), None, "a binary cargo does not know");
+    }
+
+    fn run_with_a_failure(consumer: &mut dyn EventConsumer) {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        consumer.on_event(&RunEvent::RunStarted(RunInfo {
+            run_id: "r".into(),
+            shard: crate::plan::ShardSpec::WHOLE,
+            fingerprint: "f".into(),
+            workers: 1,
+            to_run: 2,
+            predicted: Duration::ZERO,
+            started_at: at,
+            repeat: 1,
+        }));
+        for (name, outcome, status) in [
+            (
+                "app net::tests::dns",
+                AttemptOutcome::Failed { code: 101 },
+                TestStatus::Failed,
+            ),
+            (
+                "app parse::tests::t",
+                AttemptOutcome::Passed,
+                TestStatus::Passed,
+            ),
+        ] {
+            consumer.on_event(&RunEvent::TestFinished {
+                id: name.parse().unwrap(),
+                status,
+                attempts: vec![AttemptRecord {
+                    attempt: 1,
+                    outcome,
+                    duration: Duration::from_millis(5),
+                    started_at: at,
+                    worker: 0,
+                    leaked: false,
+                    log: None,
+                    output_tail: String::new(),
+                }],
+                attributes: Default::default(),
+            });
+        }
+        consumer.on_event(&RunEvent::RunFinished {
+            elapsed: Duration::from_millis(10),
+            interrupted: false,
+        });
+    }
+
+    #[test]
+    fn the_summary_and_junit_name_the_owners() {
+        let (d, o) = tree();
+        let lookup = lookup(Arc::new(o));
+        let mut t = TerminalReporter::new(Vec::new());
+        t.set_owners(lookup.clone());
+        run_with_a_failure(&mut t);
+        let out = String::from_utf8(t.into_inner()).unwrap();
+        // The summary's failure list (not the progress line) names the owners.
+        let summary = out.split("Summary").nth(1).unwrap_or_default();
+        assert!(
+            summary.contains("FAIL app net::tests::dns (exit code 101) (owner @net)\n"),
+            "{out}"
+        );
+        let path = d.path().join("junit.xml");
+        let mut j = crate::report::junit::JunitReporter::new(path.clone());
+        j.set_owners(lookup);
+        run_with_a_failure(&mut j);
+        j.finish().unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        let dns = xml
+            .split("<testcase")
+            .find(|c| c.contains("name=\"net::tests::dns\""))
+            .unwrap();
+        assert!(
+            dns.contains("<property name=\"owner\" value=\"@net\"/>"),
+            "{xml}"
+        );
+        let t = xml
+            .split("<testcase")
+            .find(|c| c.contains("name=\"parse::tests::t\""))
+            .unwrap();
+        assert!(
+            t.contains("<property name=\"owner\" value=\"@parse\"/>"),
+            "{xml}"
+        );
+    }
 }

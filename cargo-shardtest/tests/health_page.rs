@@ -446,6 +446,44 @@ fn the_search_box_filters_the_table() {
     assert!(dom.contains("no test matches"));
 }
 
+/// A merged report (`report merge --json`) gives the balance section its shards too.
+#[test]
+fn a_merged_report_shows_every_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_package(dir.path());
+    let timings = dir.path().join(".shardtest/timings.json");
+    fixture_history().save(&timings).unwrap();
+    let reports = fixture_reports(dir.path());
+    let merged = dir.path().join("all.json");
+    let o = common::merge_reports(&reports, &dir.path().join("all.xml"), &merged);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = dir.path().join("health.html");
+    // The default history is the workspace's `.shardtest/timings.json`.
+    let o = run(shardtest()
+        .env_remove("SHARDTEST_TIMINGS")
+        .current_dir(dir.path())
+        .args(["report", "html"])
+        .arg(&merged)
+        .arg("-o")
+        .arg(&page));
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let balance = between(&html, "<section id=\"balance\">", "</section>");
+    assert!(balance.contains("2 shards × 2 workers"), "{balance}");
+    assert!(balance.contains("shard 1/2 actual") && balance.contains("shard 2/2 predicted"));
+    // The merged JUnit names the owners too (CODEOWNERS around the current directory).
+    let o = run(shardtest()
+        .current_dir(dir.path())
+        .args(["report", "merge", "--junit", "owned.xml"])
+        .args(&reports));
+    assert!(o.status.success(), "{}", text(&o));
+    let xml = std::fs::read_to_string(dir.path().join("owned.xml")).unwrap();
+    assert!(
+        xml.contains("<property name=\"owner\" value=\"@org/qa\"/>"),
+        "{xml}"
+    );
+}
+
 #[test]
 fn report_html_explains_a_missing_history() {
     let dir = tempfile::tempdir().unwrap();

@@ -674,7 +674,9 @@ const SCRIPT: &str = r##"
   }
   q.addEventListener("input", function () {
     apply();
-    history.replaceState(null, "", q.value ? "#q=" + encodeURIComponent(q.value) : location.pathname + location.search);
+    // Keep the filter in the address, so it can be linked to (some browsers refuse this for
+    // files opened from disk: the filter still works).
+    try { history.replaceState(null, "", q.value ? "#q=" + encodeURIComponent(q.value) : location.pathname + location.search); } catch (e) {}
   });
   prevBtn.addEventListener("click", function () { page--; draw(); });
   nextBtn.addEventListener("click", function () { page++; draw(); });

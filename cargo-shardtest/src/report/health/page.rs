@@ -29,7 +29,7 @@ pub const PAGE_ROWS: usize = 100;
 /// Runs drawn in the overview charts (the newest).
 pub const CHART_RUNS: usize = 60;
 
-/// A duration for people: `0.42 ms`, `120 ms`, `12.3 s`, `4m 05s`.
+/// A duration for people: `0.42 ms`, `120 ms`, `12.3 s`, `4m 05s`, `31h 10m`.
 ///
 /// ```
 /// use shardtest::report::health::page::human;
@@ -38,6 +38,7 @@ pub const CHART_RUNS: usize = 60;
 /// assert_eq!(human(Duration::from_millis(120)), "120 ms");
 /// assert_eq!(human(Duration::from_millis(12_340)), "12.3 s");
 /// assert_eq!(human(Duration::from_secs(245)), "4m 05s");
+/// assert_eq!(human(Duration::from_secs(31 * 3600 + 600)), "31h 10m");
 /// ```
 pub fn human(d: Duration) -> String {
     let us = d.as_micros();
@@ -47,9 +48,12 @@ pub fn human(d: Duration) -> String {
         format!("{} ms", (us + 500) / 1000)
     } else if us < 60_000_000 {
         format!("{:.1} s", us as f64 / 1e6)
-    } else {
+    } else if us < 3_600_000_000 {
         let s = d.as_secs();
         format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        let m = d.as_secs() / 60;
+        format!("{}h {:02}m", m / 60, m % 60)
     }
 }
 
@@ -642,7 +646,9 @@ const SCRIPT: &str = r##"
     if (us < 10000) return (us / 1000).toFixed(2) + " ms";
     if (us < 1e6) return Math.round(us / 1000) + " ms";
     if (us < 6e7) return (us / 1e6).toFixed(1) + " s";
-    var s = Math.floor(us / 1e6); return Math.floor(s / 60) + "m " + String(s % 60).padStart(2, "0") + "s";
+    var s = Math.floor(us / 1e6);
+    if (s < 3600) return Math.floor(s / 60) + "m " + String(s % 60).padStart(2, "0") + "s";
+    return Math.floor(s / 3600) + "h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m";
   }
   function draw() {
     var pages = Math.max(1, Math.ceil(view.length / PAGE));

@@ -446,6 +446,27 @@ fn the_search_box_filters_the_table() {
     assert!(dom.contains("no test matches"));
 }
 
+#[test]
+fn the_table_sorts_by_a_column() {
+    let (_dir, page) = render_fixture_page();
+    let first_row = |fragment: &str| {
+        let dom = dom_of(&page, fragment);
+        let table = between(&dom, "<table id=\"all\">", "</table>").to_string();
+        let row = table.split("<tr>").nth(2).unwrap_or_default().to_string();
+        (table, row)
+    };
+    // `#sort=` sorts as a click on the heading: numbers largest first.
+    let (table, row) = first_row("#sort=mean");
+    assert!(row.contains("app::api orders::bulk_import"), "{table}");
+    assert!(table.contains("aria-sort=\"descending\""), "{table}");
+    let (table, row) = first_row("#sort=fail");
+    assert!(row.contains("app net::tests::dns_lookup"), "{table}");
+    // Filter and sort together.
+    let (table, row) = first_row("#q=case_&sort=mean");
+    assert!(row.contains("app::api orders::case_29"), "{table}");
+    assert_eq!(table.matches("<tr>").count(), 31, "header and the 30 cases");
+}
+
 /// A merged report (`report merge --json`) gives the balance section its shards too.
 #[test]
 fn a_merged_report_shows_every_shard() {

@@ -11,7 +11,8 @@
 //!
 //! The search box filters by every word typed (test id or owner, case-insensitive). A URL
 //! fragment `#q=WORDS` fills the search box when the page opens, through the same code as
-//! typing, so a filtered view can be linked to.
+//! typing, so a filtered view can be linked to; `#sort=COLUMN` (`mean`, `fail`, ...) sorts
+//! as a click on that column's heading does (numbers largest first; a second click reverses).
 //!
 //! Colours are the Okabe-Ito palette (distinguishable with the common colour-vision
 //! deficiencies), and every status also has a glyph (✓ passed, ! flaky, ✗ failed), so
@@ -623,7 +624,7 @@ input[type=search] { font: inherit; padding: 6px 10px; min-width: min(100%, 380p
 button { font: inherit; padding: 4px 10px; border: 1px solid var(--line); border-radius: 6px; background: var(--card); color: var(--fg); cursor: pointer; }
 button:disabled { opacity: .4; cursor: default; }
 th[data-k] { cursor: pointer; } th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
-@media (max-width: 640px) { body { font-size: 14px; } th, td { padding: 3px 4px; } .hide-narrow { display: none; } }
+@media (max-width: 640px) { body { font-size: 14px; } th, td { padding: 3px 4px; } svg.chart { font-size: 18px; } }
 "#;
 
 const SCRIPT: &str = r##"
@@ -699,6 +700,10 @@ const SCRIPT: &str = r##"
     var m = /(?:^#|&)q=([^&]*)/.exec(location.hash);
     if (m) q.value = decodeURIComponent(m[1].replace(/\+/g, " "));
     apply();
+    // `#sort=mean` (or test, owner, last, runs, pass, flaky, fail): as a click on that heading.
+    var s = /(?:^#|&)sort=([a-z]+)/.exec(location.hash);
+    var th = s && document.querySelector('#all th[data-name="' + s[1] + '"]');
+    if (th) th.click();
   }
   window.addEventListener("hashchange", fromHash);
   fromHash();
@@ -715,7 +720,7 @@ fn all_tests(d: &HealthData, out: &mut String) {
         out,
         r#"<section id="tests"><h2>All tests</h2>
 <div class="toolbar"><input type="search" id="q" placeholder="Filter by test or owner…" aria-label="Filter tests" autocomplete="off"><span id="count" class="muted">{} tests</span></div>
-<div class="scroll"><table id="all"><thead><tr><th data-k="0">test</th><th data-k="1">owner</th><th data-k="2" class="num">mean</th><th data-k="3" class="num">last</th><th data-k="4" class="num">runs</th><th data-k="5" class="num">pass</th><th data-k="6" class="num">flaky</th><th data-k="7" class="num">fail</th></tr></thead><tbody></tbody></table></div>
+<div class="scroll"><table id="all"><thead><tr><th data-k="0" data-name="test">test</th><th data-k="1" data-name="owner">owner</th><th data-k="2" data-name="mean" class="num">mean</th><th data-k="3" data-name="last" class="num">last</th><th data-k="4" data-name="runs" class="num">runs</th><th data-k="5" data-name="pass" class="num">pass</th><th data-k="6" data-name="flaky" class="num">flaky</th><th data-k="7" data-name="fail" class="num">fail</th></tr></thead><tbody></tbody></table></div>
 <div class="toolbar"><button id="prev" type="button">← previous</button><span id="page-info" class="muted"></span><button id="next" type="button">next →</button></div>
 <noscript><p>The table of every test needs JavaScript.</p></noscript>
 </section>

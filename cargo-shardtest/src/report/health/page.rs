@@ -172,7 +172,11 @@ fn run_chart(
             r#"<line class="grid" x1="{L}" y1="{y:.1}" x2="{W}" y2="{y:.1}"/><text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             L - 4.0,
             y + 4.0,
-            escape(&axis(v))
+            if k == 0 {
+                "0".to_string()
+            } else {
+                escape(&axis(v))
+            }
         );
     }
     for (i, r) in runs.iter().enumerate() {
@@ -624,7 +628,7 @@ input[type=search] { font: inherit; padding: 6px 10px; min-width: min(100%, 380p
 button { font: inherit; padding: 4px 10px; border: 1px solid var(--line); border-radius: 6px; background: var(--card); color: var(--fg); cursor: pointer; }
 button:disabled { opacity: .4; cursor: default; }
 th[data-k] { cursor: pointer; } th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
-@media (max-width: 640px) { body { font-size: 14px; } th, td { padding: 3px 4px; } svg.chart { font-size: 18px; } }
+@media (max-width: 640px) { body { font-size: 14px; } th, td { padding: 3px 4px; } svg.chart { font-size: 14px; } }
 "#;
 
 const SCRIPT: &str = r##"

@@ -322,6 +322,12 @@ impl JunitReporter {
     }
 
     /// Adds each test's owners (CODEOWNERS) as an `owner` property of its test case.
+    ///
+    /// ```
+    /// use shardtest::report::health::owners::OwnerLookup;
+    /// let mut j = shardtest::report::junit::JunitReporter::new("junit.xml".into());
+    /// j.set_owners(OwnerLookup::new(|_| Some("@team".into())));
+    /// ```
     pub fn set_owners(&mut self, owners: crate::report::health::owners::OwnerLookup) {
         self.owners = Some(owners);
     }

@@ -76,6 +76,13 @@ impl Rule {
     }
 
     /// Whether the pattern is anchored at the repository root.
+    ///
+    /// ```
+    /// use shardtest::report::health::codeowners::Rule;
+    /// assert!(Rule::new("/src", vec![]).unwrap().anchored());
+    /// assert!(Rule::new("docs/api", vec![]).unwrap().anchored());
+    /// assert!(!Rule::new("fixtures/", vec![]).unwrap().anchored());
+    /// ```
     pub fn anchored(&self) -> bool {
         self.anchored
     }

@@ -39,6 +39,12 @@ pub const RECENT_RUNS: usize = 3;
 pub const TREND_RUNS: usize = 4;
 
 /// Settings of the page.
+///
+/// ```
+/// use shardtest::report::health::HealthOptions;
+/// let o = HealthOptions { top: 5, ..Default::default() };
+/// assert_eq!((o.top, o.slower_ratio_percent), (5, 150));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthOptions {
     /// Rows in the slowest, got-slower and flakiest lists.

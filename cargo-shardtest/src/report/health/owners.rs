@@ -226,6 +226,15 @@ impl TestOwners {
     }
 
     /// The owners of test `id`, space-separated; `None` when its file is unknown or unowned.
+    ///
+    /// ```
+    /// use shardtest::report::health::{codeowners::CodeOwners, owners::*};
+    /// let mut index = SourceIndex::default();
+    /// index.targets.insert("app::it".into(), "/repo/tests/it.rs".into());
+    /// let rules = CodeOwners::parse("/tests/ @qa @bob\n");
+    /// let o = TestOwners::new(rules, "/repo".into(), index);
+    /// assert_eq!(o.owner_of(&"app::it works".parse().unwrap()).as_deref(), Some("@qa @bob"));
+    /// ```
     pub fn owner_of(&self, id: &TestId) -> Option<Arc<str>> {
         let name = id.name.as_str();
         let module = if name.contains(" - ") {

@@ -502,6 +502,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         predicted: shard.predicted,
         slow_after: args.slow_timeout.max(Duration::from_millis(1)),
         timeout: args.timeout,
+        timeout_grace: args.timeout_grace,
         retries: args.retries,
         logs_dir: artifact_root.join("live"),
         artifact_root,
@@ -640,6 +641,11 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
     }
+    // A queue job: seed (or join) the shared queue now, before any test starts.
+    let mut queue_job = match &args.queue {
+        Some(url) => Some(start_queue_job(url, &args, &tests, config.workers)?),
+        None => None,
+    };
     if !args.no_record_timings && rerun.is_none() {
         announce_recording(&timings, &config.fingerprint, config.shard);
     }
@@ -685,9 +691,40 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         }
         // Secrets are masked before any consumer (terminal, JSON, JUnit) sees the output.
         let mut redacting = crate::report::redact::Redacting::new(redactor.clone(), &mut fan);
-        run::run_shard(tests, &config, &mut redacting, interrupter)
+        let source = queue_job
+            .as_mut()
+            .map(|j| j as &mut dyn run::source::WorkSource);
+        run::run_from(tests, &config, &mut redacting, interrupter, source)
             .with_context(|| format!("preparing the run directory {}", config.logs_dir.display()))?
     };
+    // The queue's verdict comes before the tests': a lost queue means tests may be unrun.
+    let mut queue_failure = None;
+    let mut stopped_by_fail_fast = false;
+    if let Some(job) = queue_job.take() {
+        match job.finish() {
+            Ok(summary) => {
+                stopped_by_fail_fast = summary.stopped;
+                eprintln!(
+                    "    Queue: this job ran {} tests{}{}",
+                    summary.ran,
+                    if summary.duplicates > 0 {
+                        format!(
+                            " ({} of them also finished by another job after a lease expired; counted once)",
+                            summary.duplicates
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if summary.stopped {
+                        "; the run was stopped by --fail-fast"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Err(e) => queue_failure = Some(e),
+        }
+    }
     let report = json.into_report().context("the run produced no report")?;
     // Each output is attempted on its own: one that fails is named, the others are still
     // written, and the exit status says so after saying how the tests did.
@@ -739,6 +776,15 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     for f in &failed_outputs {
         eprintln!("error: could not write {f}");
     }
+    if let Some(e) = queue_failure {
+        return Err(crate::commands::queue::queue_failure(e).into());
+    }
+    if stopped_by_fail_fast && outcome.failed == 0 && !outcome.interrupted {
+        eprintln!(
+            "error: the queue run was stopped by --fail-fast after a test failed in another job; this job's tests passed, but the run did not"
+        );
+        return Ok(cli::EXIT_TEST_FAILED);
+    }
     Ok(if outcome.interrupted {
         cli::EXIT_INTERRUPTED
     } else if outcome.failed > 0 {
@@ -748,6 +794,61 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     } else {
         cli::EXIT_OK
     })
+}
+
+/// Connects to the queue of `--queue`, seeds it (or joins it) with this job's runnable tests
+/// and starts the job's heartbeat.
+fn start_queue_job(
+    url: &str,
+    args: &RunArgs,
+    tests: &[ShardTest],
+    workers: u32,
+) -> Result<crate::queue::QueueJob> {
+    use crate::queue::redis_store::{RedisOptions, RedisQueue};
+    use crate::queue::{LeasePolicy, Seeded, WorkQueue};
+    let target = crate::commands::queue::QueueTarget {
+        queue: url.to_string(),
+        queue_run: args.queue_run.clone().unwrap_or_default(),
+    };
+    let (url, run) = target.resolve()?;
+    let options = RedisOptions {
+        policy: LeasePolicy {
+            lease_timeout: args.lease_timeout.max(Duration::from_millis(100)),
+            ttl: args.queue_ttl.max(Duration::from_secs(1)),
+            retry_for: args.queue_retry,
+            ..LeasePolicy::default()
+        },
+    };
+    let every = options.policy.heartbeat_every();
+    let failure = |e| anyhow::Error::new(crate::commands::queue::queue_failure(e));
+    let mut queue = RedisQueue::connect(&url, &run, options.clone()).map_err(failure)?;
+    let runnable: Vec<(crate::id::TestId, Duration)> = tests
+        .iter()
+        .filter(|t| !t.skip)
+        .map(|t| (t.case.id.clone(), t.estimate))
+        .collect();
+    let seeded = queue.seed(&runnable).map_err(failure)?;
+    eprintln!(
+        "       Queue run {run} at {url}: {} ({} tests)",
+        match seeded {
+            Seeded::ByThisJob => "seeded by this job",
+            Seeded::Joined => "joined",
+        },
+        runnable.len()
+    );
+    let heartbeat = RedisQueue::connect(&url, &run, options).map_err(failure)?;
+    let cases: Vec<(crate::id::TestId, crate::attrs::TestAttributes)> = tests
+        .iter()
+        .map(|t| (t.case.id.clone(), t.case.attributes.clone()))
+        .collect();
+    Ok(crate::queue::QueueJob::start(
+        Box::new(queue),
+        Box::new(heartbeat),
+        every,
+        &cases,
+        workers,
+        args.fail_fast,
+    ))
 }
 
 /// Says, before a sharded run starts, where its durations will go (after the run, the

@@ -64,7 +64,7 @@ impl ArchiveManifest {
     ///         id: shardtest::id::BinaryId::new("p"), path: "target/debug/deps/p-1".into(),
     ///         package_name: "p".into(), package_version: "1.0.0".into(), package_dir: "crates/p".into(),
     ///         kind: "lib".into(), target_name: "p".into(), bin_exes: Default::default(),
-    ///         out_dir: None,
+    ///         out_dir: None, custom_harness: false,
     ///     }],
     /// };
     /// let b = m.test_binaries("/x".as_ref(), "/x/workspace".as_ref());
@@ -469,6 +469,7 @@ mod tests {
                 target_name: "p".into(),
                 bin_exes: BTreeMap::from([("tool".to_string(), bin.clone())]),
                 out_dir: None,
+                custom_harness: false,
             }],
             workspace_root: ws.clone(),
             target_dir: target.clone(),

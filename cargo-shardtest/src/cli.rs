@@ -69,6 +69,9 @@ pub enum Command {
     Timings(crate::commands::timings::TimingsArgs),
     /// Check that the shards' JSON reports come from one plan and ran every test exactly once.
     Verify(crate::commands::verify::VerifyArgs),
+    /// A shared queue run (`run --queue`): `status` (counts per job) and `report` (merged
+    /// reports and the exactly-once proof once every test is done).
+    Queue(crate::commands::queue::QueueArgs),
     /// Remove the runs' artifact directories (`<target-dir>/shardtest/runs`), and with
     /// `--timings` the timings history too.
     Clean(crate::commands::clean::CleanArgs),
@@ -398,11 +401,13 @@ pub struct RunArgs {
     /// Number of tests run at once (worker processes) [default: available parallelism].
     #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
     pub jobs: Option<u32>,
-    /// Kill a test (its whole process group) after this long, e.g. `5m`, `90s` [default: no limit].
-    #[arg(long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Stop a test (its whole process group) after this long, e.g. `5m`, `90s`: SIGTERM, then
+    /// SIGKILL after `--timeout-grace` [default: no limit]. `0` is rejected (omit the flag
+    /// for no limit).
+    #[arg(long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = parse_nonzero_duration)]
     pub timeout: Option<Duration>,
-    /// Report a test as slow after this long (and at each multiple).
-    #[arg(long, env = "SHARDTEST_SLOW_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    /// Report a test as slow after this long (and at each multiple). `0` is rejected.
+    #[arg(long, env = "SHARDTEST_SLOW_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = parse_nonzero_duration)]
     pub slow_timeout: Duration,
     /// Run a failing test again up to N times (in a fresh process); it is FLAKY if a retry passes.
     #[arg(long, env = "SHARDTEST_RETRIES", value_name = "N", default_value_t = 0)]
@@ -466,10 +471,56 @@ pub struct RunArgs {
     /// are removed until the rest fit (this run's directory is always kept).
     #[arg(long, value_name = "SIZE", env = "SHARDTEST_RUNS_SIZE_LIMIT", default_value = "1GiB", value_parser = crate::runs_dir::parse_size)]
     pub runs_size_limit: u64,
+    /// Take tests from a shared queue instead of running a static shard: every CI job runs
+    /// the same command and pulls work until the queue is empty (redis://[[USER]:PASSWORD@]
+    /// HOST[:PORT][/DB], or rediss:// for TLS). Needs --queue-run.
+    #[arg(long, value_name = "URL", env = "SHARDTEST_QUEUE", hide_env_values = true, conflicts_with_all = ["shard", "rerun_failed"], requires = "queue_run")]
+    pub queue: Option<String>,
+    /// With --queue: the run's id, the same in every job of the pipeline (e.g. the CI
+    /// pipeline id), or `auto` to take it from the CI environment.
+    #[arg(long, value_name = "ID|auto", env = "SHARDTEST_QUEUE_RUN")]
+    pub queue_run: Option<String>,
+    /// With --queue: a lease expires this long after its job's last heartbeat, and its tests
+    /// go back into the queue for another job.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_timeout: Duration,
+    /// With --queue: the run's keys expire after this long.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub queue_ttl: Duration,
+    /// With --queue: how long to retry an unreachable queue (with backoff) before giving up
+    /// with exit status 105.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub queue_retry: Duration,
+    /// With --queue: the first failing test stops every job from taking new work (the jobs
+    /// finish what they hold, and exit 100).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// Arguments after `--`: libtest-style filters (`-- foo --exact --skip bar`) are folded into
     /// the selection; anything else is passed to every test process.
     #[arg(last = true, value_name = "TEST ARGS")]
     pub test_args: Vec<String>,
+    /// After `--timeout` sends SIGTERM to a test's process group, how long it may take to exit
+    /// before SIGKILL (`0`: SIGKILL at once).
+    #[arg(long, env = "SHARDTEST_TIMEOUT_GRACE", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout_grace: Duration,
+}
+
+/// A duration that is not zero: `--timeout 0` would time out every test and
+/// `--slow-timeout 0` warn about every test at once, so both are rejected with a message.
+///
+/// ```
+/// # use shardtest::cli::parse_nonzero_duration;
+/// assert!(parse_nonzero_duration("90s").is_ok());
+/// assert!(parse_nonzero_duration("0s").unwrap_err().contains("0"));
+/// ```
+pub fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err(format!(
+            "a duration of {s:?} would end or flag every test at once; give a positive duration (e.g. `60s`), or leave the flag out for the default"
+        ));
+    }
+    Ok(d)
 }
 
 /// Prepares the raw process arguments: drops the `shardtest` word cargo inserts when run as
@@ -488,7 +539,7 @@ pub fn normalize_args(mut args: Vec<String>) -> Vec<String> {
     }
     const COMMANDS: &[&str] = &[
         "run", "list", "plan", "timings", "verify", "archive", "audit", "report", "timeline",
-        "clean", "help",
+        "clean", "queue", "help",
     ];
     let first = args.get(1).map(String::as_str);
     let explicit = match first {

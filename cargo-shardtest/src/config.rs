@@ -12,6 +12,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("jobs", "SHARDTEST_JOBS"),
     ("timeout", "SHARDTEST_TIMEOUT"),
     ("slow-timeout", "SHARDTEST_SLOW_TIMEOUT"),
+    ("timeout-grace", "SHARDTEST_TIMEOUT_GRACE"),
     ("retries", "SHARDTEST_RETRIES"),
     ("isolation", "SHARDTEST_ISOLATION"),
     ("timings", "SHARDTEST_TIMINGS"),

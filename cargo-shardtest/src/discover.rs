@@ -105,6 +105,11 @@ pub fn build(
     } = built?;
     let packages: BTreeMap<&PackageId, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
+    // `cargo metadata` does not say which targets have `harness = false`: the manifests do.
+    let mut custom_harness: BTreeMap<&PackageId, Vec<(String, String)>> = BTreeMap::new();
+    for p in &metadata.packages {
+        custom_harness.insert(&p.id, custom_harness_targets(p.manifest_path.as_std_path()));
+    }
 
     let mut binaries = Vec::new();
     for (a, exe) in tests {
@@ -138,10 +143,15 @@ pub fn build(
             package_name: name,
             package_version: version,
             package_dir: dir,
-            kind,
             target_name: a.target.name.clone(),
             bin_exes: bin_exes.get(&a.package_id).cloned().unwrap_or_default(),
             out_dir: out_dirs.get(&a.package_id).cloned(),
+            custom_harness: custom_harness.get(&a.package_id).is_some_and(|targets| {
+                targets
+                    .iter()
+                    .any(|(k, n)| *k == kind && (k == "lib" || *n == a.target.name))
+            }),
+            kind,
         });
     }
     binaries.sort_by(|a, b| a.id.cmp(&b.id));
@@ -150,6 +160,60 @@ pub fn build(
         workspace_root: metadata.workspace_root.into_std_path_buf(),
         target_dir: metadata.target_directory.into_std_path_buf(),
     })
+}
+
+/// The targets of a manifest declared with `harness = false`, as (cargo kind, target name):
+/// `[lib]` is `("lib", _)`, `[[test]]` `("test", name)`, and likewise for `bench`, `bin` and
+/// `example`. A manifest that cannot be read declares none.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let m = dir.path().join("Cargo.toml");
+/// std::fs::write(&m, "[package]\nname = \"p\"\n[[test]]\nname = \"custom\"\nharness = false\n[[test]]\nname = \"std\"\n[[test]]\npath = \"tests/by_path.rs\"\nharness = false\n").unwrap();
+/// let t = shardtest::discover::custom_harness_targets(&m);
+/// assert_eq!(t, [("test".to_string(), "custom".to_string()), ("test".to_string(), "by_path".to_string())]);
+/// ```
+pub fn custom_harness_targets(manifest: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        return Vec::new();
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let no_harness =
+        |t: &toml::Table| t.get("harness").and_then(toml::Value::as_bool) == Some(false);
+    let name_of = |t: &toml::Table| {
+        t.get("name")
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                t.get("path")
+                    .and_then(toml::Value::as_str)
+                    .and_then(|p| Path::new(p).file_stem())
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    if let Some(lib) = doc.get("lib").and_then(toml::Value::as_table)
+        && no_harness(lib)
+    {
+        found.push(("lib".to_string(), name_of(lib)));
+    }
+    for kind in ["test", "bench", "bin", "example"] {
+        for t in doc
+            .get(kind)
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_table)
+        {
+            if no_harness(t) {
+                found.push((kind.to_string(), name_of(t)));
+            }
+        }
+    }
+    found
 }
 
 /// What the build produced, from cargo's messages.

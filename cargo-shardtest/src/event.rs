@@ -27,8 +27,14 @@ pub enum AttemptOutcome {
         /// Signal name, e.g. `SIGSEGV`.
         name: String,
     },
-    /// Ran past the hard timeout; its process group was killed.
-    TimedOut,
+    /// Ran past the hard timeout; its process group was stopped (SIGTERM, then SIGKILL after
+    /// the grace period).
+    TimedOut {
+        /// The signal that ended it: `SIGTERM` when it exited within the grace period,
+        /// `SIGKILL` when it had to be killed (empty in reports written before this field).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        signal: String,
+    },
     /// Could not be started.
     SpawnFailed {
         /// The OS error.
@@ -44,7 +50,7 @@ impl AttemptOutcome {
     /// ```
     /// # use shardtest::event::AttemptOutcome;
     /// assert!(AttemptOutcome::Passed.is_pass());
-    /// assert!(!AttemptOutcome::TimedOut.is_pass());
+    /// assert!(!AttemptOutcome::TimedOut { signal: "SIGKILL".into() }.is_pass());
     /// ```
     pub fn is_pass(&self) -> bool {
         matches!(self, AttemptOutcome::Passed)
@@ -61,7 +67,7 @@ impl AttemptOutcome {
             AttemptOutcome::Passed => "PASS",
             AttemptOutcome::Failed { .. } => "FAIL",
             AttemptOutcome::Crashed { .. } => "CRASH",
-            AttemptOutcome::TimedOut => "TIMEOUT",
+            AttemptOutcome::TimedOut { .. } => "TIMEOUT",
             AttemptOutcome::SpawnFailed { .. } => "ERROR",
             AttemptOutcome::Interrupted => "INTERRUPTED",
         }

@@ -29,13 +29,15 @@ pub enum ExitStatus {
     BuildFailed,
     /// The tests ran, but a report the user asked for (JSON, JUnit) could not be written.
     OutputFailed,
+    /// The shared queue (`--queue`) was unreachable past the retry window, or lost the run.
+    QueueLost,
     /// Interrupted by Ctrl-C or SIGTERM; reports for what finished were written.
     Interrupted,
 }
 
 impl ExitStatus {
     /// Every status, in the order of the documented table.
-    pub const ALL: [ExitStatus; 9] = [
+    pub const ALL: [ExitStatus; 10] = [
         ExitStatus::Ok,
         ExitStatus::NotExactlyOnce,
         ExitStatus::Usage,
@@ -44,6 +46,7 @@ impl ExitStatus {
         ExitStatus::TestsFailed,
         ExitStatus::BuildFailed,
         ExitStatus::OutputFailed,
+        ExitStatus::QueueLost,
         ExitStatus::Interrupted,
     ];
 
@@ -63,6 +66,7 @@ impl ExitStatus {
             ExitStatus::TestsFailed => 100,
             ExitStatus::BuildFailed => 101,
             ExitStatus::OutputFailed => 110,
+            ExitStatus::QueueLost => 105,
             ExitStatus::Interrupted => 130,
         }
     }
@@ -92,6 +96,9 @@ impl ExitStatus {
             ExitStatus::BuildFailed => "the build failed, or a test binary could not be listed",
             ExitStatus::OutputFailed => {
                 "the tests passed, but a JSON or JUnit report could not be written"
+            }
+            ExitStatus::QueueLost => {
+                "the shared queue was unreachable past its retry window or lost the run; no test is reported as passed that did not run"
             }
             ExitStatus::Interrupted => {
                 "interrupted (Ctrl-C, SIGTERM): running tests were stopped, reports were written"
@@ -163,6 +170,9 @@ pub fn status_of(error: &anyhow::Error) -> ExitStatus {
         }
         if cause.downcast_ref::<crate::app::BuildError>().is_some() {
             return ExitStatus::BuildFailed;
+        }
+        if let Some(q) = cause.downcast_ref::<crate::queue::QueueError>() {
+            return q.exit_status();
         }
         if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
             return ExitStatus::Usage;

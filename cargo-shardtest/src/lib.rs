@@ -22,6 +22,7 @@ pub mod fsutil;
 pub mod id;
 pub mod list;
 pub mod plan;
+pub mod queue;
 pub mod report;
 pub mod rounds;
 pub mod run;

@@ -35,6 +35,26 @@ pub struct TestBinary {
     /// tests as `OUT_DIR` at run time (as nextest does) and packed into archives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_dir: Option<PathBuf>,
+    /// The target has `harness = false` in its manifest: its `main` is the package's own, and
+    /// it may not understand libtest's arguments (see [`WHOLE_BINARY_NAME`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub custom_harness: bool,
+}
+
+/// The test name of a binary that runs whole, as one test: a `harness = false` target that
+/// does not speak libtest's `--list --format terse`. Its id is `<binary id> <whole binary>`
+/// (e.g. `mypkg::integration <whole binary>`); it runs with no test-name arguments, as
+/// `cargo test` runs it, and is timed, sharded, retried and reported like any test.
+pub const WHOLE_BINARY_NAME: &str = "<whole binary>";
+
+/// Whether `name` is [`WHOLE_BINARY_NAME`].
+///
+/// ```
+/// assert!(shardtest::list::is_whole_binary("<whole binary>"));
+/// assert!(!shardtest::list::is_whole_binary("tests::a"));
+/// ```
+pub fn is_whole_binary(name: &str) -> bool {
+    name == WHOLE_BINARY_NAME
 }
 
 impl TestBinary {
@@ -49,6 +69,7 @@ impl TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-1".into(), package_name: "pkg".into(),
     ///     package_version: "1.0.0".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
     ///     target_name: "pkg".into(), bin_exes: Default::default(), out_dir: Some("/t/out".into()),
+    ///     custom_harness: false,
     /// };
     /// let moved = b.relocated(|p| std::path::Path::new("/x").join(p.strip_prefix("/t").unwrap()), "pkg".into());
     /// assert_eq!(moved.path, std::path::Path::new("/x/pkg-1"));
@@ -78,6 +99,7 @@ impl TestBinary {
     ///     id: BinaryId::new("pkg"), path: "/t/pkg-123".into(), package_name: "pkg".into(),
     ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
     ///     target_name: "my-pkg".into(), bin_exes: Default::default(), out_dir: None,
+    ///     custom_harness: false,
     /// };
     /// let env = b.cargo_env();
     /// assert!(env.contains(&("CARGO_CRATE_NAME".to_string(), "my_pkg".into())));
@@ -221,9 +243,65 @@ struct ListedBinary {
     warnings: Vec<String>,
 }
 
+/// The listing of a binary that runs whole, with a notice saying why.
+fn whole(binary: &TestBinary, why: &str) -> ListedBinary {
+    ListedBinary {
+        names: vec![WHOLE_BINARY_NAME.to_string()],
+        ignored: BTreeSet::new(),
+        attributes: BTreeMap::new(),
+        warnings: vec![format!(
+            "{}: {why}; it runs whole, as one test `{}`",
+            binary.id, WHOLE_BINARY_NAME
+        )],
+    }
+}
+
+/// Whether `--list --format terse` printed libtest's listing: nothing but `NAME: test`,
+/// `NAME: bench` and attribute lines.
+fn is_terse_listing(out: &str) -> bool {
+    out.lines().all(|l| {
+        l.is_empty()
+            || l.starts_with(attrs::ATTRIBUTE_LINE_PREFIX)
+            || l.ends_with(": test")
+            || l.ends_with(": bench")
+    })
+}
+
+/// Whether an executable knows libtest's listing format (the word `terse` of
+/// `--format terse`, as libtest-mimic and libtest itself do). A custom `main` without it
+/// would not list, and may run its checks when asked to: it is not asked.
+fn knows_terse_listing(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| memchr::memmem::find(&bytes, b"terse").is_some())
+}
+
 fn list_binary(binary: &TestBinary) -> Result<ListedBinary, ListError> {
+    if binary.custom_harness && !knows_terse_listing(&binary.path) {
+        return Ok(whole(
+            binary,
+            "`harness = false` and its executable does not know libtest's `--list --format terse`",
+        ));
+    }
     // The two listings are independent processes: run them side by side.
     let (all, ignored) = rayon::join(|| run_list(binary, false), || run_list(binary, true));
+    if binary.custom_harness {
+        match (&all, &ignored) {
+            (Err(e), _) | (_, Err(e)) => {
+                let first = e.to_string();
+                let first = first.lines().next().unwrap_or_default();
+                return Ok(whole(
+                    binary,
+                    &format!("`harness = false` and listing it failed ({first})"),
+                ));
+            }
+            (Ok(a), Ok(i)) if !is_terse_listing(a) || !is_terse_listing(i) => {
+                return Ok(whole(
+                    binary,
+                    "`harness = false` and it did not answer `--list --format terse` in libtest's format",
+                ));
+            }
+            _ => {}
+        }
+    }
     let (all, ignored) = (all?, ignored?);
     let mut names = Vec::new();
     let mut attributes = BTreeMap::new();

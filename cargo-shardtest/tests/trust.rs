@@ -340,13 +340,13 @@ fn plan_and_run_agree_on_the_fingerprint_with_default_workers() {
 #[test]
 fn the_runs_folder_stays_within_its_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let target = fixture("chatty").parent().unwrap().join("target");
+    let target = fixture("disk-budget").parent().unwrap().join("target");
     let runs_dir = target.join("shardtest/runs");
     let budget: u64 = 6_000_000;
     for i in 0..20 {
         let o = run(shardtest()
             .arg("--manifest-path")
-            .arg(fixture("chatty"))
+            .arg(fixture("disk-budget"))
             .args(["-j", "2", "--keep-runs", "100", "--runs-size-limit", "6MB"])
             .arg("--timings")
             .arg(dir.path().join("t.json")));
@@ -360,7 +360,7 @@ fn the_runs_folder_stays_within_its_budget() {
     // The newest run's failure log is still there to read.
     let o = run(shardtest()
         .arg("--manifest-path")
-        .arg(fixture("chatty"))
+        .arg(fixture("disk-budget"))
         .args(["-j", "2", "--keep-runs", "2"])
         .arg("--timings")
         .arg(dir.path().join("t.json")));
@@ -370,7 +370,7 @@ fn the_runs_folder_stays_within_its_budget() {
     // `clean` removes them.
     let o = run(shardtest()
         .args(["clean", "--manifest-path"])
-        .arg(fixture("chatty")));
+        .arg(fixture("disk-budget")));
     assert!(o.status.success(), "{}", text(&o));
     assert!(!runs_dir.exists());
 }

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod audit;
 pub mod clean;
 pub mod plan;
+pub mod queue;
 pub mod report;
 pub mod timeline;
 pub mod timings;

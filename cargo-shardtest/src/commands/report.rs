@@ -186,7 +186,13 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
     let verified = crate::verify::verify_labelled(&labelled);
     let merged = merge::merge(&reports).context("no reports to merge")?;
     if let Some(path) = &args.junit {
-        let refs: Vec<_> = reports.iter().collect();
+        // With `--rerun-failed` reports, the merged report holds each test once with all its
+        // attempts; otherwise each shard's report keeps its shard in the JUnit.
+        let refs: Vec<_> = if reports.iter().any(|r| r.rerun_of.is_some()) {
+            vec![&merged.report]
+        } else {
+            reports.iter().collect()
+        };
         let mut xml = junit::from_reports(&refs);
         // Owners from the CODEOWNERS of the repository around the current directory.
         if let Some(o) = crate::report::health::owners::TestOwners::discover(None) {

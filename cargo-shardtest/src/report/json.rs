@@ -98,7 +98,7 @@ pub fn count(
         && status == TestStatus::Failed
     {
         match last.outcome {
-            AttemptOutcome::TimedOut => counts.timed_out += 1,
+            AttemptOutcome::TimedOut { .. } => counts.timed_out += 1,
             AttemptOutcome::Crashed { .. } => counts.crashed += 1,
             _ => {}
         }

@@ -83,7 +83,7 @@ fn type_of(outcome: &AttemptOutcome) -> &'static str {
         AttemptOutcome::Passed => "passed",
         AttemptOutcome::Failed { .. } => "failed",
         AttemptOutcome::Crashed { .. } => "crashed",
-        AttemptOutcome::TimedOut => "timeout",
+        AttemptOutcome::TimedOut { .. } => "timeout",
         AttemptOutcome::SpawnFailed { .. } => "spawn-error",
         AttemptOutcome::Interrupted => "interrupted",
     }
@@ -425,7 +425,13 @@ mod tests {
                     TestStatus::Failed,
                     vec![
                         attempt(1, AttemptOutcome::Failed { code: 101 }, "first"),
-                        attempt(2, AttemptOutcome::TimedOut, "second <&>"),
+                        attempt(
+                            2,
+                            AttemptOutcome::TimedOut {
+                                signal: "SIGKILL".into(),
+                            },
+                            "second <&>",
+                        ),
                     ],
                 ),
                 record("b stopped", TestStatus::NotRun, vec![]),

@@ -269,7 +269,13 @@ pub fn describe(outcome: &AttemptOutcome) -> String {
         AttemptOutcome::Passed => "passed".into(),
         AttemptOutcome::Failed { code } => format!("exit code {code}"),
         AttemptOutcome::Crashed { name, .. } => format!("killed by {name}"),
-        AttemptOutcome::TimedOut => "timed out; its process group was killed".into(),
+        AttemptOutcome::TimedOut { signal } if signal == "SIGTERM" => {
+            "timed out; ended by SIGTERM within the grace period".into()
+        }
+        AttemptOutcome::TimedOut { signal } if signal == "SIGKILL" => {
+            "timed out; ignored SIGTERM, killed by SIGKILL after the grace period".into()
+        }
+        AttemptOutcome::TimedOut { .. } => "timed out; its process group was killed".into(),
         AttemptOutcome::SpawnFailed { message } => format!("could not start: {message}"),
         AttemptOutcome::Interrupted => "interrupted".into(),
     }

@@ -41,7 +41,7 @@ pub struct Bar {
 /// use shardtest::report::timeline::outcome_class;
 /// assert_eq!(outcome_class(&AttemptOutcome::Passed, TestStatus::Flaky), "flaky-pass");
 /// assert_eq!(outcome_class(&AttemptOutcome::Failed { code: 1 }, TestStatus::Flaky), "flaky-fail");
-/// assert_eq!(outcome_class(&AttemptOutcome::TimedOut, TestStatus::Failed), "timeout");
+/// assert_eq!(outcome_class(&AttemptOutcome::TimedOut { signal: String::new() }, TestStatus::Failed), "timeout");
 /// ```
 pub fn outcome_class(outcome: &AttemptOutcome, status: TestStatus) -> &'static str {
     match (outcome, status) {
@@ -50,7 +50,7 @@ pub fn outcome_class(outcome: &AttemptOutcome, status: TestStatus) -> &'static s
         (_, TestStatus::Flaky) => "flaky-fail",
         (AttemptOutcome::Failed { .. }, _) => "fail",
         (AttemptOutcome::Crashed { .. }, _) => "crash",
-        (AttemptOutcome::TimedOut, _) => "timeout",
+        (AttemptOutcome::TimedOut { .. }, _) => "timeout",
         (AttemptOutcome::Interrupted, _) => "interrupted",
         (AttemptOutcome::SpawnFailed { .. }, _) => "error",
     }

@@ -5,13 +5,13 @@
 //! When the process dies mid-batch, the test that was running is the one that crashed (or
 //! timed out), and the tests that had not begun go back to the scheduler as a new batch.
 
-use super::process::{TAIL_BYTES, kept_log_path, outcome_of, read_tail, reap_group, test_command};
+use super::libtest_output::{
+    LineResult, parse_failure_header, parse_test_line, parse_test_started, resolve_name,
+};
+use super::process::{TAIL_BYTES, kept_log_path, outcome_of, reap_group, test_command};
 use super::{Job, RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::event::AttemptOutcome;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::Read;
-use std::process::Stdio;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,16 +24,37 @@ struct Current {
     began_at: SystemTime,
 }
 
+/// Most bytes of one test's own output (or of its `failures:` section) kept in memory in batch
+/// mode; beyond it the middle is dropped (the log says so).
+const MAX_TEST_OUTPUT: usize = 64 * 1024 * 1024;
+
 struct BatchState<'a> {
     slot: u32,
     attempt: u32,
     by_name: BTreeMap<&'a str, usize>,
     current: Option<Current>,
     done: BTreeSet<usize>,
-    failed: Vec<(usize, Duration, SystemTime)>,
+    /// Failed tests: index, duration, start, what the test printed while it ran.
+    failed: Vec<(usize, Duration, SystemTime, Vec<u8>)>,
     failure_output: BTreeMap<usize, String>,
     collecting: Option<usize>,
     held_pass: Option<(usize, TestResult)>,
+    /// What the running test printed outside libtest's capture (child processes, raw file
+    /// descriptors, stderr): lines between its `test NAME ... ` and its result.
+    raw: Vec<u8>,
+    /// A `test NAME ... <output>` line was seen: the result may come on a line of its own.
+    result_pending: bool,
+    /// The last bytes of everything the process printed (for errors about the batch itself).
+    recent: String,
+    /// The batch's process (0: none, in unit tests).
+    pid: i32,
+    /// Its children seen so far.
+    seen_children: BTreeSet<i32>,
+    /// Per test, the children of the batch process first seen alive when it ended: the
+    /// processes it started and left running. It leaked if they outlive the batch.
+    blame: BTreeMap<usize, Vec<i32>>,
+    /// Passing tests held back until the batch ends because they left processes running.
+    suspects: Vec<(usize, TestResult)>,
 }
 
 impl<'a> BatchState<'a> {
@@ -49,13 +70,35 @@ impl<'a> BatchState<'a> {
             failure_output: BTreeMap::new(),
             collecting: None,
             held_pass: None,
+            raw: Vec::new(),
+            result_pending: false,
+            recent: String::new(),
+            pid: 0,
+            seen_children: BTreeSet::new(),
+            blame: BTreeMap::new(),
+            suspects: Vec::new(),
         }
     }
 
-    fn begin(&mut self, name: &str, tx: &Sender<WorkerMsg>) {
-        let Some(&test) = self.by_name.get(name) else {
+    /// Notes the children of the batch process that appeared while `test` ran.
+    fn note_children(&mut self, test: usize) {
+        if self.pid == 0 {
             return;
-        };
+        }
+        let new: Vec<i32> = super::leak::children_of(self.pid)
+            .into_iter()
+            .filter(|p| self.seen_children.insert(*p))
+            .collect();
+        if !new.is_empty() {
+            self.blame.insert(test, new);
+        }
+    }
+
+    fn lookup(&self) -> impl Fn(&str) -> Option<usize> + '_ {
+        |n: &str| self.by_name.get(n).copied()
+    }
+
+    fn begin(&mut self, test: usize, tx: &Sender<WorkerMsg>) {
         if self.current.as_ref().is_some_and(|c| c.test == test) {
             return;
         }
@@ -65,6 +108,7 @@ impl<'a> BatchState<'a> {
             began: now,
             began_at: SystemTime::now(),
         });
+        self.raw.clear();
         let _ = tx.send(WorkerMsg::Began {
             slot: self.slot,
             test,
@@ -72,17 +116,23 @@ impl<'a> BatchState<'a> {
         });
     }
 
-    fn end(&mut self, name: &str, result: &str, tx: &Sender<WorkerMsg>) {
-        self.begin(name, tx);
+    fn end(&mut self, test: usize, result: &LineResult, tx: &Sender<WorkerMsg>) {
+        self.begin(test, tx);
+        self.result_pending = false;
         let Some(cur) = self.current.take() else {
             return;
         };
         let duration = cur.began.elapsed();
         self.done.insert(cur.test);
-        if result.starts_with("FAILED") {
-            self.failed.push((cur.test, duration, cur.began_at));
+        self.note_children(cur.test);
+        if *result == LineResult::Failed {
+            let raw = std::mem::take(&mut self.raw);
+            self.failed.push((cur.test, duration, cur.began_at, raw));
             return;
         }
+        self.raw.clear();
+        // `ignored` for a test we asked to run: it ran as far as the harness lets it, as in
+        // process mode (exit status 0).
         let result = TestResult {
             outcome: AttemptOutcome::Passed,
             duration,
@@ -91,6 +141,10 @@ impl<'a> BatchState<'a> {
             log: None,
             output_tail: String::new(),
         };
+        if self.blame.contains_key(&cur.test) {
+            self.suspects.push((cur.test, result));
+            return;
+        }
         // Hold back the latest pass: if the process leaves children behind, it gets the blame.
         if let Some((test, r)) = self.held_pass.replace((cur.test, result)) {
             let _ = tx.send(WorkerMsg::Ended {
@@ -102,31 +156,70 @@ impl<'a> BatchState<'a> {
         }
     }
 
+    fn remember(&mut self, line: &str) {
+        self.recent.push_str(line);
+        self.recent.push('\n');
+        if self.recent.len() > 2 * TAIL_BYTES as usize {
+            let mut cut = self.recent.len() - TAIL_BYTES as usize;
+            while !self.recent.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.recent.drain(..cut);
+        }
+    }
+
+    fn raw_line(&mut self, text: &str) {
+        if self.raw.len() + text.len() < MAX_TEST_OUTPUT {
+            self.raw.extend_from_slice(text.as_bytes());
+            self.raw.push(b'\n');
+        }
+    }
+
     fn line(&mut self, line: &str, tx: &Sender<WorkerMsg>) {
-        // Some harnesses (libtest-mimic) pad names to one width: `test a   ... ok`.
-        if let Some(rest) = line.strip_prefix("test ")
-            && let Some((name, result)) = rest.split_once(" ... ")
-            && let name = name.trim_end()
-            && self.by_name.contains_key(name)
+        self.remember(line);
+        if let Some((test, result)) = parse_test_line(line, self.lookup()) {
+            self.end(test, &result, tx);
+            return;
+        }
+        // `test NAME ... <output of the test>`: the test began and printed outside the
+        // capture on the same line; its result follows on a line of its own.
+        if let Some(rest) = line.strip_prefix("test ") {
+            let mut from = 0;
+            while let Some(at) = rest[from..].find(" ... ") {
+                let split = from + at;
+                if let Some(test) = resolve_name(&rest[..split], self.lookup()) {
+                    self.begin(test, tx);
+                    self.result_pending = true;
+                    let after = rest[split + 5..].to_string();
+                    self.raw_line(&after);
+                    return;
+                }
+                from = split + 1;
+            }
+        }
+        if self.result_pending
+            && let Some(cur) = self.current.as_ref().map(|c| c.test)
+            && let Some((_, result)) =
+                parse_test_line(&format!("test x ... {line}"), |n| (n == "x").then_some(()))
         {
-            self.end(name, result.trim(), tx);
+            self.end(cur, &result, tx);
+            return;
+        }
+        if self.current.is_some() {
+            self.raw_line(line);
             return;
         }
         if line == "failures:" {
             self.collecting = None;
             return;
         }
-        // libtest: `---- NAME stdout ----`; libtest-mimic: `---- NAME ----`.
-        if let Some(name) = line.strip_prefix("---- ").and_then(|r| {
-            r.strip_suffix(" stdout ----")
-                .or_else(|| r.strip_suffix(" ----"))
-        }) {
-            self.collecting = self.by_name.get(name).copied();
+        if let Some(test) = parse_failure_header(line, self.lookup()) {
+            self.collecting = Some(test);
             return;
         }
         if let Some(test) = self.collecting {
             let out = self.failure_output.entry(test).or_default();
-            if out.len() < TAIL_BYTES as usize * 4 {
+            if out.len() < MAX_TEST_OUTPUT {
                 out.push_str(line);
                 out.push('\n');
             }
@@ -135,13 +228,8 @@ impl<'a> BatchState<'a> {
 
     /// A partial line `test NAME ... ` means NAME has begun.
     fn partial(&mut self, partial: &str, tx: &Sender<WorkerMsg>) {
-        if let Some(name) = partial
-            .strip_prefix("test ")
-            .and_then(|r| r.strip_suffix(" ... "))
-            .map(str::trim_end)
-            && self.by_name.contains_key(name)
-        {
-            self.begin(name, tx);
+        if let Some(test) = parse_test_started(partial, self.lookup()) {
+            self.begin(test, tx);
         }
     }
 }
@@ -162,6 +250,10 @@ fn tail_of(text: &str) -> String {
 
 /// Runs one batch and reports every test of it (`Ended` or, for tests that never began,
 /// `Unrun`).
+///
+/// The process's stdout and stderr share one pipe, so what a test prints outside libtest's
+/// capture (child processes, raw file descriptors, stderr) lands between its `test NAME ... `
+/// and its result, in order, and is kept with the test if it fails.
 pub(super) fn run_batch(
     slot: u32,
     job: &Job,
@@ -170,24 +262,26 @@ pub(super) fn run_batch(
     tx: &Sender<WorkerMsg>,
 ) {
     let first = &tests[job.tests[0]];
-    let stderr_path = config.logs_dir.join(format!("slot-{slot}.stderr.log"));
-    let mut cmd = test_command(&first.binary, config, slot, job.attempt);
-    cmd.arg("--exact");
-    for &i in &job.tests {
-        cmd.arg(tests[i].case.id.name.as_str());
-    }
-    cmd.args(["--test-threads", "1"]);
-    if job.tests.iter().any(|&i| tests[i].case.ignored) {
-        cmd.arg("--include-ignored");
-    }
-    cmd.args(&config.extra_args);
-    let spawned = File::create(&stderr_path).and_then(|err| {
-        cmd.stdout(Stdio::piped()).stderr(err);
-        cmd.spawn()
-    });
     let start_at = SystemTime::now();
     let start = Instant::now();
-    let mut child = match spawned {
+    let spawned = std::io::pipe().and_then(|(reader, writer)| {
+        let mut cmd = test_command(&first.binary, config, slot, job.attempt);
+        cmd.arg("--exact");
+        for &i in &job.tests {
+            cmd.arg(tests[i].case.id.name.as_str());
+        }
+        cmd.args(["--test-threads", "1"]);
+        if job.tests.iter().any(|&i| tests[i].case.ignored) {
+            cmd.arg("--include-ignored");
+        }
+        cmd.args(&config.extra_args);
+        cmd.stdout(writer.try_clone()?).stderr(writer);
+        let child = cmd.spawn()?;
+        // `cmd` (and with it our copies of the pipe's write end) is dropped here, so the
+        // pipe ends when the test process and its children close it.
+        Ok((child, reader))
+    });
+    let (mut child, reader) = match spawned {
         Ok(c) => c,
         Err(e) => {
             let message = format!("{}: {e}", first.binary.path.display());
@@ -212,46 +306,57 @@ pub(super) fn run_batch(
             .map(|&i| (tests[i].case.id.name.as_str(), i))
             .collect(),
     );
-    if let Some(mut out) = child.stdout.take() {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut pending: Vec<u8> = Vec::new();
-        loop {
-            let n = match out.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            pending.extend_from_slice(&buf[..n]);
-            let mut start_of_line = 0;
-            while let Some(nl) = pending[start_of_line..].iter().position(|&b| b == b'\n') {
-                // Borrowed unless the line is not UTF-8: no allocation per line.
-                let line = String::from_utf8_lossy(&pending[start_of_line..start_of_line + nl]);
-                st.line(line.trim_end_matches('\r'), tx);
-                start_of_line += nl + 1;
-            }
-            pending.drain(..start_of_line);
-            if !pending.is_empty() {
-                let partial = String::from_utf8_lossy(&pending);
-                st.partial(&partial, tx);
-            }
+    st.pid = pgid;
+    super::capture::read_until_exit(reader, &mut child, |chunk, complete| {
+        if complete {
+            // Borrowed unless the line is not UTF-8: no allocation per line.
+            let line = String::from_utf8_lossy(chunk);
+            st.line(line.trim_end_matches('\r'), tx);
+        } else {
+            let partial = String::from_utf8_lossy(chunk);
+            st.partial(&partial, tx);
         }
-    }
+    });
     let status = child.wait();
-    let leaked = reap_group(pgid, config.leak_grace);
+    if let Some(cur) = st.current.as_ref().map(|c| c.test) {
+        st.note_children(cur);
+    }
+    // Tests whose processes outlived the batch (checked before the leftovers are killed).
+    let blamed: BTreeSet<usize> = st
+        .blame
+        .iter()
+        .filter(|(_, pids)| pids.iter().any(|&p| super::leak::is_alive(p)))
+        .map(|(&t, _)| t)
+        .collect();
+    let leaked = reap_group(pgid, slot, config);
     let status_outcome = match status {
         Ok(s) => outcome_of(s),
         Err(e) => AttemptOutcome::SpawnFailed {
             message: format!("waiting for the test binary failed: {e}"),
         },
     };
-    let stderr_tail = read_tail(&stderr_path, TAIL_BYTES);
+    let recent = std::mem::take(&mut st.recent);
+    let status_text = super::process::describe_status(&status_outcome);
 
     let killed_by_us =
         matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
     if st.done.is_empty() && st.current.is_none() && killed_by_us {
         // Killed (Ctrl-C) before its first test began: nothing of it ran.
         let _ = tx.send(WorkerMsg::Unrun {
+            tests: job.tests.clone(),
+            attempt: job.attempt,
+            output: recent,
+        });
+        return;
+    }
+    if st.done.is_empty()
+        && st.current.is_none()
+        && job.tests.len() > 1
+        && matches!(status_outcome, AttemptOutcome::Failed { .. })
+    {
+        // Nothing began and the binary exited with an error: it may not take several names
+        // (libtest-mimic takes one filter). Run its tests one per process instead.
+        let _ = tx.send(WorkerMsg::Split {
             tests: job.tests.clone(),
             attempt: job.attempt,
         });
@@ -261,7 +366,7 @@ pub(super) fn run_batch(
         // Nothing began: the binary itself failed (bad arguments, a crash at start-up).
         // Report every test of the batch as failed with what it printed, rather than retry
         // forever.
-        let tail = format!("the test binary failed before running any test:\n{stderr_tail}");
+        let tail = format!("the test binary failed before running any test:\n{recent}");
         for &test in &job.tests {
             let mut result = TestResult::unstarted(status_outcome.clone(), start_at, tail.clone());
             (result.duration, result.leaked) = (start.elapsed(), leaked);
@@ -270,10 +375,13 @@ pub(super) fn run_batch(
         return;
     }
 
-    for (test, duration, started_at) in std::mem::take(&mut st.failed) {
-        let output = st.failure_output.remove(&test).unwrap_or_default();
+    for (test, duration, started_at, raw) in std::mem::take(&mut st.failed) {
+        let mut output = String::from_utf8_lossy(&raw).into_owned();
+        if let Some(section) = st.failure_output.remove(&test) {
+            output.push_str(&section);
+        }
         let dir = config.artifact_dir(&tests[test].case.id);
-        let log = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+        let log = super::artifacts::prepare(&dir, &tests[test].case.id).and_then(|_| {
             let p = kept_log_path(&dir, job.attempt);
             std::fs::write(&p, &output).ok().map(|_| p)
         });
@@ -281,7 +389,7 @@ pub(super) fn run_batch(
             outcome: AttemptOutcome::Failed { code: 101 },
             duration,
             started_at,
-            leaked: false,
+            leaked: leaked && blamed.contains(&test),
             log,
             output_tail: tail_of(&output),
         };
@@ -302,13 +410,19 @@ pub(super) fn run_batch(
             AttemptOutcome::Passed => AttemptOutcome::Failed { code: 0 },
             other => other,
         };
+        let output = String::from_utf8_lossy(&st.raw).into_owned();
+        let dir = config.artifact_dir(&tests[cur.test].case.id);
+        let log = super::artifacts::prepare(&dir, &tests[cur.test].case.id).and_then(|_| {
+            let p = kept_log_path(&dir, job.attempt);
+            std::fs::write(&p, &output).ok().map(|_| p)
+        });
         let result = TestResult {
             outcome,
             duration: cur.began.elapsed(),
             started_at: cur.began_at,
-            leaked,
-            log: None,
-            output_tail: stderr_tail,
+            leaked: leaked && (blamed.is_empty() || blamed.contains(&cur.test)),
+            log,
+            output_tail: tail_of(&output),
         };
         let _ = tx.send(WorkerMsg::Ended {
             slot,
@@ -317,8 +431,17 @@ pub(super) fn run_batch(
             result,
         });
     }
+    for (test, mut result) in std::mem::take(&mut st.suspects) {
+        result.leaked = leaked && blamed.contains(&test);
+        let _ = tx.send(WorkerMsg::Ended {
+            slot,
+            test,
+            attempt: job.attempt,
+            result,
+        });
+    }
     if let Some((test, mut result)) = st.held_pass.take() {
-        result.leaked = leaked && !crashed;
+        result.leaked = leaked && !crashed && (blamed.is_empty() || blamed.contains(&test));
         let _ = tx.send(WorkerMsg::Ended {
             slot,
             test,
@@ -336,6 +459,10 @@ pub(super) fn run_batch(
         let _ = tx.send(WorkerMsg::Unrun {
             tests: unrun,
             attempt: job.attempt,
+            output: format!(
+                "the test process ({}) exited without reporting these tests; the end of its output:\n{recent}",
+                status_text
+            ),
         });
     }
 }
@@ -394,5 +521,58 @@ mod tests {
             Some(WorkerMsg::Began { test: 0, .. })
         ));
         assert_eq!(st.current.as_ref().map(|c| c.test), Some(0));
+    }
+
+    #[test]
+    fn every_libtest_line_shape_maps_to_its_test() {
+        let names = [
+            "kmerge",
+            "src/lib.rs - f (line 3)",
+            "src/lib.rs - g (line 9)",
+            "reasoned",
+            "name with spaces",
+            "fails - should panic",
+        ];
+        let mut st = state(&names);
+        let out = "running 6 tests\n\
+            test kmerge - should panic ... ok\n\
+            test src/lib.rs - f (line 3) - compile ... ok\n\
+            test src/lib.rs - g (line 9) - compile fail ... FAILED\n\
+            test reasoned ... ignored, needs a database ... or two\n\
+            test name with spaces ... ok\n\
+            test fails - should panic - should panic ... FAILED\n\
+            \nfailures:\n\n---- src/lib.rs - g (line 9) stdout ----\nit compiled\n\
+            \nfailures:\n    src/lib.rs - g (line 9)\n\ntest result: FAILED. 3 passed; 2 failed\n";
+        feed(&mut st, out);
+        assert_eq!(st.done.len(), 6, "every test is seen to finish");
+        let failed: Vec<usize> = st.failed.iter().map(|f| f.0).collect();
+        assert_eq!(failed, [2, 5]);
+        assert_eq!(
+            st.failure_output.get(&2).map(String::as_str),
+            Some("it compiled\n\n")
+        );
+    }
+
+    #[test]
+    fn output_of_a_test_outside_the_capture_is_its_own() {
+        let mut st = state(&["a", "b"]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        st.partial("test a ... ", &tx);
+        for line in [
+            "test a ... from a child",
+            "more child output",
+            "FAILED",
+            "test b ... ok",
+        ] {
+            st.line(line, &tx);
+        }
+        drop(tx);
+        let _ = rx.into_iter().count();
+        assert_eq!(st.done.len(), 2);
+        assert_eq!(st.failed.len(), 1);
+        assert_eq!(
+            String::from_utf8_lossy(&st.failed[0].3),
+            "from a child\nmore child output\n"
+        );
     }
 }

@@ -7,8 +7,15 @@
 //! ([`Isolation::Batch`]). Workers report tests beginning and ending through the same
 //! messages either way, so the scheduler and every consumer are shared.
 
+mod artifacts;
 mod batch;
+mod capture;
+mod end_of_run;
+pub mod guardian;
+mod leak;
+pub mod libtest_output;
 mod process;
+pub mod source;
 
 pub use process::{read_tail, signal_name};
 
@@ -50,8 +57,11 @@ pub struct RunnerConfig {
     pub predicted: Duration,
     /// Warn about a test running longer than this (and each multiple of it).
     pub slow_after: Duration,
-    /// Kill a test's process group after this long.
+    /// Stop a test's process group after this long (SIGTERM, then SIGKILL after
+    /// `timeout_grace`).
     pub timeout: Option<Duration>,
+    /// After a timeout's SIGTERM, how long a test may take to exit before SIGKILL.
+    pub timeout_grace: Duration,
     /// Retries for every failing test (a `#[shard::flaky]` policy can ask for more).
     pub retries: u32,
     /// Root of this run's artifacts (per-test dirs, kept logs).
@@ -108,6 +118,7 @@ impl RunnerConfig {
             predicted: Duration::ZERO,
             slow_after: Duration::from_secs(60),
             timeout: None,
+            timeout_grace: Duration::from_secs(10),
             retries: 0,
             logs_dir: root.join("live"),
             artifact_root: root,
@@ -122,6 +133,9 @@ impl RunnerConfig {
 
 /// A file-name-safe rendering of an id part: `::` becomes `..`, anything outside
 /// `[A-Za-z0-9_.-]` becomes `_` (plus a short hash then, so different names never collide).
+/// A name longer than [`artifacts::MAX_COMPONENT`] bytes is cut and ends in a hash of the
+/// whole name, so it always fits the file system (the full id is written inside the
+/// directory by [`artifacts::prepare`]).
 fn path_component(s: &str) -> String {
     let replaced = s.replace("::", "..");
     let clean: String = replaced
@@ -134,6 +148,9 @@ fn path_component(s: &str) -> String {
             }
         })
         .collect();
+    if clean.len() > artifacts::MAX_COMPONENT {
+        return artifacts::shortened(&clean, s);
+    }
     if clean == replaced {
         clean
     } else {
@@ -220,8 +237,17 @@ pub(crate) enum WorkerMsg {
         attempt: u32,
         result: TestResult,
     },
-    /// The job's process died before these tests began (batch mode): run them again.
-    Unrun { tests: Vec<usize>, attempt: u32 },
+    /// The job's process died before these tests began (batch mode): run them again (a test
+    /// handed back more than [`MAX_UNRUN`] times is an error, with `output`).
+    Unrun {
+        tests: Vec<usize>,
+        attempt: u32,
+        output: String,
+    },
+    /// A batch's binary exited with an error before running any of its tests (it may not
+    /// accept several test names): run these, and the rest of the binary's tests, one per
+    /// process.
+    Split { tests: Vec<usize>, attempt: u32 },
     /// The worker is free again.
     JobDone { slot: u32 },
     /// Ctrl-C / SIGTERM.
@@ -296,13 +322,19 @@ struct Running {
     current: Option<(usize, Instant)>,
     slow_warnings: u32,
     killed: Option<AttemptOutcome>,
+    /// When a timeout's SIGTERM was sent (SIGKILL follows after the grace period).
+    term_at: Option<Instant>,
 }
+
+/// How many times a test may be handed back unrun by a batch process before it is reported
+/// as an error instead of queued again.
+pub const MAX_UNRUN: u32 = 3;
 
 /// Jobs predicted to take at most this long may be handed to a worker in advance
 /// ([`Scheduler::prefetch`]).
 const PREFETCH_MAX: Duration = Duration::from_millis(50);
 
-struct Scheduler<'a> {
+struct Scheduler<'a, 's> {
     tests: Arc<Vec<ShardTest>>,
     config: &'a RunnerConfig,
     queue: VecDeque<Job>,
@@ -318,8 +350,14 @@ struct Scheduler<'a> {
     attempts: Vec<Vec<AttemptRecord>>,
     /// Attempts still outstanding per test (repeat mode runs several at once).
     outstanding: Vec<u32>,
+    /// How often each test was handed back unrun (batch mode).
+    unrun: Vec<u32>,
     interrupted: bool,
     outcome: RunOutcome,
+    /// Where more work comes from, if anywhere (a shared queue); `None` once exhausted.
+    source: Option<&'s mut dyn source::WorkSource>,
+    /// When to ask the source again after it said "later".
+    source_wait: Option<Instant>,
 }
 
 /// The order tests start in: longest estimate first (ties by id), or a seeded shuffle.
@@ -363,7 +401,9 @@ fn make_jobs(
     let mut by_binary: BTreeMap<&crate::id::BinaryId, Vec<usize>> = BTreeMap::new();
     let mut binary_order = Vec::new();
     for i in runnable {
-        if tests[i].case.attributes.is_plain() {
+        if tests[i].case.attributes.is_plain()
+            && !crate::list::is_whole_binary(tests[i].case.id.name.as_str())
+        {
             let b = &tests[i].case.id.binary;
             if !by_binary.contains_key(b) {
                 binary_order.push(b);
@@ -426,11 +466,40 @@ pub fn run_shard(
     consumer: &mut dyn EventConsumer,
     interrupter: &Interrupter,
 ) -> std::io::Result<RunOutcome> {
+    run_from(tests, config, consumer, interrupter, None)
+}
+
+/// Runs `tests` as [`run_shard`] does, except that with a `source` none of them starts on its
+/// own: the scheduler takes them from the source whenever workers are idle, tells it each
+/// final result, and ends when the source is exhausted (the tests marked `skip` are reported
+/// as skipped either way).
+pub fn run_from(
+    tests: Vec<ShardTest>,
+    config: &RunnerConfig,
+    consumer: &mut dyn EventConsumer,
+    interrupter: &Interrupter,
+    source: Option<&mut dyn source::WorkSource>,
+) -> std::io::Result<RunOutcome> {
     std::fs::create_dir_all(&config.logs_dir)?;
     become_subreaper();
+    // Removes everything the run started if this process dies (see `guardian.rs`).
+    let guardian = guardian::start(&config.run_id);
     let run_start = Instant::now();
     let order = start_order(&tests, config.shuffle_seed);
     let to_run = tests.iter().filter(|t| !t.skip).count();
+    // Never more workers than tests to run: a worker is a thread, and `-j 100000` on ten
+    // tests must not start 100,000 of them.
+    let capped = RunnerConfig {
+        workers: config
+            .workers
+            .min(
+                u32::try_from(to_run.saturating_mul(config.repeat.max(1) as usize))
+                    .unwrap_or(u32::MAX),
+            )
+            .max(1),
+        ..config.clone()
+    };
+    let config = &capped;
     consumer.on_event(&RunEvent::RunStarted(RunInfo {
         run_id: config.run_id.clone(),
         shard: config.shard,
@@ -452,8 +521,10 @@ pub fn run_shard(
     }
     let repeat = config.repeat.max(1);
     let mut queue = VecDeque::new();
-    for attempt in 1..=repeat {
-        queue.extend(make_jobs(&tests, &order, config, attempt));
+    if source.is_none() {
+        for attempt in 1..=repeat {
+            queue.extend(make_jobs(&tests, &order, config, attempt));
+        }
     }
     let outstanding = tests
         .iter()
@@ -482,6 +553,7 @@ pub fn run_shard(
 
     let mut s = Scheduler {
         attempts: vec![Vec::new(); tests.len()],
+        unrun: vec![0; tests.len()],
         outstanding,
         tests: Arc::clone(&tests),
         config,
@@ -494,6 +566,8 @@ pub fn run_shard(
         group_busy: BTreeMap::new(),
         interrupted: false,
         outcome: RunOutcome::default(),
+        source,
+        source_wait: None,
     };
     s.event_loop(&rx, &job_senders, consumer);
     interrupter.detach();
@@ -502,6 +576,12 @@ pub fn run_shard(
         let _ = h.join();
     }
     s.outcome.interrupted = s.interrupted;
+    // The test-side library's end-of-run work (dropping `shard::pg` databases).
+    end_of_run::finish(&config.run_id);
+    drop(guardian);
+    // The live capture files hold only the last test of each slot (failures were copied to
+    // their artifact directories): nothing of a passing test's output is kept.
+    let _ = std::fs::remove_dir_all(&config.logs_dir);
     consumer.on_event(&RunEvent::RunFinished {
         elapsed: run_start.elapsed(),
         interrupted: s.interrupted,
@@ -523,6 +603,7 @@ fn worker_loop(
             let _ = tx.send(WorkerMsg::Unrun {
                 tests: job.tests,
                 attempt: job.attempt,
+                output: String::new(),
             });
         } else if job.tests.len() == 1 {
             process::run_single(
@@ -540,7 +621,7 @@ fn worker_loop(
     }
 }
 
-impl Scheduler<'_> {
+impl Scheduler<'_, '_> {
     fn event_loop(
         &mut self,
         rx: &Receiver<WorkerMsg>,
@@ -549,14 +630,18 @@ impl Scheduler<'_> {
     ) {
         loop {
             self.release_delayed(Instant::now());
+            self.refill();
             self.dispatch(jobs);
             let running = self.slots.iter().any(Option::is_some);
-            if !running && self.queue.is_empty() && self.delayed.is_empty() {
+            if !running && self.queue.is_empty() && self.delayed.is_empty() && self.source.is_none()
+            {
                 return;
             }
             consumer.flush();
-            let wait = self
-                .next_deadline()
+            let wait = [self.next_deadline(), self.source_wait]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             let msg = match wait {
                 Some(w) => match rx.recv_timeout(w) {
@@ -580,12 +665,51 @@ impl Scheduler<'_> {
         }
     }
 
+    /// Asks the work source for tests when the scheduler's own queue is empty and a worker
+    /// is idle (and the source did not ask to wait).
+    fn refill(&mut self) {
+        if self.interrupted || !self.queue.is_empty() || !self.delayed.is_empty() {
+            return;
+        }
+        if self.source_wait.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let idle = self.slots.iter().filter(|s| s.is_none()).count();
+        let Some(source) = self.source.as_deref_mut() else {
+            return;
+        };
+        if idle == 0 {
+            return;
+        }
+        self.source_wait = None;
+        match source.take(idle) {
+            source::Take::Tests(tests) => {
+                let tests: Vec<usize> = tests
+                    .into_iter()
+                    .filter(|&t| t < self.tests.len() && !self.tests[t].skip)
+                    .collect();
+                for &t in &tests {
+                    self.outstanding[t] = 1;
+                }
+                let jobs = make_jobs(&self.tests, &tests, self.config, 1);
+                self.queue.extend(jobs);
+            }
+            source::Take::Later(d) => self.source_wait = Some(Instant::now() + d),
+            source::Take::Exhausted => self.source = None,
+        }
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
             let Some((_, started)) = r.current else {
                 continue;
             };
+            if let Some(term) = r.term_at {
+                let kill = term + self.config.timeout_grace;
+                next = Some(next.map_or(kill, |n| n.min(kill)));
+                continue;
+            }
             if r.killed.is_some() {
                 continue;
             }
@@ -605,6 +729,19 @@ impl Scheduler<'_> {
             let Some((test, started)) = r.current else {
                 continue;
             };
+            if let Some(term) = r.term_at {
+                // SIGTERM was not enough within the grace period.
+                if now >= term + self.config.timeout_grace {
+                    if let Some(pgid) = r.pgid {
+                        process::kill_group(pgid, libc::SIGKILL);
+                    }
+                    r.killed = Some(AttemptOutcome::TimedOut {
+                        signal: "SIGKILL".into(),
+                    });
+                    r.term_at = None;
+                }
+                continue;
+            }
             if r.killed.is_some() {
                 continue;
             }
@@ -612,10 +749,19 @@ impl Scheduler<'_> {
             if let Some(t) = self.config.timeout
                 && elapsed >= t
             {
+                // Graceful first: SIGTERM to the whole group, SIGKILL after the grace period.
+                let signal = if self.config.timeout_grace.is_zero() {
+                    libc::SIGKILL
+                } else {
+                    r.term_at = Some(now);
+                    libc::SIGTERM
+                };
                 if let Some(pgid) = r.pgid {
-                    process::kill_group(pgid, libc::SIGKILL);
+                    process::kill_group(pgid, signal);
                 }
-                r.killed = Some(AttemptOutcome::TimedOut);
+                r.killed = Some(AttemptOutcome::TimedOut {
+                    signal: signal_name(signal),
+                });
                 continue;
             }
             if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
@@ -757,6 +903,7 @@ impl Scheduler<'_> {
             current: None,
             slow_warnings: 0,
             killed: None,
+            term_at: None,
         }
     }
 
@@ -788,14 +935,73 @@ impl Scheduler<'_> {
                 attempt,
                 result,
             } => self.ended(slot, test, attempt, result, consumer),
-            WorkerMsg::Unrun { tests, attempt } => {
+            WorkerMsg::Unrun {
+                tests,
+                attempt,
+                output,
+            } => {
                 if self.interrupted {
                     for t in tests {
                         self.outstanding[t] = 0;
                         self.emit_finished(t, TestStatus::NotRun, consumer);
                     }
-                } else if !tests.is_empty() {
-                    self.queue.push_front(Job { tests, attempt });
+                    return;
+                }
+                // A test that keeps coming back unrun (its binary never reports it, whatever
+                // the reason) is an error, not a loop.
+                let mut again = Vec::new();
+                for t in tests {
+                    self.unrun[t] += 1;
+                    if self.unrun[t] > MAX_UNRUN {
+                        self.give_up_unrun(t, attempt, &output, consumer);
+                    } else {
+                        again.push(t);
+                    }
+                }
+                if !again.is_empty() {
+                    self.queue.push_front(Job {
+                        tests: again,
+                        attempt,
+                    });
+                }
+            }
+            WorkerMsg::Split { tests, attempt } => {
+                if self.interrupted {
+                    for t in tests {
+                        self.outstanding[t] = 0;
+                        self.emit_finished(t, TestStatus::NotRun, consumer);
+                    }
+                    return;
+                }
+                let Some(&first) = tests.first() else {
+                    return;
+                };
+                let binary = self.tests[first].case.id.binary.clone();
+                let tests_ref = Arc::clone(&self.tests);
+                let of_binary = |j: &Job| {
+                    j.tests.len() > 1
+                        && j.tests
+                            .iter()
+                            .all(|&t| tests_ref[t].case.id.binary == binary)
+                };
+                let queued: Vec<Job> = self.queue.drain(..).collect();
+                for job in queued {
+                    if of_binary(&job) {
+                        for t in job.tests {
+                            self.queue.push_back(Job {
+                                tests: vec![t],
+                                attempt: job.attempt,
+                            });
+                        }
+                    } else {
+                        self.queue.push_back(job);
+                    }
+                }
+                for t in tests.into_iter().rev() {
+                    self.queue.push_front(Job {
+                        tests: vec![t],
+                        attempt,
+                    });
                 }
             }
             WorkerMsg::JobDone { slot } => {
@@ -808,6 +1014,42 @@ impl Scheduler<'_> {
                 }
             }
         }
+    }
+
+    /// Reports a test that was handed back unrun too often as failed with an error.
+    fn give_up_unrun(
+        &mut self,
+        test: usize,
+        attempt: u32,
+        output: &str,
+        consumer: &mut dyn EventConsumer,
+    ) {
+        if self.outstanding[test] == 0 {
+            return;
+        }
+        let id = self.tests[test].case.id.clone();
+        consumer.on_event(&RunEvent::TestStarted {
+            id,
+            attempt,
+            worker: 0,
+        });
+        self.attempts[test].push(AttemptRecord {
+            attempt,
+            outcome: AttemptOutcome::SpawnFailed {
+                message: format!(
+                    "its test process ended {} times without running it (the binary never reported it); giving up",
+                    MAX_UNRUN + 1
+                ),
+            },
+            duration: Duration::ZERO,
+            started_at: SystemTime::now(),
+            worker: 0,
+            leaked: false,
+            log: None,
+            output_tail: output.to_string(),
+        });
+        self.outstanding[test] = 0;
+        self.emit_finished(test, TestStatus::Failed, consumer);
     }
 
     fn interrupt(&mut self, consumer: &mut dyn EventConsumer) {
@@ -832,6 +1074,15 @@ impl Scheduler<'_> {
             .flatten()
             .flat_map(|r| r.job.tests.iter().copied())
             .collect();
+        if let Some(source) = self.source.as_deref_mut() {
+            let ids: Vec<TestId> = pending
+                .iter()
+                .chain(&running)
+                .map(|&t| self.tests[t].case.id.clone())
+                .collect();
+            source.give_back(&ids);
+        }
+        self.source = None;
         for t in pending {
             // A test with copies still running reports when they end.
             if !running.contains(&t) && self.outstanding[t] > 0 {
@@ -850,6 +1101,11 @@ impl Scheduler<'_> {
         }
         let mut attempts = std::mem::take(&mut self.attempts[test]);
         attempts.sort_by_key(|a| a.attempt);
+        if let Some(source) = self.source.as_deref_mut()
+            && status != TestStatus::NotRun
+        {
+            source.finished(&t.case.id, status, &attempts);
+        }
         consumer.on_event(&RunEvent::TestFinished {
             id: t.case.id.clone(),
             status,
@@ -873,8 +1129,10 @@ impl Scheduler<'_> {
             killed = r.killed.take();
             r.current = None;
         }
-        // A process we killed reports SIGKILL; say why we killed it.
+        // A process we killed reports SIGKILL; say why we killed it. A timed-out test that
+        // exited on SIGTERM in its own way (a handler, exit code) still timed out.
         let outcome = match (killed, out.outcome) {
+            (Some(t @ AttemptOutcome::TimedOut { .. }), _) => t,
             (Some(reason), AttemptOutcome::Crashed { .. }) => reason,
             (_, o) => o,
         };
@@ -1005,6 +1263,7 @@ mod tests {
             target_name: "b".into(),
             bin_exes: Default::default(),
             out_dir: None,
+            custom_harness: false,
         });
         (0..n)
             .map(|i| ShardTest {

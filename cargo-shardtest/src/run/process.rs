@@ -10,7 +10,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// Bytes of captured output shown on screen and kept in reports for a failure.
 pub const TAIL_BYTES: u64 = 8 * 1024;
@@ -53,11 +53,13 @@ pub(super) fn run_single(
     let spawned = File::create(&log_path).and_then(|log| {
         let err = log.try_clone()?;
         let mut cmd = test_command(&test.binary, config, slot, attempt);
-        cmd.arg("--exact")
-            .arg(test.case.id.name.as_str())
-            .arg("--nocapture");
-        if test.case.ignored {
-            cmd.arg("--ignored");
+        // No `--nocapture`: libtest's own capture is what makes a chatty passing test cheap
+        // (see `capture.rs`). A whole binary (`harness = false`) gets no test arguments.
+        if !crate::list::is_whole_binary(test.case.id.name.as_str()) {
+            cmd.arg("--exact").arg(test.case.id.name.as_str());
+            if test.case.ignored {
+                cmd.arg("--ignored");
+            }
         }
         cmd.args(&config.extra_args);
         cmd.env("SHARDTEST_TEST_ID", test.case.id.to_string())
@@ -85,7 +87,7 @@ pub(super) fn run_single(
     });
     let status = child.wait();
     let duration = start.elapsed();
-    let leaked = reap_group(pgid, config.leak_grace);
+    let leaked = reap_group(pgid, slot, config);
     let outcome = match status {
         Ok(s) => outcome_of(s),
         Err(e) => AttemptOutcome::SpawnFailed {
@@ -94,7 +96,7 @@ pub(super) fn run_single(
     };
     let keep = !outcome.is_pass() || leaked;
     let (log, output_tail) = if keep {
-        let kept = keep_log(&log_path, &artifact_dir, attempt);
+        let kept = keep_log(&log_path, &artifact_dir, &test.case.id, attempt);
         (kept, read_tail(&log_path, TAIL_BYTES))
     } else {
         (None, String::new())
@@ -155,50 +157,21 @@ pub fn signal_name(signal: i32) -> String {
 
 /// Sends `signal` to every process of the group.
 pub(super) fn kill_group(pgid: i32, signal: i32) {
-    // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH) are expected when
-    // the group is already gone.
-    unsafe {
-        libc::killpg(pgid, signal);
+    if let Ok(signal) = nix::sys::signal::Signal::try_from(signal) {
+        super::leak::signal_group(pgid, signal);
     }
 }
 
-fn group_alive(pgid: i32) -> bool {
-    // Reap members that became our children (we are a subreaper on Linux) and have exited,
-    // so zombies do not count as alive.
-    loop {
-        // SAFETY: waitpid with WNOHANG on a process group id; no pointers but a valid status.
-        let mut status = 0;
-        let r = unsafe { libc::waitpid(-pgid, &mut status, libc::WNOHANG) };
-        if r <= 0 {
-            break;
-        }
-    }
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::killpg(pgid, 0) == 0 }
+/// After the test's main process exited: true when processes it started (in its group, or
+/// daemonised and handed back to the runner) were still alive after the leak grace (they
+/// are killed).
+pub(super) fn reap_group(pgid: i32, slot: u32, config: &RunnerConfig) -> bool {
+    super::leak::reap_leftovers(pgid, &config.run_id, slot, config.leak_grace)
 }
 
-/// After the test's main process exited: true when other processes of its group were still
-/// alive after `grace` (they are killed).
-pub(super) fn reap_group(pgid: i32, grace: Duration) -> bool {
-    if !group_alive(pgid) {
-        return false;
-    }
-    let deadline = Instant::now() + grace;
-    let mut wait = Duration::from_millis(1);
-    while Instant::now() < deadline {
-        std::thread::sleep(wait);
-        wait = (wait * 2).min(Duration::from_millis(10));
-        if !group_alive(pgid) {
-            return false;
-        }
-    }
-    kill_group(pgid, libc::SIGKILL);
-    // Wait, bounded, for the killed processes to be gone.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while group_alive(pgid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    true
+/// A short description of how a test process ended, for messages.
+pub(super) fn describe_status(outcome: &AttemptOutcome) -> String {
+    crate::report::terminal::describe(outcome)
 }
 
 /// Where an attempt's kept output goes: `output.log`, or `output.attempt-N.log` for retries.
@@ -210,8 +183,13 @@ pub(super) fn kept_log_path(artifact_dir: &Path, attempt: u32) -> PathBuf {
     }
 }
 
-fn keep_log(log: &Path, artifact_dir: &Path, attempt: u32) -> Option<PathBuf> {
-    fs::create_dir_all(artifact_dir).ok()?;
+fn keep_log(
+    log: &Path,
+    artifact_dir: &Path,
+    id: &crate::id::TestId,
+    attempt: u32,
+) -> Option<PathBuf> {
+    super::artifacts::prepare(artifact_dir, id)?;
     let dest = kept_log_path(artifact_dir, attempt);
     fs::copy(log, &dest).ok()?;
     Some(dest)

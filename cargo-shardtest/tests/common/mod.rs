@@ -2,6 +2,8 @@
 //! fixture workspaces under `tests/fixtures/`.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,209 @@
+//! `cargo shardtest queue report|status`: the view of a queue run from any machine, during
+//! or after the jobs: its counts per job, and (`report`) the merged JSON and JUnit reports
+//! with the exactly-once proof once every test is done.
+
+use crate::cli;
+use crate::exit::{ExitStatus, Failure};
+use crate::queue::redis_store::{RedisOptions, RedisQueue};
+use crate::queue::{QueueRunId, QueueUrl, WorkQueue, build_report};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where the queue is and which run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueueTarget {
+    /// The queue: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SHARDTEST_QUEUE",
+        hide_env_values = true
+    )]
+    pub queue: String,
+    /// The run's id, the same in every job (e.g. the CI pipeline id), or `auto` to take it
+    /// from the CI environment.
+    #[arg(long, value_name = "ID|auto", env = "SHARDTEST_QUEUE_RUN")]
+    pub queue_run: String,
+}
+
+impl QueueTarget {
+    /// The parsed URL and run id (saying where `auto` found the id).
+    pub fn resolve(&self) -> anyhow::Result<(QueueUrl, QueueRunId)> {
+        let url: QueueUrl = self
+            .queue
+            .parse()
+            .map_err(|e: crate::queue::QueueError| crate::app::UsageError(e.to_string()))?;
+        let run = if self.queue_run == "auto" {
+            let env = |k: &str| std::env::var(k).ok();
+            let (id, from) =
+                QueueRunId::from_ci(&env).map_err(|e| crate::app::UsageError(e.to_string()))?;
+            eprintln!("    Queue run {id} from {from} (--queue-run auto)");
+            id
+        } else {
+            QueueRunId::new(&self.queue_run).map_err(|e| crate::app::UsageError(e.to_string()))?
+        };
+        Ok((url, run))
+    }
+}
+
+/// `cargo shardtest queue`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueueArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+/// `queue` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum QueueCommand {
+    /// Wait (bounded by --wait) until every test of the run is done, then write the merged
+    /// reports and prove every test ran exactly once. Exits 1, naming the missing tests, when
+    /// the run is incomplete.
+    Report {
+        #[command(flatten)]
+        /// The queue and run.
+        target: QueueTarget,
+        /// How long to wait for the jobs to finish, e.g. `10m`.
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        wait: Duration,
+        /// Write the merged JSON report here (`verify` accepts it).
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+        /// Write the merged JUnit XML report here.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Remove the run's keys from the queue afterwards (they expire by themselves anyway).
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Counts of the run: queued, leased (per job), done, duplicates.
+    Status {
+        #[command(flatten)]
+        /// The queue and run.
+        target: QueueTarget,
+    },
+}
+
+/// Runs `queue`.
+///
+/// ```no_run
+/// use shardtest::commands::queue::*;
+/// let target = QueueTarget { queue: "redis://127.0.0.1/0".into(), queue_run: "42".into() };
+/// run(QueueArgs { command: QueueCommand::Status { target } })?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub fn run(args: QueueArgs) -> anyhow::Result<u8> {
+    match args.command {
+        QueueCommand::Status { target } => {
+            let (url, run) = target.resolve()?;
+            let mut q = connect(&url, &run)?;
+            let status = q.status()?;
+            println!("queue run {run} at {url}: {status}");
+            Ok(if status.exists {
+                cli::EXIT_OK
+            } else {
+                ExitStatus::NotExactlyOnce.code()
+            })
+        }
+        QueueCommand::Report {
+            target,
+            wait,
+            json,
+            junit,
+            delete,
+        } => {
+            let (url, run) = target.resolve()?;
+            let mut q = connect(&url, &run)?;
+            let start = Instant::now();
+            let mut status = q.status()?;
+            // Done when every test has a result, or when nothing is queued or leased any more
+            // (a run stopped by --fail-fast), or when the wait is over.
+            let settled = |s: &crate::queue::QueueStatus| {
+                !s.exists
+                    || s.done >= s.total
+                    || s.leased.is_empty() && (s.queued == 0 || s.stopped)
+            };
+            while !settled(&status) && start.elapsed() < wait {
+                std::thread::sleep(
+                    Duration::from_millis(500).min(wait.saturating_sub(start.elapsed())),
+                );
+                status = q.status()?;
+            }
+            if !status.exists {
+                return Err(Failure::new(
+                    ExitStatus::NotExactlyOnce,
+                    format!(
+                        "queue run {run} at {url} is incomplete: {status}. Its results are gone, so nothing can prove the tests ran"
+                    ),
+                )
+                .into());
+            }
+            let seeded = q.seeded_tests()?;
+            let results = q.results()?;
+            let fingerprint = status.fingerprint.clone().unwrap_or_default();
+            let (report, missing) = build_report(run.as_str(), &fingerprint, &seeded, &results);
+            if let Some(path) = &json {
+                let bytes = serde_json::to_vec_pretty(&report).context("encoding the report")?;
+                crate::fsutil::write_atomic(path, &bytes)
+                    .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+            }
+            if let Some(path) = &junit {
+                crate::report::junit::write(&crate::report::junit::from_reports(&[&report]), path)
+                    .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
+            }
+            let c = &report.counts;
+            eprintln!(
+                "    Queue run {run}: {} tests ({} passed, {} flaky, {} failed, {} non-critical failed, {} skipped, {} not run); {} duplicate results counted once, {} expired leases re-queued",
+                report.tests.len(),
+                c.passed,
+                c.flaky,
+                c.failed,
+                c.failed_non_critical,
+                c.skipped,
+                c.not_run,
+                status.duplicates,
+                status.expired_leases
+            );
+            if delete {
+                let n = q.delete()?;
+                eprintln!("    Deleted the run's {n} keys");
+            }
+            if !missing.is_empty() {
+                let names: Vec<String> = missing
+                    .iter()
+                    .take(50)
+                    .map(|t| format!("\n    {t}"))
+                    .collect();
+                return Err(Failure::new(
+                    ExitStatus::NotExactlyOnce,
+                    format!(
+                        "queue run {run} is incomplete after waiting {:?}: {} of {} tests have no result{}{}{}",
+                        start.elapsed(),
+                        missing.len(),
+                        seeded.len(),
+                        if status.stopped { " (the run was stopped by --fail-fast)" } else { "" },
+                        names.concat(),
+                        if missing.len() > 50 { format!("\n    ... and {} more", missing.len() - 50) } else { String::new() }
+                    ),
+                )
+                .into());
+            }
+            eprintln!(
+                "    verified: each of the {} seeded tests has exactly one result (list {fingerprint})",
+                seeded.len()
+            );
+            Ok(cli::EXIT_OK)
+        }
+    }
+}
+
+fn connect(url: &QueueUrl, run: &QueueRunId) -> anyhow::Result<RedisQueue> {
+    RedisQueue::connect(url, run, RedisOptions::default()).map_err(|e| queue_failure(e).into())
+}
+
+/// A queue error as the failure it is: bad input (exit 2) or a lost queue (exit 105).
+pub fn queue_failure(e: crate::queue::QueueError) -> Failure {
+    Failure::new(e.exit_status(), e.to_string())
+}

@@ -3,7 +3,8 @@
 # fixture tests (scripts/pg.sh: initdb + pg_ctl in a temp dir, loopback only), runs every test
 # of the workspace with DATABASE_URL set, and stops PostgreSQL afterwards, even on failure.
 # redis-server is installed when missing (scripts/redis.sh); the queue tests start and stop
-# their own servers.
+# their own servers. Chromium is installed when missing (scripts/browser.sh), for the browser
+# tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +15,7 @@ export SHARDTEST_PG_DIR="$scratch/pg"
 
 # The queue tests start their own redis-server processes; make sure the binary is there.
 bash scripts/redis.sh install
+# The browser tests (tests/health_page.rs) need chromium: installed here when missing.
+bash scripts/browser.sh
 
 bash scripts/pg.sh run -- cargo test --workspace --all-features --locked "$@"

@@ -714,10 +714,18 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     terminal.set_history_coverage(history_coverage.0, history_coverage.1);
     // A failure of a test that has almost always passed is flagged as a spike.
     terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(&history));
-    let mut junit = args
-        .junit
-        .clone()
-        .map(crate::report::junit::JunitReporter::new);
+    // Owners from the repository's CODEOWNERS, if it has one: in the failure list and JUnit.
+    let owners =
+        crate::report::health::owners::TestOwners::discover(args.build.manifest_path.as_deref())
+            .map(crate::report::health::owners::lookup);
+    if let Some(o) = &owners {
+        terminal.set_owners(o.clone());
+    }
+    let mut junit = args.junit.clone().map(|p| {
+        let mut j = crate::report::junit::JunitReporter::new(p);
+        owners.iter().for_each(|o| j.set_owners(o.clone()));
+        j
+    });
     let mut json = JsonReportBuilder::new(planned_tests, shuffle_seed);
     if let Some(r) = &rerun {
         json.set_rerun_of(r.fingerprints.clone());

@@ -1,4 +1,9 @@
-//! `cargo shardtest report merge report-*.json --junit all.xml [--json all.json]`.
+//! `cargo shardtest report merge report-*.json --junit all.xml [--json all.json]` and
+//! `cargo shardtest report html [--timings PATH] [report-*.json] -o health.html`.
+
+// Doc comments on clap items are the `--help` text users read, written for a terminal
+// (`<workspace>`), not as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags)]
 
 use crate::app::UsageError;
 use crate::cli;
@@ -20,6 +25,39 @@ pub enum ReportCommand {
     /// Merge the shards' JSON reports into one report (JUnit and/or JSON) for the whole CI
     /// matrix, after checking they come from one plan and ran every test exactly once.
     Merge(MergeArgs),
+    /// Write the test-health page: one self-contained HTML file with the history's run
+    /// times and pass rates, shard balance, slowest tests, tests that got slower, flakiest
+    /// tests (spikes flagged), failing and flaky tests by owner (CODEOWNERS), and a
+    /// searchable table of every test.
+    Html(HtmlArgs),
+}
+
+/// `report html`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HtmlArgs {
+    /// JSON reports of the latest run's shards (or a merged report), for the balance section
+    /// and measured wall times. Optional.
+    #[arg(value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Timings history [default: <workspace or cwd>/.shardtest/timings.json].
+    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+    pub timings: Option<PathBuf>,
+    /// Write the page here.
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "health.html")]
+    pub output: PathBuf,
+    /// CODEOWNERS file [default: .github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS of the
+    /// repository around the workspace].
+    #[arg(long, value_name = "PATH")]
+    pub owners: Option<PathBuf>,
+    /// Path to the workspace's Cargo.toml (to place tests in source files for CODEOWNERS).
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Rows in the slowest, got-slower and flakiest lists.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// "Got slower" threshold: recent mean at least this many times the older mean.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.5)]
+    pub slower_ratio: f64,
 }
 
 /// `report merge`.
@@ -56,7 +94,82 @@ pub struct MergeArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     match args.command {
         ReportCommand::Merge(m) => merge_command(m),
+        ReportCommand::Html(h) => html_command(h),
     }
+}
+
+fn html_command(args: HtmlArgs) -> anyhow::Result<u8> {
+    use crate::report::health;
+    if !(args.slower_ratio.is_finite() && args.slower_ratio >= 1.0) {
+        return Err(UsageError(format!(
+            "--slower-ratio {} is not a slowdown: give a ratio of at least 1, e.g. 1.5",
+            args.slower_ratio
+        ))
+        .into());
+    }
+    // The workspace: where the default history lives, and which targets tests belong to.
+    let metadata = health::owners::SourceIndex::from_cargo(args.manifest_path.as_deref());
+    let (index, root) = match metadata {
+        Ok((index, root)) => (Some(index), root),
+        Err(e) => {
+            if args.manifest_path.is_some() {
+                return Err(UsageError(format!("cargo metadata failed: {e}")).into());
+            }
+            (
+                None,
+                std::env::current_dir().context("reading the current directory")?,
+            )
+        }
+    };
+    let timings = crate::app::timings_path(args.timings.as_deref(), &root);
+    if !timings.exists() {
+        return Err(UsageError(format!(
+            "no timings history at {}: run the tests with `cargo shardtest` first, or give --timings PATH",
+            timings.display()
+        ))
+        .into());
+    }
+    let store =
+        crate::timings::TimingStore::load(&timings).map_err(|e| UsageError(e.to_string()))?;
+    let mut reports = Vec::new();
+    for p in &args.reports {
+        reports.push(health::data::load_report(p).map_err(|e| UsageError(e.to_string()))?);
+    }
+    let owners_file = match &args.owners {
+        Some(p) if !p.is_file() => {
+            return Err(UsageError(format!("--owners {}: no such file", p.display())).into());
+        }
+        Some(p) => Some(p.clone()),
+        None => health::codeowners::find(&root).map(|(f, _)| f),
+    };
+    let owners = match owners_file {
+        Some(f) => Some(
+            health::TestOwners::load(&f, index.unwrap_or_default())
+                .with_context(|| format!("reading {}", f.display()))?,
+        ),
+        None => None,
+    };
+    let options = health::HealthOptions {
+        top: args.top,
+        slower_ratio_percent: (args.slower_ratio * 100.0).round() as u32,
+        ..Default::default()
+    };
+    let page = health::render(
+        &store,
+        &reports,
+        owners.as_ref(),
+        &options,
+        &timings.display().to_string(),
+    );
+    crate::fsutil::write_atomic(&args.output, page.as_bytes())
+        .with_context(|| format!("writing the health page to {}", args.output.display()))?;
+    eprintln!(
+        "    Wrote the health page of {} tests to {} ({} KiB)",
+        store.tests.len(),
+        args.output.display(),
+        page.len() / 1024
+    );
+    Ok(cli::EXIT_OK)
 }
 
 fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
@@ -80,7 +193,12 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
         } else {
             reports.iter().collect()
         };
-        junit::write(&junit::from_reports(&refs), path)
+        let mut xml = junit::from_reports(&refs);
+        // Owners from the CODEOWNERS of the repository around the current directory.
+        if let Some(o) = crate::report::health::owners::TestOwners::discover(None) {
+            junit::add_owners(&mut xml, &crate::report::health::owners::lookup(o));
+        }
+        junit::write(&xml, path)
             .with_context(|| format!("writing the merged JUnit report to {}", path.display()))?;
     }
     if let Some(path) = &args.json {

@@ -251,6 +251,30 @@ pub fn from_reports(reports: &[&JsonReport]) -> Report {
     report
 }
 
+/// Adds an `owner` property (the test's owners from CODEOWNERS, space-separated) to every
+/// test case of `report` whose owner `owners` knows.
+///
+/// ```
+/// use shardtest::report::junit::{add_owners, from_reports};
+/// let mut report = from_reports(&[]);
+/// let owners = shardtest::report::health::owners::OwnerLookup::new(|_| Some("@team".into()));
+/// add_owners(&mut report, &owners);
+/// ```
+pub fn add_owners(report: &mut Report, owners: &crate::report::health::owners::OwnerLookup) {
+    for suite in &mut report.test_suites {
+        for case in &mut suite.test_cases {
+            let binary = case.classname.as_ref().map_or("", |c| c.as_str());
+            let id = crate::id::TestId::new(
+                crate::id::BinaryId::new(binary),
+                crate::id::TestName::new(case.name.as_str()),
+            );
+            if let Some(owner) = owners.get(&id) {
+                case.add_property(Property::new("owner", &*owner));
+            }
+        }
+    }
+}
+
 /// Serialises `report` and writes it atomically to `path`.
 ///
 /// ```
@@ -283,6 +307,7 @@ pub struct JunitReporter {
     path: PathBuf,
     builder: JsonReportBuilder,
     result: Option<Result<(), JunitError>>,
+    owners: Option<crate::report::health::owners::OwnerLookup>,
 }
 
 impl JunitReporter {
@@ -292,7 +317,19 @@ impl JunitReporter {
             path,
             builder: JsonReportBuilder::new(Vec::new(), None),
             result: None,
+            owners: None,
         }
+    }
+
+    /// Adds each test's owners (CODEOWNERS) as an `owner` property of its test case.
+    ///
+    /// ```
+    /// use shardtest::report::health::owners::OwnerLookup;
+    /// let mut j = shardtest::report::junit::JunitReporter::new("junit.xml".into());
+    /// j.set_owners(OwnerLookup::new(|_| Some("@team".into())));
+    /// ```
+    pub fn set_owners(&mut self, owners: crate::report::health::owners::OwnerLookup) {
+        self.owners = Some(owners);
     }
 
     /// The outcome of writing the file (call after the run).
@@ -302,7 +339,11 @@ impl JunitReporter {
 
     fn write_now(&self) -> Result<(), JunitError> {
         let report = self.builder.report().ok_or(JunitError::NoRun)?;
-        write(&from_reports(&[&report]), &self.path)
+        let mut junit = from_reports(&[&report]);
+        if let Some(owners) = &self.owners {
+            add_owners(&mut junit, owners);
+        }
+        write(&junit, &self.path)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Consumers of the event stream: terminal output, the JSON report, JUnit, the timings store.
 
+pub mod health;
 pub mod json;
 pub mod junit;
 pub mod merge;

@@ -128,6 +128,8 @@ pub struct TerminalReporter<W: Write> {
     pub tail_lines: usize,
     /// Recorded history: a failing test that almost never failed before is marked a spike.
     spikes: Option<crate::audit::flaky::SpikeHistory>,
+    /// Owners (CODEOWNERS) shown beside failures.
+    owners: Option<crate::report::health::owners::OwnerLookup>,
     repeat: u32,
     /// Of the tests to run, how many have recorded history (`None`: not told).
     history: Option<(usize, usize)>,
@@ -156,6 +158,7 @@ impl<W: Write> TerminalReporter<W> {
             done: 0,
             tail_lines: 40,
             spikes: None,
+            owners: None,
             repeat: 1,
             history: None,
         }
@@ -193,6 +196,18 @@ impl<W: Write> TerminalReporter<W> {
     /// ```
     pub fn set_spike_history(&mut self, history: crate::audit::flaky::SpikeHistory) {
         self.spikes = Some(history);
+    }
+
+    /// Shows each failing test's owners (from CODEOWNERS) in the summary's failure list:
+    /// `FAIL app net::tests::dns (exit code 101) (owner @org/net)`.
+    ///
+    /// ```
+    /// use shardtest::report::terminal::TerminalReporter;
+    /// let mut t = TerminalReporter::new(Vec::new());
+    /// t.set_owners(shardtest::report::health::owners::OwnerLookup::new(|_| Some("@org/net".into())));
+    /// ```
+    pub fn set_owners(&mut self, owners: crate::report::health::owners::OwnerLookup) {
+        self.owners = Some(owners);
     }
 
     /// Gives the writer back.
@@ -454,7 +469,17 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                         .and_then(|h| h.spike(id))
                         .map(|s| format!(" [{s}]"))
                         .unwrap_or_default();
-                    let _ = writeln!(self.out, "{} {id} ({why}){spike}", self.label(label, 20));
+                    let owner = self
+                        .owners
+                        .as_ref()
+                        .and_then(|o| o.get(id))
+                        .map(|o| format!(" (owner {o})"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        self.out,
+                        "{} {id} ({why}){owner}{spike}",
+                        self.label(label, 20)
+                    );
                 }
                 for (id, n) in &self.flaky {
                     let _ = writeln!(self.out, "{} {id} ({n} attempts)", self.label("FLAKY", 20));

@@ -57,14 +57,16 @@ pub fn outcome_class(outcome: &AttemptOutcome, status: TestStatus) -> &'static s
 }
 
 const CLASSES: &[(&str, &str, &str)] = &[
-    ("pass", "#3fa34d", "passed"),
-    ("flaky-pass", "#2d7dd2", "passed on retry (flaky)"),
-    ("flaky-fail", "#f0a202", "failed attempt of a flaky test"),
-    ("fail", "#d62828", "failed"),
-    ("crash", "#7b2cbf", "crashed"),
-    ("timeout", "#6a040f", "timed out"),
-    ("interrupted", "#8d99ae", "interrupted"),
-    ("error", "#222222", "could not start"),
+    // The Okabe-Ito palette: told apart with the common colour-vision deficiencies (and
+    // every bar also names its outcome in its tooltip).
+    ("pass", "#0072B2", "passed"),
+    ("flaky-pass", "#56B4E9", "passed on retry (flaky)"),
+    ("flaky-fail", "#E69F00", "failed attempt of a flaky test"),
+    ("fail", "#D55E00", "failed"),
+    ("crash", "#CC79A7", "crashed"),
+    ("timeout", "#000000", "timed out"),
+    ("interrupted", "#999999", "interrupted"),
+    ("error", "#F0E442", "could not start"),
 ];
 
 fn secs_since(t: SystemTime, t0: SystemTime) -> f64 {
@@ -215,7 +217,7 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
     );
     // Axis.
     let step = tick_step(total);
@@ -224,7 +226,7 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
         let x = LABEL_W + t * scale;
         let _ = write!(
             svg,
-            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#e0e0e0"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+            r##"<line class="grid" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#e0e0e0"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
             TOP - 4.0,
             height - 20.0,
             TOP - 10.0,
@@ -243,7 +245,8 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
             let fill = if i % 2 == 0 { "#fafafa" } else { "#f0f4f8" };
             let _ = write!(
                 svg,
-                r##"<rect x="0" y="{y:.1}" width="{:.1}" height="{LANE_H}" fill="{fill}"/><text x="4" y="{:.1}" fill="#333">{} · worker {w}</text>"##,
+                r##"<rect class="lane{}" x="0" y="{y:.1}" width="{:.1}" height="{LANE_H}" fill="{fill}"/><text x="4" y="{:.1}" fill="#333">{} · worker {w}</text>"##,
+                i % 2,
                 LABEL_W + PLOT_W,
                 y + 14.0,
                 escape(&format!("shard {} ({})", r.run.shard, name))
@@ -272,7 +275,7 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
         if w > 60.0 {
             let _ = write!(
                 svg,
-                r##"<text x="{:.2}" y="{:.1}" fill="#fff" pointer-events="none">{}</text>"##,
+                r##"<text class="on-bar" x="{:.2}" y="{:.1}" fill="#fff" pointer-events="none">{}</text>"##,
                 x + 3.0,
                 y + 12.0,
                 escape(&truncate(b.id.name.as_str(), (w / 6.5) as usize))
@@ -358,14 +361,21 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
         }
         table.push_str("</table>\n");
     }
+    let style = crate::report::health::page::STYLE;
     format!(
         r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>shardtest timeline</title>
-<style>
-body {{ font-family: sans-serif; margin: 1em; color: #222; }}
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>shardtest timeline</title>
+<style>{style}
+body {{ padding: 0 16px; }}
 .legend span {{ margin-right: 1em; white-space: nowrap; }}
-.legend i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ddd; padding: 2px 6px; text-align: left; }}
+.legend i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; border: 1px solid var(--line); }}
+svg.timeline {{ width: 100%; min-width: 720px; height: auto; display: block; }}
+svg.timeline .lane0 {{ fill: var(--bg); }} svg.timeline .lane1 {{ fill: var(--card); }}
+svg.timeline text {{ fill: var(--muted); }} svg.timeline text.on-bar {{ fill: #fff; }}
+svg.timeline .grid {{ stroke: var(--grid); }}
+svg.timeline .actual-end, svg.timeline .predicted-end {{ stroke: var(--fg); }}
+svg.timeline rect.timeout {{ fill: var(--fg); }}
 svg rect:hover {{ opacity: 0.8; }}
 </style></head><body>
 <h1>shardtest timeline</h1>

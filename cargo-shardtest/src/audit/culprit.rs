@@ -229,6 +229,7 @@ pub fn bisect(before: &[TestId], trial: &mut dyn FnMut(&[TestId]) -> Trial) -> B
 ///     package_name: "billing".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
 ///     kind: "test".into(), target_name: "api".into(), bin_exes: Default::default(), out_dir: None,
 ///     custom_harness: false,
+///     doctest: None,
 /// };
 /// assert_eq!(cargo_selector(&b), "-p billing --test api");
 /// ```
@@ -272,6 +273,7 @@ pub fn shell_word(s: &str) -> String {
 ///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
 ///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
 ///     custom_harness: false,
+///     doctest: None,
 /// };
 /// let (a, v): (shardtest::id::TestId, shardtest::id::TestId) = ("demo t::a".parse().unwrap(), "demo t::v".parse().unwrap());
 /// let r = Replay { other: (&a, &b), suspect: (&v, &b) };
@@ -389,6 +391,7 @@ mod tests {
             bin_exes: Default::default(),
             out_dir: None,
             custom_harness: false,
+            doctest: None,
         };
         let (a, b) = (bin("api", "test", "it"), bin("db", "lib", "db"));
         let other: TestId = "api::it case with space".parse().unwrap();

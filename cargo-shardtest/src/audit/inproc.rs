@@ -87,6 +87,7 @@ pub fn libtest_args(names: &[&str], spec: &InProcessSpec) -> Vec<String> {
 ///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
 ///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
 ///     custom_harness: false,
+///     doctest: None,
 /// };
 /// assert!(shardtest::audit::inproc::runs_in_process(&b));
 /// b.kind = "doctest".into();

@@ -144,8 +144,49 @@ impl TestBinary {
                 path.to_string_lossy().into_owned(),
             ));
         }
+        if self.kind == "proc-macro"
+            && let Some(path) = dylib_search_path(&self.path)
+        {
+            env.push(path);
+        }
         env
     }
+}
+
+/// The dynamic-library search path a proc-macro crate's test binary needs, as `cargo test`
+/// sets it: such a binary links the toolchain's `libstd-*.so` dynamically, so the toolchain's
+/// target library directory (`rustc --print target-libdir`, asked once) and the binary's own
+/// directory go before whatever the variable already holds. `None` when rustc is not there
+/// (an archive run on a machine without a toolchain).
+fn dylib_search_path(binary: &std::path::Path) -> Option<(String, String)> {
+    static LIBDIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let libdir = LIBDIR.get_or_init(|| {
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let out = std::process::Command::new(rustc)
+            .args(["--print", "target-libdir"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        dir.is_dir().then_some(dir)
+    });
+    let var = if cfg!(target_os = "macos") {
+        "DYLD_FALLBACK_LIBRARY_PATH"
+    } else {
+        "LD_LIBRARY_PATH"
+    };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    dirs.extend(libdir.clone());
+    dirs.extend(binary.parent().map(std::path::Path::to_path_buf));
+    if libdir.is_none() {
+        return None;
+    }
+    if let Some(old) = std::env::var_os(var) {
+        dirs.extend(std::env::split_paths(&old));
+    }
+    let joined = std::env::join_paths(dirs).ok()?;
+    Some((var.to_string(), joined.to_string_lossy().into_owned()))
 }
 
 /// One test of the list.

@@ -374,3 +374,22 @@ fn the_runs_folder_stays_within_its_budget() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(!runs_dir.exists());
 }
+
+#[test]
+fn a_proc_macro_crates_unit_tests_list_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let o = run(shardtest()
+        .arg("--manifest-path")
+        .arg(fixture("proc-macro-unit"))
+        .args(["-j", "1", "--json"])
+        .arg(&json));
+    assert!(o.status.success(), "{}", text(&o));
+    let st = statuses(&read_json(&json));
+    assert_eq!(
+        st.get("proc-macro-unit tests::a_unit_test_of_a_proc_macro_crate")
+            .map(String::as_str),
+        Some("passed"),
+        "{st:?}"
+    );
+}

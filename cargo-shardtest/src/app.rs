@@ -557,6 +557,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         slow_after: args.slow_timeout.max(Duration::from_millis(1)),
         timeout: args.timeout,
         timeout_grace: args.timeout_grace,
+        keep_output: args.keep_output,
         retries: args.retries,
         logs_dir: artifact_root.join("live"),
         artifact_root,

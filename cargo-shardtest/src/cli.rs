@@ -415,6 +415,11 @@ pub struct RunArgs {
     /// Run a failing test again up to N times (in a fresh process); it is FLAKY if a retry passes.
     #[arg(long, env = "SHARDTEST_RETRIES", value_name = "N", default_value_t = 0)]
     pub retries: u32,
+    /// Keep every test's output in its artifact directory (`output.log`), passing tests' too
+    /// (process isolation; libtest's `--show-output`). By default a passing test's output is
+    /// dropped and only failures' is kept.
+    #[arg(long)]
+    pub keep_output: bool,
     /// Write the JSON report of this run here (written even when interrupted).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,

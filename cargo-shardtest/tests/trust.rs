@@ -393,3 +393,37 @@ fn a_proc_macro_crates_unit_tests_list_and_run() {
         "{st:?}"
     );
 }
+
+fn logs_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "output.log") {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_passing_tests_output_is_kept_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, kept) = (dir.path().join("plain"), dir.path().join("kept"));
+    for (artifacts, extra) in [(&plain, None), (&kept, Some("--keep-output"))] {
+        let o = run(basic()
+            .args(["-j", "1", "--exact", "tests::adds_one", "--artifact-dir"])
+            .arg(artifacts)
+            .args(extra));
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    assert!(logs_under(&plain).is_empty(), "{:?}", logs_under(&plain));
+    let logs = logs_under(&kept);
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("adds_one"), "{log}");
+}

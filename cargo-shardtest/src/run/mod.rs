@@ -63,6 +63,9 @@ pub struct RunnerConfig {
     pub timeout: Option<Duration>,
     /// After a timeout's SIGTERM, how long a test may take to exit before SIGKILL.
     pub timeout_grace: Duration,
+    /// Keep every test's output in its artifact directory, passing tests' too
+    /// (`--keep-output`; process isolation). By default only failures' output is kept.
+    pub keep_output: bool,
     /// Retries for every failing test (a `#[shard::flaky]` policy can ask for more).
     pub retries: u32,
     /// Root of this run's artifacts (per-test dirs, kept logs).
@@ -120,6 +123,7 @@ impl RunnerConfig {
             slow_after: Duration::from_secs(60),
             timeout: None,
             timeout_grace: Duration::from_secs(10),
+            keep_output: false,
             retries: 0,
             logs_dir: root.join("live"),
             artifact_root: root,

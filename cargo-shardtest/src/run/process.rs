@@ -61,6 +61,10 @@ pub(super) fn run_single(
                 cmd.arg("--ignored");
             }
         }
+        if config.keep_output {
+            // libtest prints a passing test's captured output too, so the log holds it.
+            cmd.arg("--show-output");
+        }
         cmd.args(&config.extra_args);
         cmd.env("SHARDTEST_TEST_ID", test.case.id.to_string())
             .env("SHARDTEST_ARTIFACT_DIR", &artifact_dir);
@@ -94,7 +98,7 @@ pub(super) fn run_single(
             message: format!("waiting for the test failed: {e}"),
         },
     };
-    let keep = !outcome.is_pass() || leaked;
+    let keep = !outcome.is_pass() || leaked || config.keep_output;
     let (log, output_tail) = if keep {
         let kept = keep_log(&log_path, &artifact_dir, &test.case.id, attempt);
         (kept, read_tail(&log_path, TAIL_BYTES))

@@ -265,3 +265,30 @@ fn keys_expire_after_the_ttl_and_delete_removes_them() {
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn an_acl_user_works_and_its_password_never_shows() {
+    let server = RedisServer::start("pw-admin");
+    let mut admin = server.connection();
+    let _: String = redis::cmd("ACL")
+        .arg(&["SETUSER", "ci", "on", ">ci-secret", "~shardtest:*", "+@all"])
+        .query(&mut admin)
+        .unwrap();
+    let url: QueueUrl = format!("redis://ci:ci-secret@127.0.0.1:{}/0", server.port)
+        .parse()
+        .unwrap();
+    assert_eq!(url.to_string(), format!("redis://ci:***@127.0.0.1:{}/0", server.port));
+    let mut q = RedisQueue::connect(&url, &QueueRunId::new("acl").unwrap(), Default::default())
+        .unwrap();
+    q.seed(&tests(3, |_| 1)).unwrap();
+    assert_eq!(drain(&mut q, &JobId::generate(), 1).concat().len(), 3);
+    // The same user with a wrong password is refused, naming the user but not the password.
+    let bad: QueueUrl = format!("redis://ci:nope-secret@127.0.0.1:{}/0", server.port)
+        .parse()
+        .unwrap();
+    let err = RedisQueue::connect(&bad, &QueueRunId::new("acl").unwrap(), Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("redis://ci:***@") && !err.contains("nope-secret"), "{err}");
+}

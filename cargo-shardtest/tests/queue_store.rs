@@ -277,9 +277,12 @@ fn an_acl_user_works_and_its_password_never_shows() {
     let url: QueueUrl = format!("redis://ci:ci-secret@127.0.0.1:{}/0", server.port)
         .parse()
         .unwrap();
-    assert_eq!(url.to_string(), format!("redis://ci:***@127.0.0.1:{}/0", server.port));
-    let mut q = RedisQueue::connect(&url, &QueueRunId::new("acl").unwrap(), Default::default())
-        .unwrap();
+    assert_eq!(
+        url.to_string(),
+        format!("redis://ci:***@127.0.0.1:{}/0", server.port)
+    );
+    let mut q =
+        RedisQueue::connect(&url, &QueueRunId::new("acl").unwrap(), Default::default()).unwrap();
     q.seed(&tests(3, |_| 1)).unwrap();
     assert_eq!(drain(&mut q, &JobId::generate(), 1).concat().len(), 3);
     // The same user with a wrong password is refused, naming the user but not the password.
@@ -290,5 +293,107 @@ fn an_acl_user_works_and_its_password_never_shows() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("redis://ci:***@") && !err.contains("nope-secret"), "{err}");
+    assert!(
+        err.contains("redis://ci:***@") && !err.contains("nope-secret"),
+        "{err}"
+    );
+}
+
+/// A redis-server that speaks only TLS, with a self-signed certificate made here.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server(password: &str) -> TlsServer {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a certificate");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+        ])
+        .arg("--tls-cert-file")
+        .arg(&cert)
+        .arg("--tls-key-file")
+        .arg(&key)
+        .arg("--tls-ca-cert-file")
+        .arg(&cert)
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--requirepass", password])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let server = TlsServer {
+        child,
+        port,
+        _dir: dir,
+    };
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no TLS port");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+#[test]
+fn tls_works_with_rediss_urls() {
+    let server = tls_server("tls-secret");
+    // A self-signed certificate: `#insecure` skips its verification (documented).
+    let url: QueueUrl = format!("rediss://:tls-secret@127.0.0.1:{}/0#insecure", server.port)
+        .parse()
+        .unwrap();
+    let mut q =
+        RedisQueue::connect(&url, &QueueRunId::new("tls").unwrap(), Default::default()).unwrap();
+    q.seed(&tests(3, |_| 1)).unwrap();
+    assert_eq!(drain(&mut q, &JobId::generate(), 1).concat().len(), 3);
+    assert!(q.status().unwrap().done == 3);
 }

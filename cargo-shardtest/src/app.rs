@@ -113,6 +113,20 @@ pub fn select(list: &TestList, filter: &TestFilter) -> Vec<(usize, Selection)> {
         .collect()
 }
 
+/// [`select`], also keeping only the tests whose entry of `expression_matches` (one per test
+/// of `list`, from `-E`) is true.
+pub fn select_matching(
+    list: &TestList,
+    filter: &TestFilter,
+    expression_matches: Option<&[bool]>,
+) -> Vec<(usize, Selection)> {
+    let mut selected = select(list, filter);
+    if let Some(m) = expression_matches {
+        selected.retain(|(i, _)| m.get(*i).copied().unwrap_or(false));
+    }
+    selected
+}
+
 /// Parses `--shard`: `K/N`, or `auto` (read from the CI environment, saying which source).
 pub fn parse_shard(value: Option<&str>, shard_total: Option<u32>) -> Result<ShardSpec> {
     match value {
@@ -222,7 +236,7 @@ pub fn plan_suite(
         };
         Some(read_history(path))
     });
-    let (out, list, unpacked) = discover_or_unpack(
+    let (out, mut list, unpacked) = discover_or_unpack(
         source.build,
         source.archive,
         source.workspace_remap,
@@ -230,11 +244,14 @@ pub fn plan_suite(
             let _ = root_tx.send(root.to_path_buf());
         },
     )?;
-    let selected = select(&list, filter);
     let root = match source.archive {
         Some(_) => archive_root,
         None => out.workspace_root.as_path(),
     };
+    // `.config/nextest.toml` overrides and `-E` filtersets (issue 18).
+    let expression_matches =
+        crate::nextest_config::configure_list(source.build, root, filter, &mut list, workers)?;
+    let selected = select_matching(&list, filter, expression_matches.as_deref());
     let timings = timings_path(source.timings, root);
     let loaded = match reader.join() {
         Ok(Some(h)) if h.path == timings => h,
@@ -503,10 +520,11 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         slow_after: args.slow_timeout.max(Duration::from_millis(1)),
         timeout: args.timeout,
         retries: args.retries,
+        retry_backoff: args.retry_backoff.unwrap_or_default(),
         logs_dir: artifact_root.join("live"),
         artifact_root,
         extra_args,
-        leak_grace: Duration::from_millis(100),
+        leak_grace: args.leak_timeout,
         isolation: args.isolation,
         shuffle_seed,
         repeat: args.repeat.max(1),

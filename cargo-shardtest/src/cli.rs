@@ -232,6 +232,18 @@ pub struct FilterArgs {
     /// Only these tests (set by `--rerun-failed`, not a flag of its own).
     #[arg(skip)]
     pub only: Option<std::collections::BTreeSet<crate::id::TestId>>,
+    /// Select tests with a nextest filterset, e.g. `-E 'package(api) & test(/e2e_/)'`
+    /// (repeatable: a test matching any is selected; combined with FILTER by "and").
+    #[arg(short = 'E', long = "filterset", value_name = "EXPR")]
+    pub filterset: Vec<String>,
+    /// Leave `#[shard::non_critical]` tests out (reported as skipped, and said so loudly):
+    /// for a hotfix while an external sandbox is down.
+    #[arg(long)]
+    pub skip_non_critical: bool,
+    /// The profile of `.config/nextest.toml` to apply (nextest's `--profile`; `--profile`
+    /// stays cargo's build profile) [default: default].
+    #[arg(long, value_name = "NAME", env = "NEXTEST_PROFILE")]
+    pub nextest_profile: Option<String>,
 }
 
 impl FilterArgs {
@@ -249,6 +261,9 @@ impl FilterArgs {
                 IgnoredMode::Skip
             },
             only: self.only.clone(),
+            expressions: self.filterset.clone(),
+            skip_non_critical: self.skip_non_critical,
+            nextest_profile: self.nextest_profile.clone(),
         }
     }
 
@@ -407,6 +422,14 @@ pub struct RunArgs {
     /// Run a failing test again up to N times (in a fresh process); it is FLAKY if a retry passes.
     #[arg(long, env = "SHARDTEST_RETRIES", value_name = "N", default_value_t = 0)]
     pub retries: u32,
+    /// Wait this long before each retry of a failed test (a `#[shard::flaky]` policy's own
+    /// backoff wins for its test), e.g. `1s` [default: none].
+    #[arg(long, env = "SHARDTEST_RETRY_BACKOFF", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retry_backoff: Option<Duration>,
+    /// How long a finished test's leftover child processes may take to exit before they are
+    /// reported as leaked.
+    #[arg(long, env = "SHARDTEST_LEAK_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub leak_timeout: Duration,
     /// Write the JSON report of this run here (written even when interrupted).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,

@@ -54,6 +54,8 @@ pub struct RunnerConfig {
     pub timeout: Option<Duration>,
     /// Retries for every failing test (a `#[shard::flaky]` policy can ask for more).
     pub retries: u32,
+    /// Wait before each retry of a test without a `#[shard::flaky]` backoff of its own.
+    pub retry_backoff: Duration,
     /// Root of this run's artifacts (per-test dirs, kept logs).
     pub artifact_root: PathBuf,
     /// Scratch directory for live output capture.
@@ -109,6 +111,7 @@ impl RunnerConfig {
             slow_after: Duration::from_secs(60),
             timeout: None,
             retries: 0,
+            retry_backoff: Duration::ZERO,
             logs_dir: root.join("live"),
             artifact_root: root,
             extra_args: vec![],
@@ -540,6 +543,20 @@ fn worker_loop(
     }
 }
 
+/// A test's slow-warning period and hard timeout: its own (from a nextest override) or the
+/// run's.
+fn limits_of(test: &ShardTest, config: &RunnerConfig) -> (Duration, Option<Duration>) {
+    let a = &test.case.attributes;
+    let slow = a
+        .slow_ms
+        .map_or(config.slow_after, Duration::from_millis)
+        .max(Duration::from_millis(1));
+    (
+        slow,
+        a.timeout_ms.map(Duration::from_millis).or(config.timeout),
+    )
+}
+
 impl Scheduler<'_> {
     fn event_loop(
         &mut self,
@@ -583,15 +600,16 @@ impl Scheduler<'_> {
     fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
-            let Some((_, started)) = r.current else {
+            let Some((test, started)) = r.current else {
                 continue;
             };
             if r.killed.is_some() {
                 continue;
             }
-            let slow = started + self.config.slow_after * (r.slow_warnings + 1);
+            let (slow_after, timeout) = limits_of(&self.tests[test], self.config);
+            let slow = started + slow_after * (r.slow_warnings + 1);
             next = Some(next.map_or(slow, |n| n.min(slow)));
-            if let Some(t) = self.config.timeout {
+            if let Some(t) = timeout {
                 let hard = started + t;
                 next = Some(next.map_or(hard, |n| n.min(hard)));
             }
@@ -609,7 +627,8 @@ impl Scheduler<'_> {
                 continue;
             }
             let elapsed = now.saturating_duration_since(started);
-            if let Some(t) = self.config.timeout
+            let (slow_after, timeout) = limits_of(&self.tests[test], self.config);
+            if let Some(t) = timeout
                 && elapsed >= t
             {
                 if let Some(pgid) = r.pgid {
@@ -618,7 +637,7 @@ impl Scheduler<'_> {
                 r.killed = Some(AttemptOutcome::TimedOut);
                 continue;
             }
-            if elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
+            if elapsed >= slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
                 consumer.on_event(&RunEvent::TestSlow {
                     id: self.tests[test].case.id.clone(),
@@ -938,7 +957,7 @@ impl Scheduler<'_> {
                 .attributes
                 .flaky
                 .as_ref()
-                .map_or(Duration::ZERO, |f| f.backoff_before(attempt));
+                .map_or(self.config.retry_backoff, |f| f.backoff_before(attempt));
             consumer.on_event(&RunEvent::TestRetrying {
                 id: t.case.id.clone(),
                 failed: record,

@@ -419,6 +419,9 @@ pub struct PreparedRun {
     pub history_stamp: Option<crate::timings::FileStamp>,
     /// How many of this shard's tests to run have recorded history, of how many.
     pub history_coverage: (usize, usize),
+    /// This shard's `#[shard::non_critical]` tests that `--skip-non-critical` left out (they
+    /// are reported as skipped, and said so loudly).
+    pub skipped_non_critical: Vec<crate::id::TestId>,
 }
 
 /// Builds (or unpacks), lists, selects and plans: everything before the first test starts.
@@ -491,6 +494,20 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         });
     }
     let to_run = tests.iter().filter(|t| !t.skip).count();
+    let skipped_non_critical: Vec<crate::id::TestId> = if filter.skip_non_critical {
+        let plain = TestFilter {
+            skip_non_critical: false,
+            ..filter.clone()
+        };
+        tests
+            .iter()
+            .filter(|t| t.skip && t.case.attributes.non_critical)
+            .filter(|t| plain.select(&t.case) == Selection::Run)
+            .map(|t| t.case.id.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     if runnable_total > 0 && to_run == 0 {
         eprintln!(
             "    Shard {spec} has no tests to run: the plan has {runnable_total} tests to run for {} shards, and the other shards hold them all",
@@ -550,6 +567,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         history,
         history_stamp,
         history_coverage: (known, to_run),
+        skipped_non_critical,
     })
 }
 
@@ -652,8 +670,15 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         history,
         history_stamp,
         history_coverage,
+        skipped_non_critical,
         ..
     } = prepared;
+    if !skipped_non_critical.is_empty() {
+        eprintln!(
+            "    SKIPPING {} non-critical tests (--skip-non-critical): they will NOT run",
+            skipped_non_critical.len()
+        );
+    }
     let shuffle_seed = config.shuffle_seed;
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
@@ -668,12 +693,16 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         crate::report::terminal::TerminalOptions::detect(args.color),
     );
     terminal.set_history_coverage(history_coverage.0, history_coverage.1);
+    terminal.set_skipped_non_critical(skipped_non_critical.clone());
     // A failure of a test that has almost always passed is flagged as a spike.
     terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(&history));
     let mut junit = args
         .junit
         .clone()
         .map(crate::report::junit::JunitReporter::new);
+    if let Some(j) = junit.as_mut() {
+        j.set_skipped_non_critical(skipped_non_critical.clone());
+    }
     let mut json = JsonReportBuilder::new(planned_tests, shuffle_seed);
     if let Some(r) = &rerun {
         json.set_rerun_of(r.fingerprints.clone());
@@ -703,7 +732,15 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     // written, and the exit status says so after saying how the tests did.
     let mut failed_outputs: Vec<String> = Vec::new();
     if let Some(path) = &args.json {
-        let written = serde_json::to_vec_pretty(&report)
+        // `--skip-non-critical` adds a field naming the tests it left out.
+        let written = serde_json::to_value(&report)
+            .map(|mut v| {
+                if !skipped_non_critical.is_empty() {
+                    v["skipped_non_critical"] = serde_json::json!(skipped_non_critical);
+                }
+                v
+            })
+            .and_then(|v| serde_json::to_vec_pretty(&v))
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(crate::fsutil::write_atomic(path, &bytes)?));
         if let Err(e) = written {

@@ -283,6 +283,8 @@ pub struct JunitReporter {
     path: PathBuf,
     builder: JsonReportBuilder,
     result: Option<Result<(), JunitError>>,
+    /// Tests `--skip-non-critical` left out.
+    skipped_non_critical: Vec<crate::id::TestId>,
 }
 
 impl JunitReporter {
@@ -292,7 +294,15 @@ impl JunitReporter {
             path,
             builder: JsonReportBuilder::new(Vec::new(), None),
             result: None,
+            skipped_non_critical: Vec::new(),
         }
+    }
+
+    /// The non-critical tests `--skip-non-critical` left out: each is a
+    /// `<skipped type="skip-non-critical">` with a message saying so, and every suite gets a
+    /// `shardtest.skipped_non_critical` property with their number.
+    pub fn set_skipped_non_critical(&mut self, tests: Vec<crate::id::TestId>) {
+        self.skipped_non_critical = tests;
     }
 
     /// The outcome of writing the file (call after the run).
@@ -302,7 +312,32 @@ impl JunitReporter {
 
     fn write_now(&self) -> Result<(), JunitError> {
         let report = self.builder.report().ok_or(JunitError::NoRun)?;
-        write(&from_reports(&[&report]), &self.path)
+        let mut xml = from_reports(&[&report]);
+        if !self.skipped_non_critical.is_empty() {
+            mark_skipped_non_critical(&mut xml, &self.skipped_non_critical);
+        }
+        write(&xml, &self.path)
+    }
+}
+
+/// Marks the tests `--skip-non-critical` left out in a JUnit report (see
+/// [`JunitReporter::set_skipped_non_critical`]).
+fn mark_skipped_non_critical(report: &mut Report, tests: &[crate::id::TestId]) {
+    let n = tests.len().to_string();
+    for suite in &mut report.test_suites {
+        suite.add_property(Property::new("shardtest.skipped_non_critical", n.as_str()));
+        for tc in &mut suite.test_cases {
+            let hit = tests.iter().any(|id| {
+                tc.classname.as_deref() == Some(id.binary.as_str())
+                    && tc.name.as_str() == id.name.as_str()
+            });
+            if hit {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message("non-critical test left out by --skip-non-critical")
+                    .set_type("skip-non-critical");
+                tc.status = s;
+            }
+        }
     }
 }
 

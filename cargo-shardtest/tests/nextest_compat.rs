@@ -285,7 +285,7 @@ fn most_beside(within: &Span, others: &[&Span]) -> usize {
 
 /// Checks what the fixture's nextest.toml asks for, from the logged spans; `runner` names the
 /// runner in messages.
-fn check_config_honoured(runner: &str, all: &[Span], check_threads: bool) {
+fn check_config_honoured(runner: &str, all: &[Span]) {
     let by = |n: &str| all.iter().filter(|s| s.name == n).collect::<Vec<_>>();
     // The group: no two `db_` tests at once.
     let db: Vec<&Span> = all.iter().filter(|s| s.name.starts_with("db_")).collect();
@@ -300,10 +300,7 @@ fn check_config_honoured(runner: &str, all: &[Span], check_threads: bool) {
     assert_eq!(heavy.len(), 1, "{runner}");
     let others: Vec<&Span> = all.iter().filter(|s| s.name != "heavy_compute").collect();
     let beside = most_beside(heavy[0], &others);
-    assert!(
-        !check_threads || beside <= 2,
-        "{runner}: {beside} tests beside the heavy one"
-    );
+    assert!(beside <= 2, "{runner}: {beside} tests beside the heavy one");
     // retries = 2: the flaky test ran twice.
     assert_eq!(by("flaky_once").len(), 2, "{runner}: {all:?}");
     // terminate-after: the hanging test was killed (it never logged its end).
@@ -322,8 +319,7 @@ fn the_nextest_config_is_honoured_by_shardtest_run() {
         .env("NEXTEST_COMPAT_LOG", dir.path()));
     // `hangs` times out: the run fails.
     assert_eq!(out.status.code(), Some(100), "{}", text(&out));
-    // threads-required is scheduled by part 3 of issue 18 (not yet).
-    check_config_honoured("shardtest", &spans(dir.path()), false);
+    check_config_honoured("shardtest", &spans(dir.path()));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let status = |id: &str| {
         doc["tests"]
@@ -355,7 +351,7 @@ fn the_same_config_gives_the_same_behaviour_under_nextest() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(100), "{err}");
-    check_config_honoured("nextest", &spans(dir.path()), true);
+    check_config_honoured("nextest", &spans(dir.path()));
     assert!(err.contains("TIMEOUT"), "{err}");
     assert!(err.contains("FLAKY"), "{err}");
 }

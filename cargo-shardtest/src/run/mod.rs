@@ -682,6 +682,25 @@ impl Scheduler<'_> {
         })
     }
 
+    /// Worker slots `job` takes: the most any of its tests needs (1 for plain tests).
+    fn slots_of(&self, job: &Job) -> u32 {
+        let w = self.config.workers;
+        job.tests
+            .iter()
+            .map(|&i| self.tests[i].case.attributes.slots(w))
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Worker slots taken by the running jobs.
+    fn slots_in_use(&self) -> u32 {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|r| self.slots_of(&r.job))
+            .sum()
+    }
+
     fn hold(&mut self, job: &Job, take: bool) {
         for &i in &job.tests {
             let attrs = &self.tests[i].case.attributes;
@@ -707,6 +726,12 @@ impl Scheduler<'_> {
             let Some(pos) = self.queue.iter().position(|j| self.allowed(j)) else {
                 return;
             };
+            // Worker slots (`#[shard::threads(N)]`, nextest's threads-required): never more
+            // than W in use; the first startable job waits for its slots and nothing behind it
+            // starts meanwhile, so a heavy test is never starved.
+            if self.slots_in_use() + self.slots_of(&self.queue[pos]) > self.config.workers.max(1) {
+                break;
+            }
             let Some(job) = self.queue.remove(pos) else {
                 return;
             };

@@ -215,3 +215,91 @@ pub(crate) fn needs_graph(config: Option<&NextestConfig>, expressions: &[String]
     !expressions.is_empty()
         || config.is_some_and(|c| c.overrides.iter().any(|o| o.filter.is_some()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::{TestBinary, TestCase};
+
+    fn list() -> TestList {
+        let binary = TestBinary {
+            id: crate::id::BinaryId::new("p"),
+            path: "/x".into(),
+            package_name: "p".into(),
+            package_version: "0.1.0".into(),
+            package_dir: "/w".into(),
+            kind: "lib".into(),
+            target_name: "p".into(),
+            bin_exes: Default::default(),
+            out_dir: None,
+        };
+        let case = |name: &str, attributes: TestAttributes| TestCase {
+            id: format!("p {name}").parse().unwrap(),
+            ignored: false,
+            attributes,
+        };
+        TestList {
+            binaries: vec![binary],
+            tests: vec![
+                case("plain", TestAttributes::default()),
+                case(
+                    "own_group",
+                    TestAttributes {
+                        group: Some(GroupLimit {
+                            name: "mine".into(),
+                            max: 3,
+                        }),
+                        ..Default::default()
+                    },
+                ),
+            ],
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn platform_overrides_apply_on_their_platform_only_and_code_wins() {
+        let toml = r#"
+[test-groups]
+g = { max-threads = 2 }
+[profile.default]
+threads-required = 1
+[[profile.default.overrides]]
+platform = "cfg(any())"
+retries = 5
+[[profile.default.overrides]]
+platform = "cfg(all())"
+retries = 1
+test-group = "g"
+slow-timeout = { period = "1s", terminate-after = 2 }
+[[profile.default.overrides]]
+platform = { host = "cfg(all())" }
+retries = 9
+threads-required = "num-cpus"
+"#;
+        let c = NextestConfig::parse(toml, std::path::Path::new("n.toml"), "default").unwrap();
+        let mut l = list();
+        let summary = apply(&c, None, &mut l, 4, None);
+        assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+        let plain = &l.tests[0].attributes;
+        // The never-matching override is skipped; the first matching one wins per setting.
+        assert_eq!(plain.flaky.as_ref().unwrap().retries, 1);
+        assert_eq!(plain.group.as_ref().unwrap().max, 2);
+        assert_eq!(plain.timeout_ms, Some(2000));
+        assert_eq!(plain.slow_ms, Some(1000));
+        assert_eq!(plain.threads, Some(ThreadsRequired::all()));
+        // The test's own group (from its code) wins over the config's.
+        assert_eq!(l.tests[1].attributes.group.as_ref().unwrap().name, "mine");
+        assert_eq!(summary.lines.len(), 2, "{:?}", summary.lines);
+    }
+
+    #[test]
+    fn a_filter_without_a_graph_is_a_warning_not_a_failure() {
+        let toml = "[[profile.default.overrides]]\nfilter = \"test(x)\"\nretries = 1\n";
+        let c = NextestConfig::parse(toml, std::path::Path::new("n.toml"), "default").unwrap();
+        let mut l = list();
+        let summary = apply(&c, None, &mut l, 2, None);
+        assert_eq!(summary.warnings.len(), 1);
+        assert!(l.tests[0].attributes.is_plain());
+    }
+}

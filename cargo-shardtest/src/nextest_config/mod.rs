@@ -356,3 +356,85 @@ fn report(summary: &OverrideSummary) {
         eprintln!("    Nextest override {l}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace(nextest: &str, shardtest: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\n").unwrap();
+        std::fs::create_dir(dir.path().join(".config")).unwrap();
+        std::fs::write(dir.path().join(".config/nextest.toml"), nextest).unwrap();
+        if let Some(s) = shardtest {
+            std::fs::write(dir.path().join(".config/shardtest.toml"), s).unwrap();
+        }
+        dir
+    }
+
+    fn run_args(dir: &Path, extra: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = vec!["cargo-shardtest".into(), "shardtest".into(), "run".into()];
+        a.push("--manifest-path".into());
+        a.push(dir.join("Cargo.toml").display().to_string());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    }
+
+    #[test]
+    fn precedence_env_and_shardtest_config_win_and_gate_reading() {
+        let nextest =
+            "[profile.default]\nretries = 3\ntest-threads = 2\n[profile.ci]\nretries = 4\n";
+        // No shardtest.toml: read; the environment wins where it sets a variable.
+        let dir = workspace(nextest, None);
+        let mut set = Vec::new();
+        let env = |k: &str| (k == "SHARDTEST_JOBS").then(|| "7".to_string());
+        let lines = apply_profile_env(&run_args(dir.path(), &[]), &env, &mut |k, v| {
+            set.push((k.to_string(), v.to_string()))
+        })
+        .unwrap();
+        assert_eq!(set, [("SHARDTEST_RETRIES".to_string(), "3".to_string())]);
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .contains("retries (SHARDTEST_RETRIES=3)")
+        );
+        // --nextest-profile picks the profile.
+        let mut set = Vec::new();
+        apply_profile_env(
+            &run_args(dir.path(), &["--nextest-profile", "ci"]),
+            &|_| None,
+            &mut |k, v| set.push((k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        assert!(set.contains(&("SHARDTEST_RETRIES".to_string(), "4".to_string())));
+        // A shardtest.toml without `nextest-config = true`: not read at all.
+        let dir = workspace(nextest, Some("jobs = 3\n"));
+        let mut set = Vec::new();
+        let lines = apply_profile_env(&run_args(dir.path(), &[]), &|_| None, &mut |k, v| {
+            set.push((k.to_string(), v.to_string()))
+        })
+        .unwrap();
+        assert!(set.is_empty() && lines.is_empty());
+        // With it (main applies our file first, as environment variables): read, below ours.
+        let env = |k: &str| match k {
+            ENABLE_ENV => Some("true".to_string()),
+            "SHARDTEST_RETRIES" => Some("1".to_string()),
+            _ => None,
+        };
+        let mut set = Vec::new();
+        apply_profile_env(&run_args(dir.path(), &[]), &env, &mut |k, v| {
+            set.push((k.to_string(), v.to_string()))
+        })
+        .unwrap();
+        assert_eq!(set, [("SHARDTEST_JOBS".to_string(), "2".to_string())]);
+        // Other commands never read it.
+        let mut args = run_args(dir.path(), &[]);
+        args[2] = "timings".into();
+        assert!(
+            apply_profile_env(&args, &env, &mut |_, _| panic!())
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

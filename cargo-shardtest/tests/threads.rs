@@ -1,8 +1,8 @@
 //! `#[shard::threads(N)]` (issue 18): a test that takes N of the W worker slots. Fixture:
 //! tests/fixtures/threads-demo, run at `-j 3`: two long tests start first, the heavy test
 //! (threads 2) is next in line, short tests queue behind it. The heavy test must not share the
-//! machine with more than one other test, and must start before any short test (a scheduler
-//! that filled the free slot with short tests would starve it).
+//! machine with more than one other test, and no short test may take the free slot while it
+//! waits (a scheduler that filled the free slot with short tests would starve it).
 
 mod common;
 
@@ -85,12 +85,25 @@ fn a_threads_2_test_takes_two_of_three_slots_and_is_not_starved() {
             "{running:?} ran beside the threads(2) test: {all:?}"
         );
     }
-    // Never starved: no short test (queued behind it) started before it.
+    // Never starved: while it waited for its second slot (until a long test ended), the free
+    // slot was not handed to the short tests queued behind it, and it started as soon as a
+    // long test ended (the bound allows for process start-up on a loaded machine).
+    let first_long_end = all
+        .iter()
+        .filter(|s| s.name.starts_with("a_long"))
+        .map(|s| s.end)
+        .min()
+        .unwrap();
     for s in all.iter().filter(|s| s.name.starts_with("c_short")) {
         assert!(
-            s.start >= heavy.start,
-            "{} started before the heavy test: {all:?}",
+            s.start >= first_long_end,
+            "{} started while the heavy test waited for its slots: {all:?}",
             s.name
         );
     }
+    let waited = heavy.start.saturating_sub(first_long_end);
+    assert!(
+        waited < 2_000_000_000,
+        "the heavy test started {waited} ns after its slots were free: {all:?}"
+    );
 }

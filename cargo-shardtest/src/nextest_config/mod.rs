@@ -246,12 +246,34 @@ pub fn apply_profile_env(
     for w in &config.warnings {
         lines.push(format!("warning: {w}"));
     }
-    let vars = profile_env(&config, env);
+    // A flag on the command line wins anyway: do not claim the setting came from nextest.
+    let vars: Vec<EnvSetting> = profile_env(&config, env)
+        .into_iter()
+        .filter(|v| !flag_given(args, v.var))
+        .collect();
     for v in &vars {
         set(v.var, &v.value);
     }
     lines.push(header(&config, &vars));
     Ok(lines)
+}
+
+/// Whether the flag that reads `var` is among the raw arguments (before `--`).
+fn flag_given(args: &[String], var: &str) -> bool {
+    let (long, short) = match var {
+        "SHARDTEST_RETRIES" => ("--retries", None),
+        "SHARDTEST_RETRY_BACKOFF" => ("--retry-backoff", None),
+        "SHARDTEST_SLOW_TIMEOUT" => ("--slow-timeout", None),
+        "SHARDTEST_TIMEOUT" => ("--timeout", None),
+        "SHARDTEST_LEAK_TIMEOUT" => ("--leak-timeout", None),
+        "SHARDTEST_JOBS" => ("--jobs", Some("-j")),
+        _ => return false,
+    };
+    args.iter().take_while(|a| *a != "--").any(|a| {
+        a == long
+            || a.strip_prefix(long).is_some_and(|r| r.starts_with('='))
+            || short.is_some_and(|s| a.starts_with(s))
+    })
 }
 
 /// The run header line naming what came from the nextest config.
@@ -428,6 +450,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(set, [("SHARDTEST_JOBS".to_string(), "2".to_string())]);
+        // A flag wins: the variable is not set, and the header does not claim it.
+        let mut set = Vec::new();
+        apply_profile_env(&run_args(dir.path(), &["-j3"]), &env, &mut |k, v| {
+            set.push((k.to_string(), v.to_string()))
+        })
+        .unwrap();
+        assert!(set.is_empty(), "{set:?}");
         // Other commands never read it.
         let mut args = run_args(dir.path(), &[]);
         args[2] = "timings".into();

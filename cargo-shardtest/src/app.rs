@@ -538,6 +538,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         timeout: args.timeout,
         retries: args.retries,
         retry_backoff: args.retry_backoff.unwrap_or_default(),
+        max_fail: args.max_fail.filter(|n| *n > 0),
         logs_dir: artifact_root.join("live"),
         artifact_root,
         extra_args,

@@ -430,6 +430,11 @@ pub struct RunArgs {
     /// reported as leaked.
     #[arg(long, env = "SHARDTEST_LEAK_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub leak_timeout: Duration,
+    /// Stop starting tests once N tests have failed (non-critical failures do not count):
+    /// running tests finish, the rest are reported as not run. `0` runs everything
+    /// [default: run everything].
+    #[arg(long, env = "SHARDTEST_MAX_FAIL", value_name = "N")]
+    pub max_fail: Option<u32>,
     /// Write the JSON report of this run here (written even when interrupted).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,

@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("runs-size-limit", "SHARDTEST_RUNS_SIZE_LIMIT"),
     ("retry-backoff", "SHARDTEST_RETRY_BACKOFF"),
     ("leak-timeout", "SHARDTEST_LEAK_TIMEOUT"),
+    ("max-fail", "SHARDTEST_MAX_FAIL"),
     // Also read `.config/nextest.toml` (by default only read without this file).
     ("nextest-config", "SHARDTEST_NEXTEST_CONFIG"),
 ];

@@ -355,3 +355,66 @@ fn the_same_config_gives_the_same_behaviour_under_nextest() {
     assert!(err.contains("TIMEOUT"), "{err}");
     assert!(err.contains("FLAKY"), "{err}");
 }
+
+/// A profile with `fail-fast = true`, `-j 1`, the tests of `alpha::it` in name order:
+/// `db_in_it` passes, `hangs` times out, `light_it` never starts, under both runners.
+#[test]
+fn fail_fast_stops_starting_tests_under_both_runners() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = run(st("run")
+        .args(["--nextest-profile", "failfast", "-j", "1"])
+        .args(["-E", "binary_id(alpha::it)", "--json"])
+        .arg(&report)
+        .env("NEXTEST_COMPAT_LOG", dir.path()));
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out));
+    assert!(
+        text(&out).contains("fail-fast (SHARDTEST_MAX_FAIL=1)"),
+        "{}",
+        text(&out)
+    );
+    let names: BTreeSet<String> = spans(dir.path()).into_iter().map(|s| s.name).collect();
+    assert_eq!(names, BTreeSet::from(["db_in_it".into(), "hangs".into()]));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let status: BTreeMap<String, String> = doc["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(status["alpha::it db_in_it"], "passed");
+    assert_eq!(status["alpha::it hangs"], "failed");
+    assert_eq!(status["alpha::it light_it"], "not_run");
+    // The default profile (`fail-fast = false`) runs everything.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(st("run")
+        .args(["-j", "1", "-E", "binary_id(alpha::it)"])
+        .env("NEXTEST_COMPAT_LOG", dir.path()));
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out));
+    assert_eq!(spans(dir.path()).len(), 3);
+
+    if !nextest_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = nt("run")
+        .args([
+            "--profile",
+            "failfast",
+            "-j",
+            "1",
+            "-E",
+            "binary_id(alpha::it)",
+        ])
+        .env("NEXTEST_COMPAT_LOG", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    let names: BTreeSet<String> = spans(dir.path()).into_iter().map(|s| s.name).collect();
+    assert_eq!(names, BTreeSet::from(["db_in_it".into(), "hangs".into()]));
+}

@@ -18,6 +18,7 @@
 //! | `slow-timeout` `terminate-after` | `--timeout` = period x terminate-after, or per test |
 //! | `leak-timeout` | how long a finished test's leftover processes are waited for |
 //! | `test-threads` | `-j` |
+//! | `fail-fast` (`true`, `{ max-fail = N }`) | `--max-fail N` (1 for `true`) |
 //! | `threads-required` | worker slots a test takes (like `#[shard::threads(N)]`) |
 //! | `[test-groups]` `max-threads`, override `test-group` | `#[shard::group("name", max = N)]` |
 //!
@@ -198,6 +199,12 @@ pub fn profile_env(
             "leak-timeout",
         );
     }
+    match s.fail_fast {
+        Some(FailFast::Stop(n)) => push("SHARDTEST_MAX_FAIL", n.to_string(), "fail-fast"),
+        // nextest's `fail-fast = false` is shardtest's default: run everything.
+        Some(FailFast::RunAll) => push("SHARDTEST_MAX_FAIL", "0".into(), "fail-fast"),
+        None => {}
+    }
     if let Some(t) = &s.test_threads {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as i64);
         let jobs = match *t {
@@ -267,6 +274,7 @@ fn flag_given(args: &[String], var: &str) -> bool {
         "SHARDTEST_TIMEOUT" => ("--timeout", None),
         "SHARDTEST_LEAK_TIMEOUT" => ("--leak-timeout", None),
         "SHARDTEST_JOBS" => ("--jobs", Some("-j")),
+        "SHARDTEST_MAX_FAIL" => ("--max-fail", None),
         _ => return false,
     };
     args.iter().take_while(|a| *a != "--").any(|a| {

@@ -322,6 +322,16 @@ impl Reader<'_> {
     }
 
     fn fail_fast(&mut self, key: &str, v: &toml::Value) -> Option<FailFast> {
+        if let toml::Value::Table(t) = v {
+            for k in t.keys().filter(|k| *k != "max-fail") {
+                let why = if k == "terminate" {
+                    " (running tests always finish)"
+                } else {
+                    ""
+                };
+                self.unused(&format!("{key}.{k}"), why);
+            }
+        }
         match v {
             toml::Value::Boolean(true) => Some(FailFast::Stop(1)),
             toml::Value::Boolean(false) => Some(FailFast::RunAll),
@@ -530,11 +540,6 @@ impl NextestConfig {
                     }
                     "fail-fast" => {
                         let p = r.fail_fast(&full, v);
-                        if matches!(p, Some(FailFast::Stop(_))) && settings.fail_fast.is_none() {
-                            r.warn(format!(
-                                "`{full}` is not supported yet: cargo shardtest runs every test of the shard (ignored)"
-                            ));
-                        }
                         settings.fail_fast = settings.fail_fast.or(p);
                     }
                     "test-threads" => {
@@ -686,11 +691,17 @@ threads-required = 2
     #[test]
     fn bad_values_warn_and_bad_toml_fails() {
         let c = parse(
-            "[profile.default]\nretries = \"x\"\nslow-timeout = \"soon\"\nfail-fast = true\n",
+            "[profile.default]\nretries = \"x\"\nslow-timeout = \"soon\"\nfail-fast = { max-fail = 0 }\n",
             "default",
         );
         assert_eq!(c.settings.retries, None);
         assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+        let c = parse(
+            "[profile.default]\nfail-fast = { max-fail = 2, terminate = \"immediate\" }\n",
+            "default",
+        );
+        assert_eq!(c.settings.fail_fast, Some(FailFast::Stop(2)));
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(NextestConfig::parse("[profile", Path::new("n"), "default").is_err());
     }
 }

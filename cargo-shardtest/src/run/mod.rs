@@ -56,6 +56,9 @@ pub struct RunnerConfig {
     pub retries: u32,
     /// Wait before each retry of a test without a `#[shard::flaky]` backoff of its own.
     pub retry_backoff: Duration,
+    /// Stop starting tests once this many (critical) tests have failed; the running ones
+    /// finish, the rest are reported as not run (`--max-fail`, nextest's `fail-fast`).
+    pub max_fail: Option<u32>,
     /// Root of this run's artifacts (per-test dirs, kept logs).
     pub artifact_root: PathBuf,
     /// Scratch directory for live output capture.
@@ -112,6 +115,7 @@ impl RunnerConfig {
             timeout: None,
             retries: 0,
             retry_backoff: Duration::ZERO,
+            max_fail: None,
             logs_dir: root.join("live"),
             artifact_root: root,
             extra_args: vec![],
@@ -322,6 +326,8 @@ struct Scheduler<'a> {
     /// Attempts still outstanding per test (repeat mode runs several at once).
     outstanding: Vec<u32>,
     interrupted: bool,
+    /// `max_fail` was reached: nothing more starts.
+    stopping: bool,
     outcome: RunOutcome,
 }
 
@@ -496,6 +502,7 @@ pub fn run_shard(
         serial_busy: BTreeMap::new(),
         group_busy: BTreeMap::new(),
         interrupted: false,
+        stopping: false,
         outcome: RunOutcome::default(),
     };
     s.event_loop(&rx, &job_senders, consumer);
@@ -716,7 +723,7 @@ impl Scheduler<'_> {
     }
 
     fn dispatch(&mut self, jobs: &[Sender<Job>]) {
-        if self.interrupted {
+        if self.interrupted || self.stopping {
             return;
         }
         for (slot, worker) in jobs.iter().enumerate().take(self.slots.len()) {
@@ -833,7 +840,7 @@ impl Scheduler<'_> {
                 result,
             } => self.ended(slot, test, attempt, result, consumer),
             WorkerMsg::Unrun { tests, attempt } => {
-                if self.interrupted {
+                if self.interrupted || self.stopping {
                     for t in tests {
                         self.outstanding[t] = 0;
                         self.emit_finished(t, TestStatus::NotRun, consumer);
@@ -866,6 +873,11 @@ impl Scheduler<'_> {
                 process::kill_group(pgid, libc::SIGKILL);
             }
         }
+        self.cancel_pending(consumer);
+    }
+
+    /// Reports every queued or delayed test that is not running as not run.
+    fn cancel_pending(&mut self, consumer: &mut dyn EventConsumer) {
         let mut pending: Vec<usize> = self.queue.drain(..).flat_map(|j| j.tests).collect();
         pending.extend(self.delayed.drain(..).flat_map(|(_, j)| j.tests));
         pending.sort_by(|&a, &b| self.tests[a].case.id.cmp(&self.tests[b].case.id));
@@ -892,6 +904,11 @@ impl Scheduler<'_> {
             TestStatus::Failed if !t.case.attributes.non_critical => self.outcome.failed += 1,
             _ => {}
         }
+        let stop_now = !self.stopping
+            && self
+                .config
+                .max_fail
+                .is_some_and(|m| self.outcome.failed >= m.max(1) as usize);
         let mut attempts = std::mem::take(&mut self.attempts[test]);
         attempts.sort_by_key(|a| a.attempt);
         consumer.on_event(&RunEvent::TestFinished {
@@ -900,6 +917,12 @@ impl Scheduler<'_> {
             attempts,
             attributes: t.case.attributes.clone(),
         });
+        if stop_now {
+            // Fail fast: the running tests finish; nothing else starts.
+            self.stopping = true;
+            self.stop.store(true, Ordering::SeqCst);
+            self.cancel_pending(consumer);
+        }
     }
 
     fn ended(
@@ -976,7 +999,7 @@ impl Scheduler<'_> {
         } else if interrupted {
             self.outstanding[test] = 0;
             self.emit_finished(test, TestStatus::NotRun, consumer);
-        } else if attempt < max_attempts && !self.interrupted {
+        } else if attempt < max_attempts && !self.interrupted && !self.stopping {
             let backoff = t
                 .case
                 .attributes

@@ -244,6 +244,9 @@ pub struct FilterArgs {
     /// stays cargo's build profile) [default: default].
     #[arg(long, value_name = "NAME", env = "NEXTEST_PROFILE")]
     pub nextest_profile: Option<String>,
+    /// Do not apply the nextest profile's `default-filter`.
+    #[arg(long)]
+    pub ignore_default_filter: bool,
 }
 
 impl FilterArgs {
@@ -264,6 +267,7 @@ impl FilterArgs {
             expressions: self.filterset.clone(),
             skip_non_critical: self.skip_non_critical,
             nextest_profile: self.nextest_profile.clone(),
+            ignore_default_filter: self.ignore_default_filter,
         }
     }
 

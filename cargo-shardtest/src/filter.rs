@@ -44,6 +44,8 @@ pub struct TestFilter {
     pub skip_non_critical: bool,
     /// The nextest profile whose overrides apply (`--nextest-profile`, `NEXTEST_PROFILE`).
     pub nextest_profile: Option<String>,
+    /// `--ignore-default-filter`: the nextest profile's `default-filter` does not apply.
+    pub ignore_default_filter: bool,
 }
 
 /// How a selected test is to be treated.

@@ -82,6 +82,8 @@ pub struct Filtersets<'g> {
     exprs: Vec<Filterset>,
     /// Workspace package name -> id.
     packages: BTreeMap<String, guppy::PackageId>,
+    /// What `default()` means (nextest's `default-filter`; `all()` without one).
+    default: CompiledExpr,
 }
 
 /// A test as a filterset sees it.
@@ -140,7 +142,17 @@ impl<'g> Filtersets<'g> {
             _graph: std::marker::PhantomData,
             exprs,
             packages,
+            default: CompiledExpr::ALL,
         })
+    }
+
+    /// The same expressions, with `default()` meaning the first expression of `default`
+    /// (compiled with [`FiltersetKind::DefaultFilter`]).
+    pub fn with_default(mut self, default: &Filtersets<'_>) -> Self {
+        if let Some(d) = default.exprs.first() {
+            self.default = d.compiled.clone();
+        }
+        self
     }
 
     /// How many expressions there are.
@@ -190,7 +202,7 @@ impl<'g> Filtersets<'g> {
             test_name: &name,
         };
         let cx = EvalContext {
-            default_filter: &CompiledExpr::ALL,
+            default_filter: &self.default,
         };
         self.exprs[index].matches_test(&q, &cx)
     }

@@ -418,3 +418,33 @@ fn fail_fast_stops_starting_tests_under_both_runners() {
     let names: BTreeSet<String> = spans(dir.path()).into_iter().map(|s| s.name).collect();
     assert_eq!(names, BTreeSet::from(["db_in_it".into(), "hangs".into()]));
 }
+
+#[test]
+fn a_profile_default_filter_selects_what_nextest_selects() {
+    if !nextest_installed() {
+        eprintln!("cargo-nextest is not installed: comparing with it is skipped");
+        return;
+    }
+    let cases: &[&[&str]] = &[
+        &[],
+        &["-E", "all()"],
+        &["-E", "test(light)"],
+        &["-E", "default() & test(db_)"],
+        &["-E", "not default()"],
+        &["--ignore-default-filter"],
+        &["--ignore-default-filter", "-E", "not default()"],
+        &["light"],
+    ];
+    for case in cases {
+        let mut ours = vec!["--nextest-profile", "dflt"];
+        ours.extend_from_slice(case);
+        let mut theirs = vec!["--profile", "dflt"];
+        theirs.extend_from_slice(case);
+        let a = shardtest_selects(&ours);
+        let b = nextest_selects(&theirs);
+        assert_eq!(a, b, "{case:?}");
+    }
+    // Without the profile nothing is filtered by default.
+    assert!(shardtest_selects(&[]).contains("alpha::it hangs"));
+    assert!(!shardtest_selects(&["--nextest-profile", "dflt"]).contains("alpha::it hangs"));
+}

@@ -21,6 +21,7 @@
 //! | `fail-fast` (`true`, `{ max-fail = N }`) | `--max-fail N` (1 for `true`) |
 //! | `threads-required` | worker slots a test takes (like `#[shard::threads(N)]`) |
 //! | `[test-groups]` `max-threads`, override `test-group` | `#[shard::group("name", max = N)]` |
+//! | `default-filter` | the tests selected by default (and `default()` in `-E`) |
 //!
 //! Every other key gives one warning and is otherwise ignored: a nextest config never makes a
 //! shardtest run fail, except when it is not TOML at all or the chosen profile does not exist.
@@ -293,6 +294,9 @@ fn header(config: &NextestConfig, vars: &[EnvSetting]) -> String {
     if let Some(t) = config.settings.threads_required {
         used.push(format!("threads-required = {t} for every test"));
     }
+    if let Some(f) = &config.settings.default_filter {
+        used.push(format!("default-filter `{f}`"));
+    }
     if !config.groups.is_empty() {
         used.push(format!("{} test groups", config.groups.len()));
     }
@@ -330,7 +334,14 @@ pub fn configure_list(
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
     let config = load(root, &profile, &env).map_err(crate::app::UsageError)?;
-    if !apply::needs_graph(config.as_ref(), &filter.expressions) {
+    // nextest's `default-filter` (`all()` means no filter at all). `--ignore-default-filter`
+    // stops applying it; `default()` in `-E` still means it, as in nextest.
+    let default_filter = config
+        .as_ref()
+        .and_then(|c| c.settings.default_filter.clone())
+        .filter(|f| f.trim() != "all()");
+    let apply_default = default_filter.is_some() && !filter.ignore_default_filter;
+    if !apply::needs_graph(config.as_ref(), &filter.expressions) && !apply_default {
         if let Some(c) = &config {
             report(&apply(c, None, list, workers, build.target.as_deref()));
         }
@@ -356,23 +367,49 @@ pub fn configure_list(
             build.target.as_deref(),
         ));
     }
-    if filter.expressions.is_empty() {
+    let default = match &default_filter {
+        Some(f) => Some(
+            crate::filterset::Filtersets::compile(
+                &graph,
+                std::slice::from_ref(f),
+                nextest_filtering::FiltersetKind::DefaultFilter,
+            )
+            .map_err(|e| {
+                crate::app::UsageError(format!(
+                    "the nextest profile's default-filter: {e} (pass --ignore-default-filter to run without it)"
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    if filter.expressions.is_empty() && !apply_default {
         return Ok(None);
     }
-    let sets = crate::filterset::Filtersets::compile(
+    let mut sets = crate::filterset::Filtersets::compile(
         &graph,
         &filter.expressions,
         nextest_filtering::FiltersetKind::Test,
     )
     .map_err(crate::app::UsageError)?;
+    if let Some(d) = &default {
+        sets = sets.with_default(d);
+    }
     let binaries: std::collections::BTreeMap<_, _> =
         list.binaries.iter().map(|b| (&b.id, b)).collect();
     Ok(Some(
         list.tests
             .iter()
             .map(|t| {
-                let q = binaries.get(&t.id.binary).and_then(|b| sets.query(b));
-                sets.matches(q.as_ref(), t.id.name.as_str())
+                let binary = binaries.get(&t.id.binary);
+                let name = t.id.name.as_str();
+                // As in nextest: the expressions (OR-ed) and the default filter must match.
+                let q = binary.and_then(|b| sets.query(b));
+                let by_default = !apply_default
+                    || default.as_ref().is_none_or(|d| {
+                        let q = binary.and_then(|b| d.query(b));
+                        d.matches(q.as_ref(), name)
+                    });
+                by_default && sets.matches(q.as_ref(), name)
             })
             .collect(),
     ))

@@ -139,6 +139,8 @@ pub struct ProfileSettings {
     pub test_threads: Option<Threads>,
     /// `threads-required` (for every test).
     pub threads_required: Option<Threads>,
+    /// `default-filter`: the tests a run selects by default (a filterset).
+    pub default_filter: Option<String>,
 }
 
 /// A nextest config as shardtest uses it, resolved for one profile.
@@ -554,6 +556,15 @@ impl NextestConfig {
                         let o = r.overrides(name, v);
                         overrides_of.insert(name.clone(), o);
                     }
+                    "default-filter" => match v.as_str() {
+                        Some(f) => {
+                            settings.default_filter = settings
+                                .default_filter
+                                .take()
+                                .or_else(|| Some(f.to_string()))
+                        }
+                        None => r.warn(format!("`{full}` must be a string (ignored)")),
+                    },
                     "inherits" => {}
                     _ => r.unused(&full, ""),
                 }

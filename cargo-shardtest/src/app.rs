@@ -152,6 +152,20 @@ pub fn select(list: &TestList, filter: &TestFilter) -> Vec<(usize, Selection)> {
         .collect()
 }
 
+/// [`select`], also keeping only the tests whose entry of `expression_matches` (one per test
+/// of `list`, from `-E`) is true.
+pub fn select_matching(
+    list: &TestList,
+    filter: &TestFilter,
+    expression_matches: Option<&[bool]>,
+) -> Vec<(usize, Selection)> {
+    let mut selected = select(list, filter);
+    if let Some(m) = expression_matches {
+        selected.retain(|(i, _)| m.get(*i).copied().unwrap_or(false));
+    }
+    selected
+}
+
 /// Parses `--shard`: `K/N`, or `auto` (read from the CI environment, saying which source).
 pub fn parse_shard(value: Option<&str>, shard_total: Option<u32>) -> Result<ShardSpec> {
     match value {
@@ -261,7 +275,7 @@ pub fn plan_suite(
         };
         Some(read_history(path))
     });
-    let (out, list, unpacked) = discover_or_unpack(
+    let (out, mut list, unpacked) = discover_or_unpack(
         source.build,
         source.archive,
         source.workspace_remap,
@@ -269,11 +283,14 @@ pub fn plan_suite(
             let _ = root_tx.send(root.to_path_buf());
         },
     )?;
-    let selected = select(&list, filter);
     let root = match source.archive {
         Some(_) => archive_root,
         None => out.workspace_root.as_path(),
     };
+    // `.config/nextest.toml` overrides and `-E` filtersets (issue 18).
+    let expression_matches =
+        crate::nextest_config::configure_list(source.build, root, filter, &mut list, workers)?;
+    let selected = select_matching(&list, filter, expression_matches.as_deref());
     let timings = timings_path(source.timings, root);
     let loaded = match reader.join() {
         Ok(Some(h)) if h.path == timings => h,
@@ -456,6 +473,9 @@ pub struct PreparedRun {
     pub history_stamp: Option<crate::timings::FileStamp>,
     /// How many of this shard's tests to run have recorded history, of how many.
     pub history_coverage: (usize, usize),
+    /// This shard's `#[shard::non_critical]` tests that `--skip-non-critical` left out (they
+    /// are reported as skipped, and said so loudly).
+    pub skipped_non_critical: Vec<crate::id::TestId>,
 }
 
 /// Builds (or unpacks), lists, selects and plans: everything before the first test starts.
@@ -528,6 +548,20 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         });
     }
     let to_run = tests.iter().filter(|t| !t.skip).count();
+    let skipped_non_critical: Vec<crate::id::TestId> = if filter.skip_non_critical {
+        let plain = TestFilter {
+            skip_non_critical: false,
+            ..filter.clone()
+        };
+        tests
+            .iter()
+            .filter(|t| t.skip && t.case.attributes.non_critical)
+            .filter(|t| plain.select(&t.case) == Selection::Run)
+            .map(|t| t.case.id.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     if runnable_total > 0 && to_run == 0 {
         eprintln!(
             "    Shard {spec} has no tests to run: the plan has {runnable_total} tests to run for {} shards, and the other shards hold them all",
@@ -559,10 +593,16 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         timeout_grace: args.timeout_grace,
         keep_output: args.keep_output,
         retries: args.retries,
+        retry_backoff: args.retry_backoff.unwrap_or_default(),
+        // `--fail-fast` is `--max-fail 1` (and with --queue it stops the other jobs too).
+        max_fail: args
+            .max_fail
+            .filter(|n| *n > 0)
+            .or(args.fail_fast.then_some(1)),
         logs_dir: artifact_root.join("live"),
         artifact_root,
         extra_args,
-        leak_grace: Duration::from_millis(100),
+        leak_grace: args.leak_timeout,
         isolation: args.isolation,
         shuffle_seed,
         repeat: args.repeat.max(1),
@@ -588,6 +628,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         history,
         history_stamp,
         history_coverage: (known, to_run),
+        skipped_non_critical,
     })
 }
 
@@ -690,10 +731,17 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         history,
         history_stamp,
         history_coverage,
+        skipped_non_critical,
         ..
     } = prepared;
     // Doctests of an archive that cannot run here are reported as not run, never dropped.
     let (tests, docs_not_run) = crate::doctest::split_unavailable(tests);
+    if !skipped_non_critical.is_empty() {
+        eprintln!(
+            "    SKIPPING {} non-critical tests (--skip-non-critical): they will NOT run",
+            skipped_non_critical.len()
+        );
+    }
     let shuffle_seed = config.shuffle_seed;
     if let Some(seed) = shuffle_seed {
         eprintln!("    Shuffling with seed {seed} (replay: --shuffle {seed})");
@@ -713,6 +761,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         crate::report::terminal::TerminalOptions::detect(args.color),
     );
     terminal.set_history_coverage(history_coverage.0, history_coverage.1);
+    terminal.set_skipped_non_critical(skipped_non_critical.clone());
     // A failure of a test that has almost always passed is flagged as a spike.
     terminal.set_spike_history(crate::audit::flaky::SpikeHistory::from_store(&history));
     // Owners from the repository's CODEOWNERS, if it has one: in the failure list and JUnit.
@@ -727,6 +776,9 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         owners.iter().for_each(|o| j.set_owners(o.clone()));
         j
     });
+    if let Some(j) = junit.as_mut() {
+        j.set_skipped_non_critical(skipped_non_critical.clone());
+    }
     let mut json = JsonReportBuilder::new(planned_tests, shuffle_seed);
     if let Some(r) = &rerun {
         json.set_rerun_of(r.fingerprints.clone());
@@ -791,7 +843,15 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     // written, and the exit status says so after saying how the tests did.
     let mut failed_outputs: Vec<String> = Vec::new();
     if let Some(path) = &args.json {
-        let written = serde_json::to_vec_pretty(&report)
+        // `--skip-non-critical` adds a field naming the tests it left out.
+        let written = serde_json::to_value(&report)
+            .map(|mut v| {
+                if !skipped_non_critical.is_empty() {
+                    v["skipped_non_critical"] = serde_json::json!(skipped_non_critical);
+                }
+                v
+            })
+            .and_then(|v| serde_json::to_vec_pretty(&v))
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(crate::fsutil::write_atomic(path, &bytes)?));
         if let Err(e) = written {

@@ -81,6 +81,61 @@ pub struct TestAttributes {
     /// A failure is reported but does not fail the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub non_critical: bool,
+    /// Worker slots the test takes (`#[shard::threads(N)]`, or nextest's `threads-required`);
+    /// absent means one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<ThreadsRequired>,
+    /// Hard timeout of this test in milliseconds, replacing `--timeout` (from a nextest
+    /// override's `slow-timeout` with `terminate-after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Slow-test warning period of this test in milliseconds, replacing `--slow-timeout`
+    /// (from a nextest override's `slow-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_ms: Option<u64>,
+}
+
+/// How many of the W worker slots a test takes: a count, or all of them (`"num-cpus"`).
+///
+/// ```
+/// # use shardtest::attrs::ThreadsRequired;
+/// assert_eq!(ThreadsRequired::Count(2).slots(4), 2);
+/// assert_eq!(ThreadsRequired::Count(8).slots(4), 4); // never more than the workers
+/// assert_eq!(ThreadsRequired::all().slots(3), 3);
+/// let json = serde_json::to_string(&ThreadsRequired::all()).unwrap();
+/// assert_eq!(json, r#""num-cpus""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ThreadsRequired {
+    /// This many slots (at least 1; more than W means W).
+    Count(u32),
+    /// Every slot of the shard.
+    Named(NamedThreads),
+}
+
+/// The named values of [`ThreadsRequired`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum NamedThreads {
+    /// All W workers (nextest's `"num-cpus"`; `"num-test-threads"` means the same here).
+    #[serde(rename = "num-cpus", alias = "num-test-threads")]
+    AllWorkers,
+}
+
+impl ThreadsRequired {
+    /// Every worker slot.
+    pub const fn all() -> Self {
+        ThreadsRequired::Named(NamedThreads::AllWorkers)
+    }
+
+    /// The slots taken with `workers` workers: between 1 and `workers`.
+    pub fn slots(self, workers: u32) -> u32 {
+        let workers = workers.max(1);
+        match self {
+            ThreadsRequired::Count(n) => n.clamp(1, workers),
+            ThreadsRequired::Named(NamedThreads::AllWorkers) => workers,
+        }
+    }
 }
 
 impl TestAttributes {
@@ -93,6 +148,18 @@ impl TestAttributes {
     /// ```
     pub fn is_plain(&self) -> bool {
         *self == TestAttributes::default()
+    }
+
+    /// Worker slots the test takes with `workers` workers (1 unless it has `threads`).
+    ///
+    /// ```
+    /// # use shardtest::attrs::{TestAttributes, ThreadsRequired};
+    /// assert_eq!(TestAttributes::default().slots(4), 1);
+    /// let t = TestAttributes { threads: Some(ThreadsRequired::Count(2)), ..Default::default() };
+    /// assert_eq!(t.slots(4), 2);
+    /// ```
+    pub fn slots(&self, workers: u32) -> u32 {
+        self.threads.map_or(1, |t| t.slots(workers))
     }
 }
 

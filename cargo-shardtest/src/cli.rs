@@ -238,6 +238,21 @@ pub struct FilterArgs {
     /// Only these tests (set by `--rerun-failed`, not a flag of its own).
     #[arg(skip)]
     pub only: Option<std::collections::BTreeSet<crate::id::TestId>>,
+    /// Select tests with a nextest filterset, e.g. `-E 'package(api) & test(/e2e_/)'`
+    /// (repeatable: a test matching any is selected; combined with FILTER by "and").
+    #[arg(short = 'E', long = "filterset", value_name = "EXPR")]
+    pub filterset: Vec<String>,
+    /// Leave `#[shard::non_critical]` tests out (reported as skipped, and said so loudly):
+    /// for a hotfix while an external sandbox is down.
+    #[arg(long)]
+    pub skip_non_critical: bool,
+    /// The profile of `.config/nextest.toml` to apply (nextest's `--profile`; `--profile`
+    /// stays cargo's build profile) [default: default].
+    #[arg(long, value_name = "NAME", env = "NEXTEST_PROFILE")]
+    pub nextest_profile: Option<String>,
+    /// Do not apply the nextest profile's `default-filter`.
+    #[arg(long)]
+    pub ignore_default_filter: bool,
 }
 
 impl FilterArgs {
@@ -255,6 +270,10 @@ impl FilterArgs {
                 IgnoredMode::Skip
             },
             only: self.only.clone(),
+            expressions: self.filterset.clone(),
+            skip_non_critical: self.skip_non_critical,
+            nextest_profile: self.nextest_profile.clone(),
+            ignore_default_filter: self.ignore_default_filter,
         }
     }
 
@@ -420,6 +439,19 @@ pub struct RunArgs {
     /// dropped and only failures' is kept.
     #[arg(long)]
     pub keep_output: bool,
+    /// Wait this long before each retry of a failed test (a `#[shard::flaky]` policy's own
+    /// backoff wins for its test), e.g. `1s` [default: none].
+    #[arg(long, env = "SHARDTEST_RETRY_BACKOFF", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retry_backoff: Option<Duration>,
+    /// How long a finished test's leftover child processes may take to exit before they are
+    /// reported as leaked.
+    #[arg(long, env = "SHARDTEST_LEAK_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub leak_timeout: Duration,
+    /// Stop starting tests once N tests have failed (non-critical failures do not count):
+    /// running tests finish, the rest are reported as not run. `0` runs everything
+    /// [default: run everything].
+    #[arg(long, env = "SHARDTEST_MAX_FAIL", value_name = "N")]
+    pub max_fail: Option<u32>,
     /// Write the JSON report of this run here (written even when interrupted).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -499,8 +531,8 @@ pub struct RunArgs {
     /// with exit status 105.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub queue_retry: Duration,
-    /// With --queue: the first failing test stops every job from taking new work (the jobs
-    /// finish what they hold, and exit 100).
+    /// Stop starting tests after the first failure (`--max-fail 1`). With --queue, every job
+    /// of the run stops taking new work (the jobs finish what they hold, and exit 100).
     #[arg(long)]
     pub fail_fast: bool,
     /// Arguments after `--`: libtest-style filters (`-- foo --exact --skip bar`) are folded into

@@ -20,6 +20,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("no-tests", "SHARDTEST_NO_TESTS"),
     ("keep-runs", "SHARDTEST_KEEP_RUNS"),
     ("runs-size-limit", "SHARDTEST_RUNS_SIZE_LIMIT"),
+    ("retry-backoff", "SHARDTEST_RETRY_BACKOFF"),
+    ("leak-timeout", "SHARDTEST_LEAK_TIMEOUT"),
+    ("max-fail", "SHARDTEST_MAX_FAIL"),
+    // Also read `.config/nextest.toml` (by default only read without this file).
+    ("nextest-config", "SHARDTEST_NEXTEST_CONFIG"),
 ];
 
 /// A configuration file that cannot be used.
@@ -110,11 +115,12 @@ fn settings_of(
         let text = match value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) if *i >= 0 => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
             other => {
                 return Err(ConfigError::Key {
                     path: path.into(),
                     message: format!(
-                        "`{key}` must be a string or a whole number, not {}",
+                        "`{key}` must be a string, a whole number or a bool, not {}",
                         other.type_str()
                     ),
                     known,

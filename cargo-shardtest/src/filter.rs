@@ -37,6 +37,15 @@ pub struct TestFilter {
     /// When set, only these tests can be selected (`--rerun-failed`); an ignored test in the
     /// set runs, as it failed when it ran before.
     pub only: Option<std::collections::BTreeSet<crate::id::TestId>>,
+    /// nextest filtersets (`-E`): a test must match one of them (and the patterns above).
+    /// Evaluated by [`crate::filterset`] once the package graph is known, not by [`Self::select`].
+    pub expressions: Vec<String>,
+    /// `--skip-non-critical`: `#[shard::non_critical]` tests are reported as skipped.
+    pub skip_non_critical: bool,
+    /// The nextest profile whose overrides apply (`--nextest-profile`, `NEXTEST_PROFILE`).
+    pub nextest_profile: Option<String>,
+    /// `--ignore-default-filter`: the nextest profile's `default-filter` does not apply.
+    pub ignore_default_filter: bool,
 }
 
 /// How a selected test is to be treated.
@@ -87,6 +96,12 @@ impl TestFilter {
         if let Some(only) = &self.only {
             parts.push(format!("the {} failed tests of --rerun-failed", only.len()));
         }
+        for e in &self.expressions {
+            parts.push(format!("-E `{e}`"));
+        }
+        if self.skip_non_critical {
+            parts.push("--skip-non-critical".into());
+        }
         if parts.is_empty() {
             "no filter".into()
         } else {
@@ -128,6 +143,9 @@ impl TestFilter {
             } else {
                 Selection::Excluded
             };
+        }
+        if self.skip_non_critical && case.attributes.non_critical {
+            return Selection::Skip;
         }
         match (self.ignored, case.ignored) {
             (IgnoredMode::Skip, true) => Selection::Skip,

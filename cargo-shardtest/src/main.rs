@@ -32,6 +32,19 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_USAGE);
         }
     }
+    // Then `.config/nextest.toml`'s profile, below everything else (issue 18).
+    match shardtest::nextest_config::apply_profile_env(
+        &raw,
+        &|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()),
+        // SAFETY: still single-threaded, as above.
+        &mut |k, v| unsafe { std::env::set_var(k, v) },
+    ) {
+        Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    }
     let args = cli::normalize_args(raw);
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,

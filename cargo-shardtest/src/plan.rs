@@ -15,7 +15,9 @@
 //!
 //! where `serial_work` is the work of `#[shard::serial]` tests (global key), and a keyed
 //! serial test (`#[shard::serial(key)]`) counts as parallel work plus a member of the group
-//! `serial:key` with limit 1.
+//! `serial:key` with limit 1. Work is slot-time: a test that takes N of the W worker slots
+//! (`#[shard::threads(N)]`, nextest's `threads-required`) and lasts t adds `N * t` to
+//! `parallel_work` (and to the lower bound's total), while "longest test" stays its t.
 //!
 //! # Algorithm
 //! 1. Longest-processing-time first: tests sorted by cost (longest first, ties by id), each
@@ -382,6 +384,8 @@ struct Model {
     serial: Vec<bool>,
     /// Group indexes of each item (keyed serial group, concurrency group).
     groups: Vec<[Option<u32>; 2]>,
+    /// Worker slots each item takes (1 unless `threads`).
+    slots: Vec<u64>,
     /// Items with the same class are interchangeable when their costs are equal.
     class: Vec<u32>,
     group_max: Vec<u64>,
@@ -416,12 +420,13 @@ impl Model {
                 .ok()
                 .map(|i| i as u32)
         };
-        let mut classes: Vec<(bool, [Option<u32>; 2])> = Vec::new();
+        let mut classes: Vec<(bool, [Option<u32>; 2], u64)> = Vec::new();
         let mut m = Model {
             workers: u64::from(workers.max(1)),
             cost: Vec::with_capacity(sorted.len()),
             serial: Vec::with_capacity(sorted.len()),
             groups: Vec::with_capacity(sorted.len()),
+            slots: Vec::with_capacity(sorted.len()),
             class: Vec::with_capacity(sorted.len()),
             group_max: names.iter().map(|(_, m)| *m).collect(),
         };
@@ -438,7 +443,8 @@ impl Model {
                 .group
                 .as_ref()
                 .and_then(|g| group_index(&format!("group:{}", g.name)));
-            let key = (serial, [keyed, group]);
+            let slots = u64::from(it.attributes.slots(workers));
+            let key = (serial, [keyed, group], slots);
             let class = match classes.iter().position(|c| *c == key) {
                 Some(i) => i,
                 None => {
@@ -449,6 +455,7 @@ impl Model {
             m.cost.push(cost_us(it));
             m.serial.push(serial);
             m.groups.push([keyed, group]);
+            m.slots.push(slots);
             m.class.push(class as u32);
         }
         m
@@ -476,15 +483,26 @@ impl Model {
         }
     }
 
+    /// What item `i` adds to the serial or the parallel work: its cost, times its worker
+    /// slots when it runs in parallel (slot-time).
+    fn work(&self, i: usize) -> u64 {
+        if self.serial[i] {
+            self.cost[i]
+        } else {
+            self.cost[i].saturating_mul(self.slots[i])
+        }
+    }
+
     fn account(&self, s: &mut Shard, i: u32, add: bool) {
         let i = i as usize;
         let c = self.cost[i];
+        let work = self.work(i);
         let slot = if self.serial[i] {
             &mut s.serial
         } else {
             &mut s.parallel
         };
-        *slot = if add { *slot + c } else { *slot - c };
+        *slot = if add { *slot + work } else { *slot - work };
         for g in self.groups[i].iter().flatten() {
             let w = &mut s.group_work[*g as usize];
             *w = if add { *w + c } else { *w - c };
@@ -503,9 +521,9 @@ impl Model {
                 &mut parallel
             };
             *slot = if sign {
-                *slot + self.cost[i]
+                *slot + self.work(i)
             } else {
-                *slot - self.cost[i]
+                *slot - self.work(i)
             };
         };
         if let Some(r) = remove {
@@ -542,7 +560,7 @@ impl Model {
     }
 
     fn lower_bound(&self, shards: u64) -> u64 {
-        let total: u64 = self.cost.iter().sum();
+        let total: u64 = (0..self.cost.len()).map(|i| self.work(i)).sum();
         let longest = self.cost.first().copied().unwrap_or(0);
         longest.max(total.div_ceil(shards.max(1) * self.workers))
     }
@@ -746,7 +764,7 @@ pub fn plan(input: &PlanInput) -> ShardPlan {
         }
     }
 
-    let total: u64 = model.cost.iter().sum();
+    let total: u64 = (0..model.cost.len()).map(|i| model.work(i)).sum();
     ShardPlan {
         shards: chosen
             .iter()
@@ -1112,6 +1130,52 @@ mod tests {
             workers: 2,
         });
         assert_eq!(p.slowest(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn threads_tests_count_slot_time() {
+        // W = 3: a threads(2) test of 30 s is 60 s of the 3-slot capacity; with three 10 s
+        // tests that is (60 + 30) / 3 = 30 s, floored by the 30 s test itself.
+        let heavy = || {
+            let mut h = item("p heavy", 30_000);
+            h.attributes.threads = Some(crate::attrs::ThreadsRequired::Count(2));
+            h
+        };
+        let mut v: Vec<PlanItem> = (0..3).map(|i| item(&format!("p t{i}"), 10_000)).collect();
+        v.push(heavy());
+        let p = plan(&PlanInput {
+            items: v.clone(),
+            shards: 1,
+            workers: 3,
+        });
+        assert_eq!(p.slowest(), Duration::from_secs(30));
+        assert_eq!(p.total_work, Duration::from_secs(90));
+        // Six 10 s tests beside it: (60 + 60) / 3 = 40 s (a plain 30 s test would give 30 s).
+        v.extend((3..6).map(|i| item(&format!("p t{i}"), 10_000)));
+        let p = plan(&PlanInput {
+            items: v.clone(),
+            shards: 1,
+            workers: 3,
+        });
+        assert_eq!(p.slowest(), Duration::from_secs(40));
+        let mut plain = v.clone();
+        plain[3].attributes.threads = None;
+        let p = plan(&PlanInput {
+            items: plain,
+            shards: 1,
+            workers: 3,
+        });
+        assert_eq!(p.slowest(), Duration::from_secs(30));
+        // "num-cpus" takes all W slots; the lower bound counts slot-time too.
+        v[3].attributes.threads = Some(crate::attrs::ThreadsRequired::all());
+        let p = plan(&PlanInput {
+            items: v,
+            shards: 2,
+            workers: 3,
+        });
+        // total 90 + 60 = 150 slot-seconds over 2 x 3 slots = 25 s; the longest test is 30 s.
+        assert_eq!(p.lower_bound, Duration::from_secs(30));
+        assert_eq!(p.total_work, Duration::from_secs(150));
     }
 
     #[test]

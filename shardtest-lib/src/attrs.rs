@@ -41,6 +41,7 @@
 //! | `#[shard::group("g", max = N)]` | the scheduler runs at most N members at once; the slot is still taken | one of N slot locks `group/g/<i>` held while the body runs | the same |
 //! | `#[shard::flaky(retries = N, backoff = "..")]` | runs **once** per process; the runner retries in a fresh process with the backoff and reports FLAKY | retried in the process up to N times, waiting `backoff`, `2*backoff`, ... (capped at 60 s) | the same |
 //! | `#[shard::non_critical]` | fails normally; the runner lists it as a non-critical failure and the exit status stays 0 | a panic or `Err` is caught, `shardtest: non-critical test X failed: ...` is written to stderr, and the test passes | the same |
+//! | `#[shard::threads(N)]` / `threads("num-cpus")` | takes N of the W worker slots: the scheduler never exceeds W slots and does not starve it; the planner counts N times its duration | informational (nothing is reserved); say `threads-required = N` in an override of `.config/nextest.toml` to have nextest reserve the threads | informational |
 //!
 //! Details that hold everywhere:
 //!
@@ -196,6 +197,34 @@ pub struct RegisteredTest {
     /// A failure is reported but does not fail the run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub non_critical: bool,
+    /// Worker slots the test takes (`#[shard::threads]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Threads>,
+}
+
+/// The worker slots a `#[shard::threads]` test takes: written as a number, or as
+/// `"num-cpus"` for all of them (the runner reads the same two forms).
+///
+/// ```
+/// use shard::attrs::Threads;
+/// assert_eq!(serde_json::to_string(&Threads::Count(2)).unwrap(), "2");
+/// assert_eq!(serde_json::to_string(&Threads::AllWorkers).unwrap(), r#""num-cpus""#);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Threads {
+    /// This many slots.
+    Count(u32),
+    /// Every worker slot.
+    AllWorkers,
+}
+
+impl Serialize for Threads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Threads::Count(n) => s.serialize_u32(*n),
+            Threads::AllWorkers => s.serialize_str("num-cpus"),
+        }
+    }
 }
 
 /// The attributed tests linked into this binary, one entry per test, sorted by name. (When
@@ -232,6 +261,12 @@ pub fn registered_tests() -> Vec<RegisteredTest> {
             });
         }
         t.non_critical |= rec.non_critical;
+        if t.threads.is_none() {
+            t.threads = rec.threads.map(|n| match n {
+                u32::MAX => Threads::AllWorkers,
+                n => Threads::Count(n),
+            });
+        }
     }
     by_name.into_values().collect()
 }

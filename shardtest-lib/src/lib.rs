@@ -8,11 +8,12 @@
 //! ```
 //!
 //! It provides attributes that hold under `cargo shardtest`, `cargo nextest` and plain
-//! `cargo test` alike ([`serial`], [`group`], [`flaky`], [`non_critical`]) and worker-scoped
+//! `cargo test` alike ([`serial`], [`group`], [`flaky`], [`non_critical`]; [`threads`] is
+//! scheduled by `cargo shardtest` and informational elsewhere) and worker-scoped
 //! fixtures (ports, temp and artifact dirs, a host registry, clusters, PostgreSQL).
 #![warn(missing_docs)]
 
-pub use shardtest_macros::{flaky, group, hosts, non_critical, serial};
+pub use shardtest_macros::{flaky, group, hosts, non_critical, serial, threads};
 
 pub mod lockdir;
 

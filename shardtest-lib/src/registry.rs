@@ -61,6 +61,8 @@ pub struct TestRecord {
     pub flaky: Option<FlakyRecord>,
     /// Failure reported, not fatal.
     pub non_critical: bool,
+    /// Worker slots the test takes (`#[shard::threads(N)]`); `u32::MAX` is all of them.
+    pub threads: Option<u32>,
     /// Always [`anchor`]: keeps this module's object file (and its constructor) linked.
     pub anchor: fn(),
 }
@@ -304,6 +306,7 @@ fn check_duplicates(rec: &'static TestRecord) {
     let mut group = 0;
     let mut flaky = 0;
     let mut non_critical = 0;
+    let mut threads = 0;
     for other in TESTS
         .iter()
         .filter(|o| o.name == rec.name && o.module_path == rec.module_path)
@@ -312,12 +315,14 @@ fn check_duplicates(rec: &'static TestRecord) {
         group += usize::from(other.group.is_some());
         flaky += usize::from(other.flaky.is_some());
         non_critical += usize::from(other.non_critical);
+        threads += usize::from(other.threads.is_some());
     }
     for (count, attr) in [
         (serial, "serial"),
         (group, "group"),
         (flaky, "flaky"),
         (non_critical, "non_critical"),
+        (threads, "threads"),
     ] {
         assert!(
             count <= 1,

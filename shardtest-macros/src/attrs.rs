@@ -1,5 +1,5 @@
-//! Expansion of the test attributes `#[shard::serial]`, `#[shard::group]`, `#[shard::flaky]`
-//! and `#[shard::non_critical]`.
+//! Expansion of the test attributes `#[shard::serial]`, `#[shard::group]`, `#[shard::flaky]`,
+//! `#[shard::non_critical]` and `#[shard::threads]`.
 //!
 //! The outermost shard attribute on a function does all the work: it also takes the other
 //! `shard::...` attributes written below it off the function (so a stack of them expands once,
@@ -30,13 +30,19 @@ const MAX_RETRIES: u64 = 100;
 /// Largest accepted `backoff` (the runner caps each wait at 60 s too).
 const MAX_BACKOFF_MS: u64 = 60_000;
 
-/// The four attributes.
+/// Largest accepted `threads` count.
+const MAX_THREADS: u64 = 1024;
+/// `Spec::threads` for `"num-cpus"`: every worker.
+const ALL_THREADS: u32 = u32::MAX;
+
+/// The attributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Serial,
     Group,
     Flaky,
     NonCritical,
+    Threads,
 }
 
 impl Kind {
@@ -46,6 +52,7 @@ impl Kind {
             Kind::Group => "group",
             Kind::Flaky => "flaky",
             Kind::NonCritical => "non_critical",
+            Kind::Threads => "threads",
         }
     }
 
@@ -55,6 +62,7 @@ impl Kind {
             "group" => Kind::Group,
             "flaky" => Kind::Flaky,
             "non_critical" => Kind::NonCritical,
+            "threads" => Kind::Threads,
             _ => return None,
         })
     }
@@ -71,6 +79,8 @@ struct Spec {
     flaky: Option<(u32, u64)>,
     /// Failure reported, not fatal.
     non_critical: bool,
+    /// Worker slots taken ([`ALL_THREADS`] for `"num-cpus"`).
+    threads: Option<u32>,
 }
 
 pub fn serial(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -87,6 +97,10 @@ pub fn flaky(args: TokenStream, item: TokenStream) -> TokenStream {
 
 pub fn non_critical(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::NonCritical, args, item)
+}
+
+pub fn threads(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(Kind::Threads, args, item)
 }
 
 fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -271,8 +285,31 @@ fn apply(kind: Kind, args: TokenStream, spec: &mut Spec) -> syn::Result<()> {
             }
             spec.non_critical = true;
         }
+        Kind::Threads => spec.threads = Some(parse_threads(args)?),
     }
     Ok(())
+}
+
+/// `#[shard::threads(N)]` (1 to [`MAX_THREADS`]) or `#[shard::threads("num-cpus")]`.
+fn parse_threads(args: TokenStream) -> syn::Result<u32> {
+    let usage = "expected the number of worker slots the test takes, as in \
+                 `#[shard::threads(4)]`, or `#[shard::threads(\"num-cpus\")]` for all of them";
+    if args.is_empty() {
+        return Err(syn::Error::new(Span::call_site(), usage));
+    }
+    let span = args.span();
+    match syn::parse2::<Lit>(args) {
+        Ok(Lit::Int(n)) => match n.base10_parse::<u64>() {
+            Ok(v) if (1..=MAX_THREADS).contains(&v) => Ok(v as u32),
+            _ => Err(syn::Error::new(
+                n.span(),
+                format!("`threads` must be between 1 and {MAX_THREADS}"),
+            )),
+        },
+        Ok(Lit::Str(s)) if s.value() == "num-cpus" => Ok(ALL_THREADS),
+        Ok(other) => Err(syn::Error::new(other.span(), usage)),
+        Err(_) => Err(syn::Error::new(span, usage)),
+    }
 }
 
 fn parse_serial(args: TokenStream) -> syn::Result<String> {
@@ -537,6 +574,10 @@ fn render(func: &ItemFn, spec: &Spec) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let non_critical = spec.non_critical;
+    let threads = match spec.threads {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
 
     let attrs = &func.attrs;
     let vis = &func.vis;
@@ -559,6 +600,7 @@ fn render(func: &ItemFn, spec: &Spec) -> TokenStream {
             group: #group,
             flaky: #flaky,
             non_critical: #non_critical,
+            threads: #threads,
             anchor: ::shard::__private::anchor,
         };
     };
@@ -631,6 +673,14 @@ mod tests {
         assert!(spec_of(Kind::Flaky, "retries = 2, jitter = 1").is_err());
         assert!(spec_of(Kind::NonCritical, "").unwrap().non_critical);
         assert!(spec_of(Kind::NonCritical, "x").is_err());
+        assert_eq!(spec_of(Kind::Threads, "2").unwrap().threads, Some(2));
+        assert_eq!(
+            spec_of(Kind::Threads, "\"num-cpus\"").unwrap().threads,
+            Some(ALL_THREADS)
+        );
+        for bad in ["", "0", "2000", "\"many\"", "x", "2, 3", "n = 2"] {
+            assert!(spec_of(Kind::Threads, bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

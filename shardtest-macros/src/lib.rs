@@ -1,5 +1,6 @@
 //! Attribute and function-like macros of shardtest, re-exported by `shardtest-lib` as
-//! `shard::serial`, `shard::group`, `shard::flaky`, `shard::non_critical` and `shard::hosts!`.
+//! `shard::serial`, `shard::group`, `shard::flaky`, `shard::non_critical`, `shard::threads`
+//! and `shard::hosts!`.
 //! Use them through `shardtest-lib`; this crate's items expand to paths under `::shard`.
 
 use proc_macro::TokenStream;
@@ -74,6 +75,27 @@ pub fn group(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn flaky(args: TokenStream, item: TokenStream) -> TokenStream {
     attrs::flaky(args.into(), item.into()).into()
+}
+
+/// `#[shard::threads(N)]`: the test needs N cores (rayon, compression, a 3-node cluster) and
+/// takes N of the W worker slots; `#[shard::threads("num-cpus")]` takes all of them.
+///
+/// - `cargo shardtest`: the scheduler never runs more than W slots' worth of tests at once,
+///   and the heavy test gets its slots within a bounded wait (light tests stop starting while
+///   it waits at the head of the queue); the planner counts it as N times its duration.
+/// - `cargo test` and `cargo nextest run`: informational only (nothing is reserved). Under
+///   nextest, say the same with a `threads-required = N` override in `.config/nextest.toml`.
+///
+/// N is 1 to 1024 (more than W means W). Stacks with the other shard attributes.
+///
+/// ```ignore
+/// #[test]
+/// #[shard::threads(4)]
+/// fn builds_the_index() { /* ... */ }
+/// ```
+#[proc_macro_attribute]
+pub fn threads(args: TokenStream, item: TokenStream) -> TokenStream {
+    attrs::threads(args.into(), item.into()).into()
 }
 
 /// `#[shard::non_critical]`: a failure is reported but does not fail the run.

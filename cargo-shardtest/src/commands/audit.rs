@@ -134,6 +134,8 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
         .run;
     run_args.build = args.build.clone();
     run_args.filter = args.filter.clone();
+    // An audit runs everything, whatever fail-fast setting the environment carries.
+    run_args.max_fail = None;
     run_args.jobs = Some(max_workers.max(2));
     run_args.timeout = args.timeout;
     run_args.artifact_dir = args.artifact_dir.clone();

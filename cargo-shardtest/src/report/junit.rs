@@ -308,6 +308,8 @@ pub struct JunitReporter {
     builder: JsonReportBuilder,
     result: Option<Result<(), JunitError>>,
     owners: Option<crate::report::health::owners::OwnerLookup>,
+    /// Tests `--skip-non-critical` left out.
+    skipped_non_critical: Vec<crate::id::TestId>,
 }
 
 impl JunitReporter {
@@ -318,6 +320,7 @@ impl JunitReporter {
             builder: JsonReportBuilder::new(Vec::new(), None),
             result: None,
             owners: None,
+            skipped_non_critical: Vec::new(),
         }
     }
 
@@ -332,6 +335,13 @@ impl JunitReporter {
         self.owners = Some(owners);
     }
 
+    /// The non-critical tests `--skip-non-critical` left out: each is a
+    /// `<skipped type="skip-non-critical">` with a message saying so, and every suite gets a
+    /// `shardtest.skipped_non_critical` property with their number.
+    pub fn set_skipped_non_critical(&mut self, tests: Vec<crate::id::TestId>) {
+        self.skipped_non_critical = tests;
+    }
+
     /// The outcome of writing the file (call after the run).
     pub fn finish(self) -> Result<(), JunitError> {
         self.result.unwrap_or(Err(JunitError::NoRun))
@@ -343,7 +353,31 @@ impl JunitReporter {
         if let Some(owners) = &self.owners {
             add_owners(&mut junit, owners);
         }
+        if !self.skipped_non_critical.is_empty() {
+            mark_skipped_non_critical(&mut junit, &self.skipped_non_critical);
+        }
         write(&junit, &self.path)
+    }
+}
+
+/// Marks the tests `--skip-non-critical` left out in a JUnit report (see
+/// [`JunitReporter::set_skipped_non_critical`]).
+fn mark_skipped_non_critical(report: &mut Report, tests: &[crate::id::TestId]) {
+    let n = tests.len().to_string();
+    for suite in &mut report.test_suites {
+        suite.add_property(Property::new("shardtest.skipped_non_critical", n.as_str()));
+        for tc in &mut suite.test_cases {
+            let hit = tests.iter().any(|id| {
+                tc.classname.as_deref() == Some(id.binary.as_str())
+                    && tc.name.as_str() == id.name.as_str()
+            });
+            if hit {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message("non-critical test left out by --skip-non-critical")
+                    .set_type("skip-non-critical");
+                tc.status = s;
+            }
+        }
     }
 }
 

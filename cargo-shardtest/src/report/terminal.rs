@@ -133,6 +133,8 @@ pub struct TerminalReporter<W: Write> {
     repeat: u32,
     /// Of the tests to run, how many have recorded history (`None`: not told).
     history: Option<(usize, usize)>,
+    /// Non-critical tests left out by `--skip-non-critical` (said loudly in the summary).
+    skipped_non_critical: Vec<TestId>,
 }
 
 impl<W: Write> TerminalReporter<W> {
@@ -161,7 +163,21 @@ impl<W: Write> TerminalReporter<W> {
             owners: None,
             repeat: 1,
             history: None,
+            skipped_non_critical: Vec::new(),
         }
+    }
+
+    /// Tells the reporter which non-critical tests `--skip-non-critical` left out: the summary
+    /// then says so in a line of its own.
+    ///
+    /// ```
+    /// use shardtest::event::{EventConsumer, RunEvent};
+    /// let mut t = shardtest::report::terminal::TerminalReporter::new(Vec::new());
+    /// t.set_skipped_non_critical(vec!["pkg sandbox::charges".parse().unwrap()]);
+    /// t.on_event(&RunEvent::RunFinished { elapsed: Default::default(), interrupted: false });
+    /// ```
+    pub fn set_skipped_non_critical(&mut self, tests: Vec<TestId>) {
+        self.skipped_non_critical = tests;
     }
 
     /// Tells the reporter how many of the `to_run` tests have recorded history: with none,
@@ -443,6 +459,20 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                         "{}: {} tests did not run or were stopped",
                         self.label("INTERRUPTED", 12),
                         c.not_run
+                    );
+                }
+                if !self.skipped_non_critical.is_empty() {
+                    let names: Vec<String> = self
+                        .skipped_non_critical
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    let _ = writeln!(
+                        self.out,
+                        "{}: {} non-critical tests were NOT RUN (--skip-non-critical): {}",
+                        self.label("SKIPPED NC", 12),
+                        names.len(),
+                        names.join(", ")
                     );
                 }
                 let predicted = if self.no_history() {

@@ -68,6 +68,11 @@ pub struct RunnerConfig {
     pub keep_output: bool,
     /// Retries for every failing test (a `#[shard::flaky]` policy can ask for more).
     pub retries: u32,
+    /// Wait before each retry of a test without a `#[shard::flaky]` backoff of its own.
+    pub retry_backoff: Duration,
+    /// Stop starting tests once this many (critical) tests have failed; the running ones
+    /// finish, the rest are reported as not run (`--max-fail`, nextest's `fail-fast`).
+    pub max_fail: Option<u32>,
     /// Root of this run's artifacts (per-test dirs, kept logs).
     pub artifact_root: PathBuf,
     /// Scratch directory for live output capture.
@@ -125,6 +130,8 @@ impl RunnerConfig {
             timeout_grace: Duration::from_secs(10),
             keep_output: false,
             retries: 0,
+            retry_backoff: Duration::ZERO,
+            max_fail: None,
             logs_dir: root.join("live"),
             artifact_root: root,
             extra_args: vec![],
@@ -370,6 +377,8 @@ struct Scheduler<'a, 's> {
     /// How often each test was handed back unrun (batch mode).
     unrun: Vec<u32>,
     interrupted: bool,
+    /// `max_fail` was reached: nothing more starts.
+    stopping: bool,
     outcome: RunOutcome,
     /// Where more work comes from, if anywhere (a shared queue); `None` once exhausted.
     source: Option<&'s mut dyn source::WorkSource>,
@@ -599,6 +608,7 @@ pub fn run_from(
         serial_busy: BTreeMap::new(),
         group_busy: BTreeMap::new(),
         interrupted: false,
+        stopping: false,
         outcome: RunOutcome::default(),
         source,
         source_wait: None,
@@ -655,6 +665,24 @@ fn worker_loop(
     }
 }
 
+/// A test's slow-warning period and hard timeout: its own (from a nextest override) or the
+/// run's.
+fn limits_of(test: Option<&ShardTest>, config: &RunnerConfig) -> (Duration, Option<Duration>) {
+    let Some(test) = test else {
+        // A batch whose first test has not begun: the run's limits.
+        return (config.slow_after.max(Duration::from_millis(1)), config.timeout);
+    };
+    let a = &test.case.attributes;
+    let slow = a
+        .slow_ms
+        .map_or(config.slow_after, Duration::from_millis)
+        .max(Duration::from_millis(1));
+    (
+        slow,
+        a.timeout_ms.map(Duration::from_millis).or(config.timeout),
+    )
+}
+
 impl Scheduler<'_, '_> {
     fn event_loop(
         &mut self,
@@ -667,8 +695,8 @@ impl Scheduler<'_, '_> {
             self.refill();
             self.dispatch(jobs);
             let running = self.slots.iter().any(Option::is_some);
-            if !running && self.queue.is_empty() && self.delayed.is_empty() && self.source.is_none()
-            {
+            let more_to_come = self.source.is_some() && !self.stopping && !self.interrupted;
+            if !running && self.queue.is_empty() && self.delayed.is_empty() && !more_to_come {
                 return;
             }
             consumer.flush();
@@ -702,7 +730,8 @@ impl Scheduler<'_, '_> {
     /// Asks the work source for tests when the scheduler's own queue is empty and a worker
     /// is idle (and the source did not ask to wait).
     fn refill(&mut self) {
-        if self.interrupted || !self.queue.is_empty() || !self.delayed.is_empty() {
+        if self.interrupted || self.stopping || !self.queue.is_empty() || !self.delayed.is_empty()
+        {
             return;
         }
         if self.source_wait.is_some_and(|t| Instant::now() < t) {
@@ -737,7 +766,7 @@ impl Scheduler<'_, '_> {
         let mut next: Option<Instant> = self.delayed.iter().map(|(t, _)| *t).min();
         for r in self.slots.iter().flatten() {
             // Before a batch's first test begins, the timeout runs from its process start.
-            let Some((_, started)) = r.clock() else {
+            let Some((test, started)) = r.clock() else {
                 continue;
             };
             if let Some(term) = r.term_at {
@@ -748,9 +777,10 @@ impl Scheduler<'_, '_> {
             if r.killed.is_some() {
                 continue;
             }
-            let slow = started + self.config.slow_after * (r.slow_warnings + 1);
+            let (slow_after, timeout) = limits_of(self.tests.get(test), self.config);
+            let slow = started + slow_after * (r.slow_warnings + 1);
             next = Some(next.map_or(slow, |n| n.min(slow)));
-            if let Some(t) = self.config.timeout {
+            if let Some(t) = timeout {
                 let hard = started + t;
                 next = Some(next.map_or(hard, |n| n.min(hard)));
             }
@@ -781,7 +811,8 @@ impl Scheduler<'_, '_> {
                 continue;
             }
             let elapsed = now.saturating_duration_since(started);
-            if let Some(t) = self.config.timeout
+            let (slow_after, timeout) = limits_of(self.tests.get(test), self.config);
+            if let Some(t) = timeout
                 && elapsed >= t
             {
                 // Graceful first: SIGTERM to the whole group, SIGKILL after the grace period.
@@ -799,7 +830,7 @@ impl Scheduler<'_, '_> {
                 });
                 continue;
             }
-            if test != usize::MAX && elapsed >= self.config.slow_after * (r.slow_warnings + 1) {
+            if test != usize::MAX && elapsed >= slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
                 consumer.on_event(&RunEvent::TestSlow {
                     id: self.tests[test].case.id.clone(),
@@ -844,6 +875,25 @@ impl Scheduler<'_, '_> {
         })
     }
 
+    /// Worker slots `job` takes: the most any of its tests needs (1 for plain tests).
+    fn slots_of(&self, job: &Job) -> u32 {
+        let w = self.config.workers;
+        job.tests
+            .iter()
+            .map(|&i| self.tests[i].case.attributes.slots(w))
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Worker slots taken by the running jobs.
+    fn slots_in_use(&self) -> u32 {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|r| self.slots_of(&r.job))
+            .sum()
+    }
+
     fn hold(&mut self, job: &Job, take: bool) {
         for &i in &job.tests {
             let attrs = &self.tests[i].case.attributes;
@@ -859,7 +909,7 @@ impl Scheduler<'_, '_> {
     }
 
     fn dispatch(&mut self, jobs: &[Sender<Job>]) {
-        if self.interrupted {
+        if self.interrupted || self.stopping {
             return;
         }
         for (slot, worker) in jobs.iter().enumerate().take(self.slots.len()) {
@@ -869,6 +919,12 @@ impl Scheduler<'_, '_> {
             let Some(pos) = self.queue.iter().position(|j| self.allowed(j)) else {
                 return;
             };
+            // Worker slots (`#[shard::threads(N)]`, nextest's threads-required): never more
+            // than W in use; the first startable job waits for its slots and nothing behind it
+            // starts meanwhile, so a heavy test is never starved.
+            if self.slots_in_use() + self.slots_of(&self.queue[pos]) > self.config.workers.max(1) {
+                break;
+            }
             let Some(job) = self.queue.remove(pos) else {
                 return;
             };
@@ -978,7 +1034,7 @@ impl Scheduler<'_, '_> {
                 attempt,
                 output,
             } => {
-                if self.interrupted {
+                if self.interrupted || self.stopping {
                     for t in tests {
                         self.outstanding[t] = 0;
                         self.emit_finished(t, TestStatus::NotRun, consumer);
@@ -1106,6 +1162,11 @@ impl Scheduler<'_, '_> {
                 process::kill_group(pgid, libc::SIGKILL);
             }
         }
+        self.cancel_pending(consumer);
+    }
+
+    /// Reports every queued or delayed test that is not running as not run.
+    fn cancel_pending(&mut self, consumer: &mut dyn EventConsumer) {
         let mut pending: Vec<usize> = self.queue.drain(..).flat_map(|j| j.tests).collect();
         pending.extend(self.delayed.drain(..).flat_map(|(_, j)| j.tests));
         pending.sort_by(|&a, &b| self.tests[a].case.id.cmp(&self.tests[b].case.id));
@@ -1117,14 +1178,22 @@ impl Scheduler<'_, '_> {
             .flat_map(|r| r.job.tests.iter().copied())
             .collect();
         if let Some(source) = self.source.as_deref_mut() {
-            let ids: Vec<TestId> = pending
+            // Interrupted: the running tests are being killed too. Stopping (`--max-fail`):
+            // they finish, and their results still go to the source.
+            let given: Vec<usize> = if self.interrupted {
+                pending.iter().chain(&running).copied().collect()
+            } else {
+                pending.iter().copied().filter(|t| !running.contains(t)).collect()
+            };
+            let ids: Vec<TestId> = given
                 .iter()
-                .chain(&running)
                 .map(|&t| self.tests[t].case.id.clone())
                 .collect();
             source.give_back(&ids);
         }
-        self.source = None;
+        if self.interrupted {
+            self.source = None;
+        }
         for t in pending {
             // A test with copies still running reports when they end.
             if !running.contains(&t) && self.outstanding[t] > 0 {
@@ -1141,6 +1210,11 @@ impl Scheduler<'_, '_> {
             TestStatus::Failed if !t.case.attributes.non_critical => self.outcome.failed += 1,
             _ => {}
         }
+        let stop_now = !self.stopping
+            && self
+                .config
+                .max_fail
+                .is_some_and(|m| self.outcome.failed >= m.max(1) as usize);
         let mut attempts = std::mem::take(&mut self.attempts[test]);
         attempts.sort_by_key(|a| a.attempt);
         if let Some(source) = self.source.as_deref_mut()
@@ -1154,6 +1228,12 @@ impl Scheduler<'_, '_> {
             attempts,
             attributes: t.case.attributes.clone(),
         });
+        if stop_now {
+            // Fail fast: the running tests finish; nothing else starts.
+            self.stopping = true;
+            self.stop.store(true, Ordering::SeqCst);
+            self.cancel_pending(consumer);
+        }
     }
 
     fn ended(
@@ -1232,13 +1312,13 @@ impl Scheduler<'_, '_> {
         } else if interrupted {
             self.outstanding[test] = 0;
             self.emit_finished(test, TestStatus::NotRun, consumer);
-        } else if attempt < max_attempts && !self.interrupted {
+        } else if attempt < max_attempts && !self.interrupted && !self.stopping {
             let backoff = t
                 .case
                 .attributes
                 .flaky
                 .as_ref()
-                .map_or(Duration::ZERO, |f| f.backoff_before(attempt));
+                .map_or(self.config.retry_backoff, |f| f.backoff_before(attempt));
             consumer.on_event(&RunEvent::TestRetrying {
                 id: t.case.id.clone(),
                 failed: record,

@@ -313,7 +313,7 @@ fn a_setsid_child_is_reported_as_a_leak_and_killed_in_both_modes() {
             .collect();
         assert_eq!(
             leaked,
-            ["under-fire::procs setsid_leak"],
+            ["under-fire::procs a_setsid_leak"],
             "{isolation}: {}",
             text(&o)
         );

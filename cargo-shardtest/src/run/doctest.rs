@@ -6,8 +6,7 @@ use super::{Job, RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::doctest::DocArgs;
 use crate::event::AttemptOutcome;
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc::Sender;
 use std::time::{Instant, SystemTime};
 
@@ -132,12 +131,6 @@ pub(super) fn command(
     for s in &args.skips {
         cmd.args(["--skip", s]);
     }
-    cmd.env("SHARDTEST_WORKER_ID", slot.to_string())
-        .env("SHARDTEST_WORKERS", config.workers.to_string())
-        .env("SHARDTEST_SHARD", config.shard.to_string())
-        .env("SHARDTEST_RUN_ID", &config.run_id)
-        .env("SHARDTEST_ATTEMPT", attempt.to_string());
-    cmd.stdin(Stdio::null());
-    cmd.process_group(0);
+    super::process::as_test_process(&mut cmd, config, slot, attempt);
     cmd
 }

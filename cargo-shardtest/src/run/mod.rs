@@ -670,7 +670,10 @@ fn worker_loop(
 fn limits_of(test: Option<&ShardTest>, config: &RunnerConfig) -> (Duration, Option<Duration>) {
     let Some(test) = test else {
         // A batch whose first test has not begun: the run's limits.
-        return (config.slow_after.max(Duration::from_millis(1)), config.timeout);
+        return (
+            config.slow_after.max(Duration::from_millis(1)),
+            config.timeout,
+        );
     };
     let a = &test.case.attributes;
     let slow = a
@@ -730,8 +733,7 @@ impl Scheduler<'_, '_> {
     /// Asks the work source for tests when the scheduler's own queue is empty and a worker
     /// is idle (and the source did not ask to wait).
     fn refill(&mut self) {
-        if self.interrupted || self.stopping || !self.queue.is_empty() || !self.delayed.is_empty()
-        {
+        if self.interrupted || self.stopping || !self.queue.is_empty() || !self.delayed.is_empty() {
             return;
         }
         if self.source_wait.is_some_and(|t| Instant::now() < t) {
@@ -1183,7 +1185,11 @@ impl Scheduler<'_, '_> {
             let given: Vec<usize> = if self.interrupted {
                 pending.iter().chain(&running).copied().collect()
             } else {
-                pending.iter().copied().filter(|t| !running.contains(t)).collect()
+                pending
+                    .iter()
+                    .copied()
+                    .filter(|t| !running.contains(t))
+                    .collect()
             };
             let ids: Vec<TestId> = given
                 .iter()

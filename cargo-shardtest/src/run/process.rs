@@ -26,6 +26,14 @@ pub(super) fn test_command(
     let mut cmd = Command::new(&binary.path);
     cmd.current_dir(crate::list::existing_dir(&binary.package_dir));
     cmd.envs(binary.cargo_env());
+    as_test_process(&mut cmd, config, slot, attempt);
+    cmd
+}
+
+/// What every process the runner starts for tests gets: the run's `SHARDTEST_*` variables
+/// for its worker slot and attempt, no standard input, and a process group of its own (so a
+/// timeout or a leak check reaches everything it started).
+pub(super) fn as_test_process(cmd: &mut Command, config: &RunnerConfig, slot: u32, attempt: u32) {
     cmd.env("SHARDTEST_WORKER_ID", slot.to_string())
         .env("SHARDTEST_WORKERS", config.workers.to_string())
         .env("SHARDTEST_SHARD", config.shard.to_string())
@@ -33,7 +41,6 @@ pub(super) fn test_command(
         .env("SHARDTEST_ATTEMPT", attempt.to_string());
     cmd.stdin(Stdio::null());
     cmd.process_group(0);
-    cmd
 }
 
 /// Runs one attempt of one test in a fresh process: `Spawned` and `Began` as soon as the

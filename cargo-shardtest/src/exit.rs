@@ -45,8 +45,8 @@ impl ExitStatus {
         ExitStatus::Setup,
         ExitStatus::TestsFailed,
         ExitStatus::BuildFailed,
-        ExitStatus::OutputFailed,
         ExitStatus::QueueLost,
+        ExitStatus::OutputFailed,
         ExitStatus::Interrupted,
     ];
 
@@ -98,7 +98,7 @@ impl ExitStatus {
                 "the tests passed, but a JSON or JUnit report could not be written"
             }
             ExitStatus::QueueLost => {
-                "the shared queue was unreachable past its retry window or lost the run; no test is reported as passed that did not run"
+                "the shared queue (--queue) was unreachable past its retry window, or lost the run"
             }
             ExitStatus::Interrupted => {
                 "interrupted (Ctrl-C, SIGTERM): running tests were stopped, reports were written"

@@ -256,6 +256,8 @@ mod tests {
             target_name: "demo".into(),
             bin_exes: Default::default(),
             out_dir: None,
+            custom_harness: false,
+            doctest: None,
         };
         let q = ok.query(&binary);
         assert!(ok.matches(q.as_ref(), "b"));

@@ -232,6 +232,8 @@ mod tests {
             target_name: "p".into(),
             bin_exes: Default::default(),
             out_dir: None,
+            custom_harness: false,
+            doctest: None,
         };
         let case = |name: &str, attributes: TestAttributes| TestCase {
             id: format!("p {name}").parse().unwrap(),

@@ -1,6 +1,8 @@
 //! How much work one lease holds. A long test is leased alone; short ones are batched so the
-//! queue's round trips stay a small share of the work; near the end of the queue leases
-//! shrink to single tests so the jobs finish together.
+//! queue's round trips stay a small share of the work (by predicted work, and by count: at
+//! least an eighth of a worker's fair share of the queued tests, so guessed estimates still
+//! give leases worth a process start); near the end of the queue leases shrink to single
+//! tests so the jobs finish together.
 
 use std::time::Duration;
 

@@ -77,18 +77,24 @@ if live < 1 then live = 1 end
 local remaining = tonumber(redis.call('GET', p..'remaining') or 0)
 local cap = math.floor(remaining / (4 * live * workers))
 if cap > max_work then cap = max_work end
+-- At least a share of the queued tests by count (an eighth of a worker's fair share), so a
+-- suite whose estimates are guesses still gets leases worth a process start; it shrinks to
+-- one near the end.
+local min_tests = math.ceil(redis.call('LLEN', p..'queue') / (8 * live * workers))
 local taken, work = {}, 0
 while #taken < max_tests do
   local id = redis.call('LPOP', p..'queue')
   if not id then break end
   if redis.call('HEXISTS', p..'done', id) == 0 then
     local e = tonumber(redis.call('HGET', p..'est', id) or 0)
-    if #taken > 0 and work + e > cap then
+    if #taken > 0 and (e > cap or (work + e > cap and #taken >= min_tests)) then
       redis.call('LPUSH', p..'queue', id)
       break
     end
     table.insert(taken, id)
     work = work + e
+    -- A long test is leased alone.
+    if e > cap then break end
   end
 end
 if #taken == 0 then

@@ -71,6 +71,17 @@ pub trait WorkQueue: Send {
         result: &StoredResult,
     ) -> Result<Completion, QueueError>;
 
+    /// Stores several results in one round trip (as [`WorkQueue::complete`] each).
+    fn complete_many(
+        &mut self,
+        results: &[(LeaseId, StoredResult)],
+    ) -> Result<Vec<Completion>, QueueError> {
+        results
+            .iter()
+            .map(|(lease, r)| self.complete(lease, r))
+            .collect()
+    }
+
     /// Gives the unstarted tests of a lease back (interrupt, fail-fast) and drops the lease.
     fn release(&mut self, lease: &LeaseId, unstarted: &[TestId]) -> Result<(), QueueError>;
 

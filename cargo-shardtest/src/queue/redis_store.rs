@@ -132,27 +132,32 @@ end
 return lost
 "#;
 
-/// Stores a result (first one wins; an identical repeat is not a duplicate) and drops the
-/// test from its lease.
+/// Stores results, `(lease, test, result)` triples after the prefix and TTL: the first
+/// result of a test wins (an identical repeat is not a duplicate), and each test leaves its
+/// lease. Returns `first` or `duplicate` per triple, or `{'gone'}`.
 const COMPLETE: &str = r#"
-local p = ARGV[1]
-local lid, id, result, ttl = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-if redis.call('EXISTS', p..'meta') == 0 then return 'gone' end
-local outcome = 'first'
-if redis.call('HSETNX', p..'done', id, result) == 0 then
-  if redis.call('HGET', p..'done', id) ~= result then
-    redis.call('HINCRBY', p..'dups', id, 1)
-    redis.call('EXPIRE', p..'dups', ttl)
-    outcome = 'duplicate'
+local p, ttl = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', p..'meta') == 0 then return {'gone'} end
+local out = {}
+for i = 3, #ARGV, 3 do
+  local lid, id, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local outcome = 'first'
+  if redis.call('HSETNX', p..'done', id, result) == 0 then
+    if redis.call('HGET', p..'done', id) ~= result then
+      redis.call('HINCRBY', p..'dups', id, 1)
+      redis.call('EXPIRE', p..'dups', ttl)
+      outcome = 'duplicate'
+    end
   end
+  redis.call('LREM', p..'lease:'..lid, 0, id)
+  if redis.call('LLEN', p..'lease:'..lid) == 0 then
+    redis.call('ZREM', p..'leases', lid)
+    redis.call('HDEL', p..'owners', lid)
+  end
+  table.insert(out, outcome)
 end
 redis.call('EXPIRE', p..'done', ttl)
-redis.call('LREM', p..'lease:'..lid, 0, id)
-if redis.call('LLEN', p..'lease:'..lid) == 0 then
-  redis.call('ZREM', p..'leases', lid)
-  redis.call('HDEL', p..'owners', lid)
-end
-return outcome
+return out
 "#;
 
 /// Puts unstarted tests of a lease back at the front of the queue and drops the lease.
@@ -439,26 +444,48 @@ impl WorkQueue for RedisQueue {
         lease: &LeaseId,
         result: &StoredResult,
     ) -> Result<Completion, QueueError> {
+        let mut out = self.complete_many(&[(lease.clone(), result.clone())])?;
+        Ok(out.pop().unwrap_or(Completion::First))
+    }
+
+    fn complete_many(
+        &mut self,
+        results: &[(LeaseId, StoredResult)],
+    ) -> Result<Vec<Completion>, QueueError> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
         let s = script(COMPLETE);
         let (prefix, ttl) = (self.prefix.clone(), self.ttl_secs());
-        let json = serde_json::to_string(result).map_err(|e| QueueError::Server {
-            url: self.url.to_string(),
-            message: format!("encoding a result: {e}"),
-        })?;
-        let id = result.record.id.to_string();
-        let reply: String = self.with_retry(|con| {
-            s.arg(&prefix)
-                .arg(&lease.0)
-                .arg(&id)
-                .arg(&json)
-                .arg(ttl)
-                .invoke(con)
-        })?;
-        match reply.as_str() {
-            "gone" => Err(self.gone()),
-            "duplicate" => Ok(Completion::Duplicate),
-            _ => Ok(Completion::First),
+        let mut triples = Vec::with_capacity(results.len());
+        for (lease, r) in results {
+            let json = serde_json::to_string(r).map_err(|e| QueueError::Server {
+                url: self.url.to_string(),
+                message: format!("encoding a result: {e}"),
+            })?;
+            triples.push((lease.0.clone(), r.record.id.to_string(), json));
         }
+        let reply: Vec<String> = self.with_retry(|con| {
+            let mut inv = s.prepare_invoke();
+            inv.arg(&prefix).arg(ttl);
+            for (lease, id, json) in &triples {
+                inv.arg(lease).arg(id).arg(json);
+            }
+            inv.invoke(con)
+        })?;
+        if reply.first().map(String::as_str) == Some("gone") {
+            return Err(self.gone());
+        }
+        Ok(reply
+            .iter()
+            .map(|r| {
+                if r == "duplicate" {
+                    Completion::Duplicate
+                } else {
+                    Completion::First
+                }
+            })
+            .collect())
     }
 
     fn release(&mut self, lease: &LeaseId, unstarted: &[TestId]) -> Result<(), QueueError> {

@@ -35,7 +35,7 @@ impl Default for LeasePolicy {
     fn default() -> Self {
         LeasePolicy {
             max_work: Duration::from_secs(2),
-            max_tests: 256,
+            max_tests: 1024,
             lease_timeout: Duration::from_secs(15),
             retry_for: Duration::from_secs(30),
             ttl: Duration::from_secs(24 * 3600),

@@ -49,7 +49,7 @@ fn result(job: &JobId, id: &TestId) -> StoredResult {
 fn drain(q: &mut RedisQueue, job: &JobId, workers: u32) -> Vec<Vec<TestId>> {
     let mut leases = Vec::new();
     loop {
-        match q.lease(job, workers).unwrap() {
+        match q.lease(job, workers, &[]).unwrap() {
             LeaseGrant::Tests { lease, tests } => {
                 for t in &tests {
                     assert_eq!(
@@ -77,7 +77,7 @@ fn the_first_job_seeds_and_every_test_is_leased_exactly_once() {
     let (ja, jb) = (JobId::generate(), JobId::generate());
     // The first leases are the long tests, each alone.
     for _ in 0..3 {
-        match a.lease(&ja, 2).unwrap() {
+        match a.lease(&ja, 2, &[]).unwrap() {
             LeaseGrant::Tests { lease, tests } => {
                 assert_eq!(tests.len(), 1, "a long test is leased alone: {tests:?}");
                 a.complete(&lease, &result(&ja, &tests[0])).unwrap();
@@ -121,7 +121,7 @@ fn an_expired_lease_goes_back_and_a_late_result_counts_once() {
     let LeaseGrant::Tests {
         lease: lost,
         tests: held,
-    } = dead.lease(&jd, 1).unwrap()
+    } = dead.lease(&jd, 1, &[]).unwrap()
     else {
         panic!()
     };
@@ -129,7 +129,7 @@ fn an_expired_lease_goes_back_and_a_late_result_counts_once() {
     let mut got = Vec::new();
     let start = std::time::Instant::now();
     while got.len() < 3 {
-        match live.lease(&jl, 1).unwrap() {
+        match live.lease(&jl, 1, &[]).unwrap() {
             LeaseGrant::Tests { lease, tests } => {
                 for t in &tests {
                     live.complete(&lease, &result(&jl, t)).unwrap();
@@ -156,7 +156,7 @@ fn an_expired_lease_goes_back_and_a_late_result_counts_once() {
         (status.done, status.duplicates, status.expired_leases),
         (3, 1, 1)
     );
-    assert_eq!(live.lease(&jl, 1).unwrap(), LeaseGrant::Done);
+    assert_eq!(live.lease(&jl, 1, &[]).unwrap(), LeaseGrant::Done);
     // The first result stands.
     let r = live.results().unwrap();
     assert!(r.iter().all(|r| r.record.status == TestStatus::Passed));
@@ -188,9 +188,12 @@ fn fail_fast_stops_every_job_from_taking_work() {
     let mut a = queue(&server, "stop", LeasePolicy::default());
     a.seed(&tests(10, |_| 1_000)).unwrap();
     let j = JobId::generate();
-    assert!(matches!(a.lease(&j, 1).unwrap(), LeaseGrant::Tests { .. }));
+    assert!(matches!(
+        a.lease(&j, 1, &[]).unwrap(),
+        LeaseGrant::Tests { .. }
+    ));
     a.stop().unwrap();
-    assert_eq!(a.lease(&j, 1).unwrap(), LeaseGrant::Stopped);
+    assert_eq!(a.lease(&j, 1, &[]).unwrap(), LeaseGrant::Stopped);
     assert!(a.status().unwrap().stopped);
 }
 
@@ -214,7 +217,7 @@ fn a_wrong_password_and_a_lost_server_are_named_without_the_password() {
     let mut q = queue(&server, "lost", policy);
     q.seed(&tests(4, |_| 1)).unwrap();
     server.kill();
-    let err = q.lease(&JobId::generate(), 1).unwrap_err();
+    let err = q.lease(&JobId::generate(), 1, &[]).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, QueueError::Unavailable { .. }), "{msg}");
     assert!(
@@ -223,7 +226,7 @@ fn a_wrong_password_and_a_lost_server_are_named_without_the_password() {
     );
     // Back, but empty (no persistence): the run is lost, never "done".
     server.restart();
-    let err = q.lease(&JobId::generate(), 1).unwrap_err();
+    let err = q.lease(&JobId::generate(), 1, &[]).unwrap_err();
     assert!(matches!(err, QueueError::RunLost { .. }), "{err}");
 }
 
@@ -396,4 +399,36 @@ fn tls_works_with_rediss_urls() {
     q.seed(&tests(3, |_| 1)).unwrap();
     assert_eq!(drain(&mut q, &JobId::generate(), 1).concat().len(), 3);
     assert!(q.status().unwrap().done == 3);
+}
+
+#[test]
+fn a_lease_its_job_does_not_know_it_holds_comes_back_at_once() {
+    let server = RedisServer::start("pw-orphan");
+    let mut q = queue(&server, "orphan", LeasePolicy::default());
+    q.seed(&tests(3, |_| 2_000)).unwrap();
+    let j = JobId::generate();
+    let LeaseGrant::Tests {
+        lease,
+        tests: first,
+    } = q.lease(&j, 1, &[]).unwrap()
+    else {
+        panic!()
+    };
+    // Holding it, the job gets the next test; not holding it (the grant never reached it),
+    // the orphaned lease's test comes back first, with no lease timeout to wait out.
+    let LeaseGrant::Tests {
+        lease: lease2,
+        tests: second,
+    } = q.lease(&j, 1, &[lease.clone()]).unwrap()
+    else {
+        panic!()
+    };
+    assert_ne!(second, first);
+    let LeaseGrant::Tests { tests: again, .. } = q.lease(&j, 1, &[lease2]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        again, first,
+        "the orphaned lease's test is leased again at once"
+    );
 }

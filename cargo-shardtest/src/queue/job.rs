@@ -158,7 +158,12 @@ impl WorkSource for QueueJob {
         if self.error.is_some() || self.summary.stopped {
             return Take::Exhausted;
         }
-        match self.queue.lease(&self.job, self.workers) {
+        let held: Vec<LeaseId> = self
+            .held
+            .lock()
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        match self.queue.lease(&self.job, self.workers, &held) {
             Ok(LeaseGrant::Tests { lease, tests }) => {
                 let mut out = Vec::with_capacity(tests.len());
                 let mut unknown = Vec::new();

@@ -44,7 +44,7 @@ use std::time::Duration;
 /// let mut q = RedisQueue::connect(&url, &QueueRunId::new("pipeline-42")?, Default::default())?;
 /// let job = JobId::generate();
 /// q.seed(&[("pkg t".parse()?, std::time::Duration::from_millis(10))])?;
-/// while let LeaseGrant::Tests { lease, tests } = q.lease(&job, 4)? {
+/// while let LeaseGrant::Tests { lease, tests } = q.lease(&job, 4, &[])? {
 ///     // run `tests`, then complete each of them ...
 ///     # let _ = (lease, tests);
 ///     # break;
@@ -56,9 +56,16 @@ pub trait WorkQueue: Send {
     /// otherwise checks that the seeded list is the same. Returns what happened.
     fn seed(&mut self, tests: &[(TestId, Duration)]) -> Result<Seeded, QueueError>;
 
-    /// Takes the next lease for `job` running `workers` tests at once (first putting expired
-    /// leases' tests back into the queue).
-    fn lease(&mut self, job: &JobId, workers: u32) -> Result<LeaseGrant, QueueError>;
+    /// Takes the next lease for `job` running `workers` tests at once. Expired leases go back
+    /// into the queue first, and so do leases the queue says `job` owns but that are not in
+    /// `held` (the leases the job knows it holds): a lease whose grant the job never saw is
+    /// not left to expire.
+    fn lease(
+        &mut self,
+        job: &JobId,
+        workers: u32,
+        held: &[LeaseId],
+    ) -> Result<LeaseGrant, QueueError>;
 
     /// Extends the deadlines of `leases`; returns the ones that were lost (expired and given
     /// to another job meanwhile).

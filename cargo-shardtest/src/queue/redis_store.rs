@@ -53,6 +53,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', p..'jobs', job, now)
 local expired = redis.call('ZRANGEBYSCORE', p..'leases', '-inf', now)
+-- A lease this job owns but no longer holds (ARGV[8..] lists what it holds) is orphaned:
+-- it goes back at once rather than when it expires.
+local held = {}
+for i = 8, #ARGV do held[ARGV[i]] = true end
+local owners = redis.call('HGETALL', p..'owners')
+for i = 1, #owners, 2 do
+  if owners[i + 1] == job and not held[owners[i]] then table.insert(expired, owners[i]) end
+end
 for _, l in ipairs(expired) do
   local tests = redis.call('LRANGE', p..'lease:'..l, 0, -1)
   for i = #tests, 1, -1 do
@@ -382,19 +390,29 @@ impl WorkQueue for RedisQueue {
         })
     }
 
-    fn lease(&mut self, job: &JobId, workers: u32) -> Result<LeaseGrant, QueueError> {
+    fn lease(
+        &mut self,
+        job: &JobId,
+        workers: u32,
+        held: &[LeaseId],
+    ) -> Result<LeaseGrant, QueueError> {
         let s = script(LEASE);
         let (prefix, ttl) = (self.prefix.clone(), self.ttl_secs());
         let p = self.policy.clone();
+        let held = held.to_vec();
         let reply: Vec<String> = self.with_retry(|con| {
-            s.arg(&prefix)
+            let mut inv = s.prepare_invoke();
+            inv.arg(&prefix)
                 .arg(&job.0)
                 .arg(workers.max(1))
                 .arg(p.lease_timeout.as_millis() as u64)
                 .arg(p.max_work.as_micros() as u64)
                 .arg(p.max_tests.max(1))
-                .arg(ttl)
-                .invoke(con)
+                .arg(ttl);
+            for l in &held {
+                inv.arg(&l.0);
+            }
+            inv.invoke(con)
         })?;
         match reply.first().map(String::as_str) {
             Some("gone") => Err(self.gone()),

@@ -419,7 +419,7 @@ fn a_lease_its_job_does_not_know_it_holds_comes_back_at_once() {
     let LeaseGrant::Tests {
         lease: lease2,
         tests: second,
-    } = q.lease(&j, 1, &[lease.clone()]).unwrap()
+    } = q.lease(&j, 1, std::slice::from_ref(&lease)).unwrap()
     else {
         panic!()
     };

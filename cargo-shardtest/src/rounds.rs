@@ -178,35 +178,14 @@ pub fn record(
 pub fn fold(history: &Path, incomplete: bool) -> Result<usize, TimingsError> {
     let _lock = FileLock::acquire(history)?;
     let files = pending_files(history)?;
-    let complete = files
+    let chosen: Vec<&PendingFile> = files
         .iter()
         .filter(|f| incomplete || round_is_complete(&files, f))
-        .count();
-    if complete == 0 {
+        .collect();
+    if chosen.is_empty() {
         return Ok(0);
     }
-    if incomplete {
-        return fold_locked(history);
-    }
-    // Only complete rounds: fold those files alone.
-    let mut store = TimingStore::load(history)?;
-    let mut folded = 0;
-    let mut done = Vec::new();
-    for f in files.iter().filter(|f| round_is_complete(&files, f)) {
-        match TimingStore::load(&f.path) {
-            Ok(s) => {
-                store.merge(&s);
-                folded += 1;
-                done.push(f.path.clone());
-            }
-            Err(e) => eprintln!("warning: left {} as it is: {e}", f.path.display()),
-        }
-    }
-    write_store(history, &store)?;
-    for p in done {
-        let _ = std::fs::remove_file(p);
-    }
-    Ok(folded)
+    fold_files(history, &chosen)
 }
 
 /// The shard timings files waiting beside `history`, sorted by name (empty when none).
@@ -271,14 +250,20 @@ fn round_is_complete(files: &[PendingFile], f: &PendingFile) -> bool {
 
 /// Every pending file into the history, under the lock the caller holds.
 fn fold_locked(history: &Path) -> Result<usize, TimingsError> {
-    let mut store = TimingStore::load(history)?;
     let files = pending_files(history)?;
+    fold_files(history, &files.iter().collect::<Vec<_>>())
+}
+
+/// Merges `files` into the history and deletes them, under the lock the caller holds; a
+/// file that cannot be read is left where it is, with a warning. Returns how many were folded.
+fn fold_files(history: &Path, files: &[&PendingFile]) -> Result<usize, TimingsError> {
+    let mut store = TimingStore::load(history)?;
     let mut done = Vec::new();
-    for f in &files {
+    for f in files {
         match TimingStore::load(&f.path) {
             Ok(s) => {
                 store.merge(&s);
-                done.push(f.path.clone());
+                done.push(&f.path);
             }
             Err(e) => eprintln!("warning: left {} as it is: {e}", f.path.display()),
         }

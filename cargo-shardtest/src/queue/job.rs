@@ -178,13 +178,7 @@ impl WorkSource for QueueJob {
                 }
                 if !unknown.is_empty() {
                     let _ = self.queue.release(&lease, &tests);
-                    return self.fail(QueueError::ListMismatch {
-                        run: String::new(),
-                        ours: String::new(),
-                        theirs: String::new(),
-                        only_here: Vec::new(),
-                        only_there: unknown,
-                    });
+                    return self.fail(QueueError::Unlisted(unknown));
                 }
                 if let Ok(mut h) = self.held.lock() {
                     h.insert(lease, tests.into_iter().collect());

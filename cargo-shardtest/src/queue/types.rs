@@ -356,6 +356,14 @@ pub enum QueueError {
         /// Tests only the queue has.
         only_there: Vec<String>,
     },
+    /// A lease held tests this job did not list (its build differs from the seeding job's in
+    /// a way the list fingerprint did not catch, e.g. a test added after seeding).
+    #[error(
+        "the queue leased {} tests this job did not list (e.g. {}): every job must build the same tests with the same filters",
+        .0.len(),
+        .0.first().map(String::as_str).unwrap_or("")
+    )]
+    Unlisted(Vec<String>),
     /// Anything else the server said.
     #[error("the queue at {url}: {message}")]
     Server {
@@ -382,7 +390,8 @@ impl QueueError {
             | QueueError::NoCiRunId
             | QueueError::BadUrl(_)
             | QueueError::Auth { .. }
-            | QueueError::ListMismatch { .. } => ExitStatus::Usage,
+            | QueueError::ListMismatch { .. }
+            | QueueError::Unlisted(_) => ExitStatus::Usage,
             QueueError::Unavailable { .. }
             | QueueError::RunLost { .. }
             | QueueError::Server { .. } => ExitStatus::QueueLost,

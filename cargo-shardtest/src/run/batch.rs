@@ -48,7 +48,9 @@ struct BatchState<'a> {
     recent: String,
     /// The batch's process (0: none, in unit tests).
     pid: i32,
-    /// Its children seen so far.
+    /// The run's id, which every process of the batch carries in its environment.
+    run_id: &'a str,
+    /// Its children, and the runner's orphans from this slot, seen so far.
     seen_children: BTreeSet<i32>,
     /// Per test, the children of the batch process first seen alive when it ended: the
     /// processes it started and left running. It leaked if they outlive the batch.
@@ -61,6 +63,7 @@ impl<'a> BatchState<'a> {
     /// The state before the batch's first line: `by_name` maps each test's name to its index.
     fn new(slot: u32, attempt: u32, by_name: BTreeMap<&'a str, usize>) -> Self {
         BatchState {
+            run_id: "",
             slot,
             attempt,
             by_name,
@@ -80,17 +83,23 @@ impl<'a> BatchState<'a> {
         }
     }
 
-    /// Notes the children of the batch process that appeared while `test` ran.
+    /// Notes the processes that appeared while `test` ran: new children of the batch
+    /// process, and new orphans handed to the runner (a subreaper) from this slot. A test's
+    /// child moves to the runner when it daemonises (`setsid` from a group leader, a double
+    /// fork), and, on some kernels, when the libtest thread that started it exits, before the
+    /// runner reads the test's result line.
     fn note_children(&mut self, test: usize) {
         if self.pid == 0 {
             return;
         }
-        let new: Vec<i32> = super::leak::children_of(self.pid)
+        let mut now = super::leak::children_of(self.pid);
+        now.extend(super::leak::orphans_now(self.run_id, self.slot));
+        let new: Vec<i32> = now
             .into_iter()
             .filter(|p| self.seen_children.insert(*p))
             .collect();
         if !new.is_empty() {
-            self.blame.insert(test, new);
+            self.blame.entry(test).or_default().extend(new);
         }
     }
 
@@ -327,6 +336,9 @@ pub(super) fn run_batch(
             .collect(),
     );
     st.pid = pgid;
+    st.run_id = &config.run_id;
+    // The batch process is the runner's child with this slot's environment: not an orphan.
+    st.seen_children.insert(pgid);
     super::capture::read_until_exit(reader, &mut child, |chunk, complete| {
         if complete {
             // Borrowed unless the line is not UTF-8: no allocation per line.

@@ -53,6 +53,12 @@ fn orphans(run_id: &str, slot: u32) -> Vec<i32> {
     Vec::new()
 }
 
+/// One look at the runner's children from `run_id` and `slot` (no second look at processes
+/// caught mid-`execve`): cheap enough to run after every test of a batch.
+pub(super) fn orphans_now(run_id: &str, slot: u32) -> Vec<i32> {
+    scan_orphans(run_id, slot).0
+}
+
 fn scan_orphans(run_id: &str, slot: u32) -> (Vec<i32>, bool) {
     let mut found = Vec::new();
     let mut unsure = false;
@@ -142,21 +148,41 @@ pub(super) fn reap_leftovers(pgid: i32, run_id: &str, slot: u32, grace: Duration
 }
 
 /// The live children of process `pid` (of all its threads), from `/proc`.
+///
+/// A child is listed under the thread that forked it. When that thread exits (libtest runs
+/// each test on a thread of its own), its children move to another thread of the process;
+/// a scan that reads the exiting thread after the move and the other thread before it sees
+/// the child nowhere. So the scan is repeated, bounded, until no thread came or went while
+/// it ran.
 pub(super) fn children_of(pid: i32) -> Vec<i32> {
-    let mut found = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return found;
+    let tasks = || -> BTreeSet<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    for task in tasks.flatten() {
-        if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
-            found.extend(
-                children
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
+    let mut found = BTreeSet::new();
+    for _ in 0..8 {
+        let before = tasks();
+        for task in &before {
+            if let Ok(children) =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{task}/children"))
+            {
+                found.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+        if tasks() == before {
+            break;
         }
     }
-    found
+    found.into_iter().collect()
 }
 
 /// Whether process `pid` exists and is not a zombie.

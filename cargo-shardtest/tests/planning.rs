@@ -76,9 +76,11 @@ fn recorded_timings_balance_the_next_run_and_verify_proves_exactly_once() {
         "every test has history now"
     );
     let lower = plan["plan"]["lower_bound"].as_f64().unwrap();
+    // One slow test (0.7 s when the machine is quiet, more under load), well below the
+    // first round's shard that ran all three of them.
     assert!(
-        (0.6..1.0).contains(&lower),
-        "lower bound is the slow test: {lower}"
+        lower >= 0.6 && lower < slowest1 * 0.7,
+        "lower bound is one slow test: {lower} (first round's slowest shard {slowest1})"
     );
 
     let (r2, _, slowest2) = run_matrix(dir.path(), "second", Some(&merged));

@@ -13,7 +13,7 @@
 //! Sources are tried in this order; the first whose index variable is set decides. GitHub
 //! Actions has no job index: use a matrix (the error without any source shows one).
 
-use crate::plan::{ShardSpec, ShardSpecError};
+use crate::shard::{ShardSpec, ShardSpecError};
 
 /// Variable with our own `K/N`.
 pub const SHARD_ENV: &str = "SHARDTEST_SHARD";

@@ -6,9 +6,11 @@
 //! that stream into terminal output, JSON reports and the timings store.
 #![warn(missing_docs)]
 
-pub mod app;
+pub use shardtest_protocol::duration as serde_duration;
+pub use shardtest_protocol::report as schema;
+pub use shardtest_protocol::{attrs, id, shard};
+
 pub mod archive;
-pub mod attrs;
 pub mod audit;
 pub mod ci;
 pub mod cli;
@@ -20,16 +22,16 @@ pub mod event;
 pub mod exit;
 pub mod filter;
 pub mod filterset;
+pub mod flakiness;
 pub mod fsutil;
-pub mod id;
 pub mod list;
 pub mod nextest_config;
+pub mod pipeline;
 pub mod plan;
 pub mod queue;
 pub mod report;
 pub mod rounds;
 pub mod run;
 pub mod runs_dir;
-pub mod serde_duration;
 pub mod timings;
 pub mod verify;

@@ -1,7 +1,6 @@
 //! `cargo-shardtest`: thin entry point; the work is in the `shardtest` library.
 
 use clap::Parser;
-use shardtest::app;
 use shardtest::cli::{self, Cli, Command};
 use shardtest::run::Interrupter;
 use std::process::ExitCode;
@@ -74,8 +73,8 @@ fn main() -> ExitCode {
         eprintln!("warning: could not install the Ctrl-C handler: {e}");
     }
     let result = match cli.command {
-        Command::Run(args) => app::run_command(*args, &interrupter),
-        Command::List(args) => app::list_command(*args),
+        Command::Run(args) => shardtest::commands::run::run_command(*args, &interrupter),
+        Command::List(args) => shardtest::commands::list::list_command(*args),
         Command::Archive(args) => shardtest::commands::archive::run(*args),
         Command::Report(args) => shardtest::commands::report::run(args),
         Command::Timeline(args) => shardtest::commands::timeline::run(args),

@@ -18,8 +18,8 @@
 //! the durations stay in the pending directory, and the warning names both paths.
 
 use crate::fsutil::write_atomic;
-use crate::plan::ShardSpec;
-use crate::report::json::JsonReport;
+use crate::schema::JsonReport;
+use crate::shard::ShardSpec;
 use crate::timings::{FileLock, FileStamp, TimingStore, TimingsError};
 use std::path::{Path, PathBuf};
 

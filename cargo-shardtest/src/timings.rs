@@ -542,7 +542,7 @@ impl TestHistory {
 
 /// What a report's test contributes to the history: its status and the duration of its last
 /// attempt, or nothing (skipped, not run, interrupted).
-fn measured(t: &crate::report::json::TestRecord) -> Option<(SampleStatus, Duration)> {
+fn measured(t: &crate::schema::TestRecord) -> Option<(SampleStatus, Duration)> {
     use crate::event::{AttemptOutcome, TestStatus};
     let status = match t.status {
         TestStatus::Passed => SampleStatus::Passed,
@@ -917,7 +917,7 @@ impl TimingStore {
     ///     store.record_report(&report);
     /// }
     /// ```
-    pub fn record_report(&mut self, report: &crate::report::json::JsonReport) -> usize {
+    pub fn record_report(&mut self, report: &crate::schema::JsonReport) -> usize {
         let at_unix_ms = report
             .run
             .started_at
@@ -958,7 +958,7 @@ impl TimingStore {
     ///     assert_eq!(store.record_report(&report), n);
     /// }
     /// ```
-    pub fn measured_in(report: &crate::report::json::JsonReport) -> usize {
+    pub fn measured_in(report: &crate::schema::JsonReport) -> usize {
         report
             .tests
             .iter()
@@ -1841,8 +1841,8 @@ mod tests {
     #[test]
     fn a_report_records_one_run() {
         use crate::event::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
-        use crate::plan::ShardSpec;
-        use crate::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
+        use crate::schema::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
+        use crate::shard::ShardSpec;
         use std::time::SystemTime;
         let attempt = |ms: u64, outcome: AttemptOutcome| AttemptRecord {
             attempt: 1,

@@ -9,7 +9,7 @@
 
 use crate::event::TestStatus;
 use crate::id::TestId;
-use crate::report::json::JsonReport;
+use crate::schema::JsonReport;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -405,8 +405,8 @@ fn verify_originals(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, 
 mod tests {
     use super::*;
     use crate::event::RunInfo;
-    use crate::plan::ShardSpec;
-    use crate::report::json::{REPORT_VERSION, StatusCounts, TestRecord};
+    use crate::schema::{REPORT_VERSION, StatusCounts, TestRecord};
+    use crate::shard::ShardSpec;
     use std::time::{Duration, SystemTime};
 
     fn id(s: &str) -> TestId {

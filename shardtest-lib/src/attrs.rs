@@ -83,7 +83,6 @@
 #![allow(clippy::test_attr_in_doctest)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -94,21 +93,15 @@ use crate::__private::TESTS;
 /// ```
 /// assert_eq!(shard::attrs::LIST_ATTRIBUTES_ENV, "SHARDTEST_LIST_ATTRIBUTES");
 /// ```
-pub const LIST_ATTRIBUTES_ENV: &str = "SHARDTEST_LIST_ATTRIBUTES";
+pub const LIST_ATTRIBUTES_ENV: &str = shardtest_protocol::env::LIST_ATTRIBUTES;
 
-/// Prefix of an attribute line.
+/// The attribute line format shared with the runner (see `shardtest-protocol`).
 ///
 /// ```
 /// assert!(shard::attrs::ATTRIBUTE_LINE_PREFIX.starts_with("shardtest-attrs"));
-/// ```
-pub const ATTRIBUTE_LINE_PREFIX: &str = "shardtest-attrs: ";
-
-/// Version of the attribute line format.
-///
-/// ```
 /// assert_eq!(shard::attrs::ATTRIBUTE_PROTOCOL_VERSION, 1);
 /// ```
-pub const ATTRIBUTE_PROTOCOL_VERSION: u32 = 1;
+pub use shardtest_protocol::attrs::{ATTRIBUTE_LINE_PREFIX, ATTRIBUTE_PROTOCOL_VERSION};
 
 /// Environment variable `cargo shardtest` sets in every test process. When it is set,
 /// `flaky` tests run once (the runner retries them in a fresh process) and `non_critical`
@@ -117,7 +110,7 @@ pub const ATTRIBUTE_PROTOCOL_VERSION: u32 = 1;
 /// ```
 /// assert_eq!(shard::attrs::RUN_ID_ENV, "SHARDTEST_RUN_ID");
 /// ```
-pub const RUN_ID_ENV: &str = "SHARDTEST_RUN_ID";
+pub const RUN_ID_ENV: &str = shardtest_protocol::env::RUN_ID;
 
 /// Whether this process runs under `cargo shardtest` (see [`RUN_ID_ENV`]).
 ///
@@ -129,49 +122,17 @@ pub fn under_shardtest_runner() -> bool {
     std::env::var_os(RUN_ID_ENV).is_some_and(|v| !v.is_empty())
 }
 
-/// A concurrency group: at most `max` of its tests run at the same time.
+/// A concurrency group and a flaky test's retry policy, as the runner reads them (one
+/// definition, in `shardtest-protocol`).
 ///
 /// ```
 /// let g = shard::attrs::GroupLimit { name: "db".into(), max: 2 };
 /// assert_eq!(g.max, 2);
+/// use std::time::Duration;
+/// let p = shard::attrs::FlakyPolicy { retries: 3, backoff_ms: 100 };
+/// assert_eq!(p.backoff_before(3), Duration::from_millis(400));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct GroupLimit {
-    /// The group's name.
-    pub name: String,
-    /// How many members may run at once (at least 1).
-    pub max: u32,
-}
-
-/// Retry policy of a flaky test.
-///
-/// ```
-/// let p = shard::attrs::FlakyPolicy { retries: 3, backoff_ms: 200 };
-/// assert_eq!(p.retries, 3);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct FlakyPolicy {
-    /// How many times a failed test is run again.
-    pub retries: u32,
-    /// Wait before the first retry, in milliseconds; doubled for each further retry.
-    pub backoff_ms: u64,
-}
-
-impl FlakyPolicy {
-    /// Wait before retry number `retry` (1-based): `backoff * 2^(retry-1)`, capped at 60 s
-    /// (the same rule as the runner's).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let p = shard::attrs::FlakyPolicy { retries: 3, backoff_ms: 100 };
-    /// assert_eq!(p.backoff_before(1), Duration::from_millis(100));
-    /// assert_eq!(p.backoff_before(3), Duration::from_millis(400));
-    /// ```
-    pub fn backoff_before(&self, retry: u32) -> Duration {
-        let factor = 1u64 << retry.saturating_sub(1).min(16);
-        Duration::from_millis(self.backoff_ms.saturating_mul(factor).min(60_000))
-    }
-}
+pub use shardtest_protocol::attrs::{FlakyPolicy, GroupLimit};
 
 /// An attributed test of this binary, as registered by the macros.
 ///

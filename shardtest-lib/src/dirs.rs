@@ -10,7 +10,7 @@ use std::sync::{Mutex, OnceLock};
 use crate::lockdir::{self, HeldLock};
 
 /// Per-test artifact directory set by `cargo shardtest`.
-pub const ARTIFACT_DIR_ENV: &str = "SHARDTEST_ARTIFACT_DIR";
+pub const ARTIFACT_DIR_ENV: &str = shardtest_protocol::env::ARTIFACT_DIR;
 
 /// Why a directory could not be made.
 #[derive(Debug, thiserror::Error)]

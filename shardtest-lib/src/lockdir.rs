@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Environment variable that overrides the lock directory (all cooperating processes must
 /// agree on it; the default is shared by every user-level process on the machine).
-pub const LOCK_DIR_ENV: &str = "SHARDTEST_LOCK_DIR";
+pub const LOCK_DIR_ENV: &str = shardtest_protocol::env::LOCK_DIR;
 
 /// The lock directory: `$SHARDTEST_LOCK_DIR`, else `<tmp>/shardtest-locks-<uid>`.
 ///

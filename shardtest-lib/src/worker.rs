@@ -22,15 +22,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::lockdir::{self, HeldLock};
 
 /// Worker id set by `cargo shardtest`.
-pub const WORKER_ID_ENV: &str = "SHARDTEST_WORKER_ID";
+pub const WORKER_ID_ENV: &str = shardtest_protocol::env::WORKER_ID;
 /// Worker slot set by cargo-nextest (unique among the tests running at once in one run).
 pub const NEXTEST_SLOT_ENV: &str = "NEXTEST_TEST_GLOBAL_SLOT";
 /// Run id set by `cargo shardtest`.
-pub const RUN_ID_ENV: &str = "SHARDTEST_RUN_ID";
+pub const RUN_ID_ENV: &str = shardtest_protocol::env::RUN_ID;
 /// Run id set by cargo-nextest.
 pub const NEXTEST_RUN_ID_ENV: &str = "NEXTEST_RUN_ID";
 /// Shard (`K/N`) set by `cargo shardtest`.
-pub const SHARD_ENV: &str = "SHARDTEST_SHARD";
+pub const SHARD_ENV: &str = shardtest_protocol::env::SHARD;
 
 /// Why the worker id cannot be known.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@
 //! a shuffled order needs libtest's unstable `--shuffle-seed` ([`shuffle_supported`]).
 
 use crate::list::TestBinary;
+use shardtest_protocol::env;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -116,13 +117,13 @@ pub fn runs_in_process(binary: &TestBinary) -> bool {
 
 /// The variables the runner sets in every test process it starts (see the brief's list).
 const RUNNER_VARS: [&str; 7] = [
-    "SHARDTEST_RUN_ID",
-    "SHARDTEST_WORKER_ID",
-    "SHARDTEST_WORKERS",
-    "SHARDTEST_SHARD",
-    "SHARDTEST_TEST_ID",
-    "SHARDTEST_ATTEMPT",
-    "SHARDTEST_ARTIFACT_DIR",
+    env::RUN_ID,
+    env::WORKER_ID,
+    env::WORKERS,
+    env::SHARD,
+    env::TEST_ID,
+    env::ATTEMPT,
+    env::ARTIFACT_DIR,
 ];
 
 fn command(binary: &TestBinary, args: &[String]) -> Command {

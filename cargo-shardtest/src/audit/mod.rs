@@ -29,7 +29,7 @@
 //! skipped when it does not fit the budget.
 
 pub mod culprit;
-pub mod flaky;
+pub use crate::flakiness as flaky;
 pub mod inproc;
 
 use crate::event::AttemptOutcome;
@@ -916,7 +916,7 @@ impl Auditor<'_> {
                     let tail = if a.outcome.is_pass() {
                         String::new()
                     } else if a.output_tail.trim().is_empty() {
-                        crate::report::terminal::describe(&a.outcome)
+                        crate::event::describe(&a.outcome)
                     } else {
                         a.output_tail.clone()
                     };

@@ -1,26 +1,10 @@
 //! `cargo shardtest archive -o tests.tar.zst [--include PATH]... [BUILD OPTIONS]`.
 
-use crate::app::UsageError;
 use crate::archive::{self, ArchiveError};
-use crate::cli::{self, BuildArgs};
+pub use crate::cli::archive::ArchiveArgs;
+use crate::cli::{self};
+use crate::exit::UsageError;
 use anyhow::Context;
-use std::path::PathBuf;
-
-/// Build the tests once and pack them (with what the runner needs) into one file that
-/// `run --archive` / `list --archive` use on other machines, without cargo or the sources.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ArchiveArgs {
-    #[command(flatten)]
-    /// Build options.
-    pub build: BuildArgs,
-    /// The archive to write (a zstd-compressed tar, e.g. `tests.tar.zst`).
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: PathBuf,
-    /// Also pack this file or directory of the workspace (test data the tests read at run
-    /// time); repeatable. Relative to the current directory; must be inside the workspace.
-    #[arg(long, value_name = "PATH")]
-    pub include: Vec<PathBuf>,
-}
 
 /// Runs `archive`.
 ///
@@ -31,11 +15,11 @@ pub struct ArchiveArgs {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
-    let mut out = crate::app::build_tests(&args.build)?;
+    let mut out = crate::pipeline::build_tests(&args.build)?;
     // Doctests are recorded (they run through cargo in a checkout: `--workspace-remap`).
     if crate::doctest::selection(&args.build) != crate::doctest::DocSelection::None {
         let (docs, tests) = crate::doctest::discover(&args.build)
-            .map_err(|e| crate::app::BuildError(e.to_string()))?;
+            .map_err(|e| crate::exit::BuildError(e.to_string()))?;
         if !docs.is_empty() {
             eprintln!(
                 "    Recorded {} doctests of {} packages (they run with `run --archive FILE --workspace-remap CHECKOUT` where cargo is installed)",

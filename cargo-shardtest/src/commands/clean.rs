@@ -2,23 +2,9 @@
 //! timings history with its pending shard durations.
 
 use crate::cli;
+pub use crate::cli::clean::CleanArgs;
 use anyhow::Context;
 use std::path::PathBuf;
-
-/// `cargo shardtest clean`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CleanArgs {
-    /// Path to the workspace's (or package's) Cargo.toml.
-    #[arg(long, value_name = "PATH")]
-    pub manifest_path: Option<PathBuf>,
-    /// Cargo's target directory [default: the workspace's].
-    #[arg(long, value_name = "DIR")]
-    pub target_dir: Option<PathBuf>,
-    /// Also remove the timings history (`<workspace>/.shardtest/timings.json`, or the file
-    /// given) and the shard durations waiting beside it: the next plan starts from estimates.
-    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
-    pub timings: Option<PathBuf>,
-}
 
 /// Runs `clean`.
 ///
@@ -36,7 +22,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<u8> {
             t.clone(),
         ),
         None => crate::discover::workspace_dirs(args.manifest_path.as_deref())
-            .map_err(|e| crate::app::UsageError(e.to_string()))?,
+            .map_err(|e| crate::exit::UsageError(e.to_string()))?,
     };
     let runs = crate::runs_dir::runs_dir(&target);
     let freed =
@@ -48,7 +34,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<u8> {
     );
     if let Some(flag) = args.timings {
         let flag = (!flag.as_os_str().is_empty()).then_some(flag);
-        let history = crate::app::timings_path(flag.as_deref(), &root);
+        let history = crate::pipeline::timings_path(flag.as_deref(), &root);
         let pending = crate::rounds::pending_dir(&history);
         for p in [&history, &pending] {
             let result = if p.is_dir() {

@@ -6,9 +6,11 @@
 pub mod archive;
 pub mod audit;
 pub mod clean;
+pub mod list;
 pub mod plan;
 pub mod queue;
 pub mod report;
+pub mod run;
 pub mod timeline;
 pub mod timings;
 pub mod verify;

@@ -1,25 +1,10 @@
 //! `cargo shardtest timeline report-*.json -o timeline.html [--trace trace.json]`.
 
-use crate::app::UsageError;
 use crate::cli;
+pub use crate::cli::timeline::TimelineArgs;
+use crate::exit::UsageError;
 use crate::report::{merge, timeline};
 use anyhow::Context;
-use std::path::PathBuf;
-
-/// Draw where a run's wall time went: one lane per worker of each shard, each test a bar
-/// coloured by outcome, predicted vs actual shard ends.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TimelineArgs {
-    /// JSON reports of the run's shards (from `run --json`).
-    #[arg(value_name = "REPORT", required = true)]
-    pub reports: Vec<PathBuf>,
-    /// Write the self-contained HTML timeline here.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Also (or only) write Chrome trace-event JSON here (open it in Perfetto or chrome://tracing).
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-}
 
 /// Runs `timeline`.
 ///

@@ -2,19 +2,11 @@
 //! once, from one plan.
 
 use crate::cli;
+pub use crate::cli::verify::VerifyArgs;
 use anyhow::Context;
-use std::path::PathBuf;
 
 /// Exit status of `verify` when the reports do not prove an exactly-once run.
 pub const EXIT_VERIFY_FAILED: u8 = 1;
-
-/// `cargo shardtest verify`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct VerifyArgs {
-    /// The JSON reports of every shard (`run --json`).
-    #[arg(value_name = "REPORT", required = true)]
-    pub reports: Vec<PathBuf>,
-}
 
 /// Runs `verify`: 0 when all reports share one plan fingerprint and together ran each planned
 /// test exactly once; 1 otherwise, naming the differing reports and the missing or doubled
@@ -29,7 +21,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     let mut reports = Vec::new();
     for p in &args.reports {
         let r = crate::report::merge::load(p)
-            .map_err(|e| crate::app::UsageError(e.to_string()))
+            .map_err(|e| crate::exit::UsageError(e.to_string()))
             .with_context(|| format!("reading {}", p.display()))?;
         reports.push((p.display().to_string(), r));
     }

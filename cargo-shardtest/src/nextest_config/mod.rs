@@ -333,7 +333,7 @@ pub fn configure_list(
         .clone()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
-    let config = load(root, &profile, &env).map_err(crate::app::UsageError)?;
+    let config = load(root, &profile, &env).map_err(crate::exit::UsageError)?;
     // nextest's `default-filter` (`all()` means no filter at all). `--ignore-default-filter`
     // stops applying it; `default()` in `-E` still means it, as in nextest.
     let default_filter = config
@@ -354,7 +354,7 @@ pub fn configure_list(
     let graph =
         crate::filterset::PackageGraphSource::load(Some(&manifest), build.target.as_deref())
             .map_err(|e| {
-                crate::app::UsageError(format!(
+                crate::exit::UsageError(format!(
                     "filtersets need the workspace's package graph: {e}"
                 ))
             })?;
@@ -375,7 +375,7 @@ pub fn configure_list(
                 nextest_filtering::FiltersetKind::DefaultFilter,
             )
             .map_err(|e| {
-                crate::app::UsageError(format!(
+                crate::exit::UsageError(format!(
                     "the nextest profile's default-filter: {e} (pass --ignore-default-filter to run without it)"
                 ))
             })?,
@@ -390,7 +390,7 @@ pub fn configure_list(
         &filter.expressions,
         nextest_filtering::FiltersetKind::Test,
     )
-    .map_err(crate::app::UsageError)?;
+    .map_err(crate::exit::UsageError)?;
     if let Some(d) = &default {
         sets = sets.with_default(d);
     }

@@ -7,8 +7,8 @@ use super::types::{Completion, JobId, LeaseGrant, LeaseId, QueueError, StoredRes
 use crate::attrs::TestAttributes;
 use crate::event::{AttemptRecord, TestStatus};
 use crate::id::TestId;
-use crate::report::json::TestRecord;
 use crate::run::source::{Take, WorkSource};
+use crate::schema::TestRecord;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};

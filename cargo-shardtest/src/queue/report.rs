@@ -4,8 +4,8 @@
 use super::types::StoredResult;
 use crate::event::{RunInfo, TestStatus};
 use crate::id::TestId;
-use crate::plan::ShardSpec;
-use crate::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count};
+use crate::schema::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count};
+use crate::shard::ShardSpec;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 

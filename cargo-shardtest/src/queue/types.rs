@@ -2,7 +2,7 @@
 //! result, the status counts and the errors.
 
 use crate::id::TestId;
-use crate::report::json::TestRecord;
+use crate::schema::TestRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -383,8 +383,8 @@ impl QueueError {
     /// use shardtest::exit::ExitStatus;
     /// assert_eq!(QueueError::NoCiRunId.exit_status(), ExitStatus::Usage);
     /// ```
-    pub fn exit_status(&self) -> crate::exit::ExitStatus {
-        use crate::exit::ExitStatus;
+    pub fn exit_status(&self) -> shardtest_protocol::exit::ExitStatus {
+        use shardtest_protocol::exit::ExitStatus;
         match self {
             QueueError::BadRunId(_)
             | QueueError::NoCiRunId

@@ -2,111 +2,12 @@
 //! attempt ended, the plan fingerprint and the full planned test list, so that `verify` and
 //! `timings` can work from reports alone.
 
-use crate::attrs::TestAttributes;
-use crate::event::{AttemptRecord, EventConsumer, RunEvent, RunInfo, TestStatus};
+use crate::event::{EventConsumer, RunEvent, RunInfo};
 use crate::id::TestId;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Version of the report schema written by this build.
-pub const REPORT_VERSION: u32 = 1;
-
-/// One test's entry in a report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TestRecord {
-    /// The test.
-    pub id: TestId,
-    /// Final status.
-    pub status: TestStatus,
-    /// Attributes it carried.
-    #[serde(default, skip_serializing_if = "TestAttributes::is_plain")]
-    pub attributes: TestAttributes,
-    /// Every attempt (empty when skipped / not run).
-    #[serde(default)]
-    pub attempts: Vec<AttemptRecord>,
-}
-
-/// Counts by final status.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusCounts {
-    /// Passed on the first attempt.
-    pub passed: usize,
-    /// Passed after a retry.
-    pub flaky: usize,
-    /// Failed (critical).
-    pub failed: usize,
-    /// Failed, but marked non-critical.
-    pub failed_non_critical: usize,
-    /// Ignored tests.
-    pub skipped: usize,
-    /// Not run because the run was interrupted.
-    pub not_run: usize,
-    /// Of the failures, how many timed out.
-    pub timed_out: usize,
-    /// Of the failures, how many crashed on a signal.
-    pub crashed: usize,
-    /// Tests that left processes behind.
-    pub leaky: usize,
-}
-
-/// A shard's JSON report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct JsonReport {
-    /// Schema version.
-    pub version: u32,
-    /// Setup of the run (run id, shard, fingerprint, workers, ...).
-    pub run: RunInfo,
-    /// Every test the plan contains, in all shards (so `verify` can name what is missing
-    /// even when a whole shard's report is lost).
-    pub planned_tests: Vec<TestId>,
-    /// Tests of this shard, sorted by id.
-    pub tests: Vec<TestRecord>,
-    /// Counts by status.
-    pub counts: StatusCounts,
-    /// Wall time of the run.
-    #[serde(with = "crate::serde_duration")]
-    pub elapsed: Duration,
-    /// False when the run was interrupted: `tests` holds what finished.
-    pub complete: bool,
-    /// Seed of `--shuffle`, when used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shuffle_seed: Option<u64>,
-    /// For a `--rerun-failed` run: the fingerprints of the plans whose failures it retried.
-    /// `verify` and `report merge` then count its tests as further attempts of those runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rerun_of: Option<Vec<String>>,
-}
-
-/// Counts final statuses into `counts`.
-pub fn count(
-    counts: &mut StatusCounts,
-    status: TestStatus,
-    attributes: &TestAttributes,
-    attempts: &[AttemptRecord],
-) {
-    use crate::event::AttemptOutcome;
-    match status {
-        TestStatus::Passed => counts.passed += 1,
-        TestStatus::Flaky => counts.flaky += 1,
-        TestStatus::Failed if attributes.non_critical => counts.failed_non_critical += 1,
-        TestStatus::Failed => counts.failed += 1,
-        TestStatus::Skipped => counts.skipped += 1,
-        TestStatus::NotRun => counts.not_run += 1,
-    }
-    if let Some(last) = attempts.last()
-        && status == TestStatus::Failed
-    {
-        match last.outcome {
-            AttemptOutcome::TimedOut { .. } => counts.timed_out += 1,
-            AttemptOutcome::Crashed { .. } => counts.crashed += 1,
-            _ => {}
-        }
-    }
-    if attempts.iter().any(|a| a.leaked) {
-        counts.leaky += 1;
-    }
-}
+pub use shardtest_protocol::report::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count};
 
 /// Builds a [`JsonReport`] from the event stream.
 #[derive(Clone, Debug)]

@@ -10,9 +10,9 @@
 //! `<skipped>`; tests an interrupted run never finished are `<skipped type="interrupted">`.
 //! Captured output is bounded to [`MAX_OUTPUT_BYTES`] per attempt.
 
+use crate::event::describe;
 use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
 use crate::report::json::{JsonReport, JsonReportBuilder, TestRecord};
-use crate::report::terminal::describe;
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
@@ -394,7 +394,7 @@ impl EventConsumer for JunitReporter {
 mod tests {
     use super::*;
     use crate::event::RunInfo;
-    use crate::plan::ShardSpec;
+    use crate::shard::ShardSpec;
     use std::time::Duration;
 
     fn attempt(n: u32, outcome: AttemptOutcome, tail: &str) -> AttemptRecord {

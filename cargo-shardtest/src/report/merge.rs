@@ -6,8 +6,8 @@
 //! (`verify`, `timings`, `timeline`) reads a merged one.
 
 use crate::event::RunInfo;
-use crate::plan::ShardSpec;
 use crate::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count};
+use crate::shard::ShardSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

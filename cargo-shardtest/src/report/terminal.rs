@@ -8,7 +8,7 @@
 
 use super::json::{StatusCounts, count};
 use super::progress::Progress;
-use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
+use crate::event::{AttemptRecord, EventConsumer, RunEvent, TestStatus};
 use crate::id::TestId;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -127,7 +127,7 @@ pub struct TerminalReporter<W: Write> {
     /// Lines of a failure's output shown on screen.
     pub tail_lines: usize,
     /// Recorded history: a failing test that almost never failed before is marked a spike.
-    spikes: Option<crate::audit::flaky::SpikeHistory>,
+    spikes: Option<crate::flakiness::SpikeHistory>,
     /// Owners (CODEOWNERS) shown beside failures.
     owners: Option<crate::report::health::owners::OwnerLookup>,
     repeat: u32,
@@ -206,11 +206,11 @@ impl<W: Write> TerminalReporter<W> {
     ///
     /// ```
     /// use shardtest::report::terminal::TerminalReporter;
-    /// use shardtest::audit::flaky::SpikeHistory;
+    /// use shardtest::flakiness::SpikeHistory;
     /// let mut t = TerminalReporter::new(Vec::new());
     /// t.set_spike_history(SpikeHistory::default());
     /// ```
-    pub fn set_spike_history(&mut self, history: crate::audit::flaky::SpikeHistory) {
+    pub fn set_spike_history(&mut self, history: crate::flakiness::SpikeHistory) {
         self.spikes = Some(history);
     }
 
@@ -279,23 +279,7 @@ impl<W: Write> TerminalReporter<W> {
     }
 }
 
-/// A short explanation of a failed attempt (`exit code 101`, `SIGSEGV`, `timed out`).
-pub fn describe(outcome: &AttemptOutcome) -> String {
-    match outcome {
-        AttemptOutcome::Passed => "passed".into(),
-        AttemptOutcome::Failed { code } => format!("exit code {code}"),
-        AttemptOutcome::Crashed { name, .. } => format!("killed by {name}"),
-        AttemptOutcome::TimedOut { signal } if signal == "SIGTERM" => {
-            "timed out; ended by SIGTERM within the grace period".into()
-        }
-        AttemptOutcome::TimedOut { signal } if signal == "SIGKILL" => {
-            "timed out; ignored SIGTERM, killed by SIGKILL after the grace period".into()
-        }
-        AttemptOutcome::TimedOut { .. } => "timed out; its process group was killed".into(),
-        AttemptOutcome::SpawnFailed { message } => format!("could not start: {message}"),
-        AttemptOutcome::Interrupted => "interrupted".into(),
-    }
-}
+pub use crate::event::describe;
 
 impl<W: Write> EventConsumer for TerminalReporter<W> {
     fn on_event(&mut self, event: &RunEvent) {

@@ -35,8 +35,8 @@ pub(super) fn prepare(dir: &Path, id: &TestId) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::ShardSpec;
     use crate::run::RunnerConfig;
+    use crate::shard::ShardSpec;
 
     #[test]
     fn a_long_name_is_cut_and_hashed() {

@@ -14,12 +14,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The library's environment variable that asks a test binary to drop a run's databases.
-const END_RUN_ENV: &str = "SHARDTEST_PG_END_RUN";
+const END_RUN_ENV: &str = shardtest_protocol::env::PG_END_RUN;
 
 /// The lock directory the test-side library uses: `$SHARDTEST_LOCK_DIR`, else
 /// `<tmp>/shardtest-locks-<uid>` (the same rule as `shard::lockdir::lock_dir`).
 fn lock_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARDTEST_LOCK_DIR") {
+    if let Some(dir) = std::env::var_os(shardtest_protocol::env::LOCK_DIR) {
         return PathBuf::from(dir);
     }
     let uid = nix::unistd::getuid();
@@ -40,7 +40,7 @@ pub(super) fn finish(run_id: &str) {
     for (exe, run) in requests {
         let spawned = Command::new(exe)
             .env(END_RUN_ENV, run)
-            .env_remove("SHARDTEST_RUN_ID")
+            .env_remove(shardtest_protocol::env::RUN_ID)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -23,7 +23,7 @@ pub use process::{read_tail, signal_name};
 use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, RunInfo, TestStatus};
 use crate::id::TestId;
 use crate::list::{TestBinary, TestCase};
-use crate::plan::ShardSpec;
+use crate::shard::ShardSpec;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,6 +4,7 @@
 
 use super::{RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::event::AttemptOutcome;
+use shardtest_protocol::env;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -34,11 +35,11 @@ pub(super) fn test_command(
 /// for its worker slot and attempt, no standard input, and a process group of its own (so a
 /// timeout or a leak check reaches everything it started).
 pub(super) fn as_test_process(cmd: &mut Command, config: &RunnerConfig, slot: u32, attempt: u32) {
-    cmd.env("SHARDTEST_WORKER_ID", slot.to_string())
-        .env("SHARDTEST_WORKERS", config.workers.to_string())
-        .env("SHARDTEST_SHARD", config.shard.to_string())
-        .env("SHARDTEST_RUN_ID", &config.run_id)
-        .env("SHARDTEST_ATTEMPT", attempt.to_string());
+    cmd.env(env::WORKER_ID, slot.to_string())
+        .env(env::WORKERS, config.workers.to_string())
+        .env(env::SHARD, config.shard.to_string())
+        .env(env::RUN_ID, &config.run_id)
+        .env(env::ATTEMPT, attempt.to_string());
     cmd.stdin(Stdio::null());
     cmd.process_group(0);
 }
@@ -73,8 +74,8 @@ pub(super) fn run_single(
             cmd.arg("--show-output");
         }
         cmd.args(&config.extra_args);
-        cmd.env("SHARDTEST_TEST_ID", test.case.id.to_string())
-            .env("SHARDTEST_ARTIFACT_DIR", &artifact_dir);
+        cmd.env(env::TEST_ID, test.case.id.to_string())
+            .env(env::ARTIFACT_DIR, &artifact_dir);
         cmd.stdout(log).stderr(err);
         cmd.spawn()
     });
@@ -182,7 +183,7 @@ pub(super) fn reap_group(pgid: i32, slot: u32, config: &RunnerConfig) -> bool {
 
 /// A short description of how a test process ended, for messages.
 pub(super) fn describe_status(outcome: &AttemptOutcome) -> String {
-    crate::report::terminal::describe(outcome)
+    crate::event::describe(outcome)
 }
 
 /// Where an attempt's kept output goes: `output.log`, or `output.attempt-N.log` for retries.

@@ -12,9 +12,9 @@
 //!   its older history (the folded base weighted by its samples, plus the older explicit
 //!   runs); listed when recent / older is at least [`HealthOptions::slower_ratio_percent`]
 //!   and the difference at least [`HealthOptions::min_slowdown`].
-//! * **Flakiest**: [`crate::audit::flaky::flakiness_table`]'s order (rate, then samples). The
+//! * **Flakiest**: [`crate::flakiness::flakiness_table`]'s order (rate, then samples). The
 //!   trend compares the rate over the newest explicit runs with the rate before them. A
-//!   *spike* is the run summary's rule ([`crate::audit::flaky::spike`]) applied to the test's
+//!   *spike* is the run summary's rule ([`crate::flakiness::spike`]) applied to the test's
 //!   latest sample: it failed, and the history before it passed almost always.
 //! * **Ownership**: failing tests (latest sample failed) and flaky tests (any non-passing
 //!   sample in the history) grouped by their owners.
@@ -23,7 +23,7 @@
 //!   bound `max(longest test, total work / (shards x workers))` from the reports' durations.
 
 use super::owners::TestOwners;
-use crate::audit::flaky::{Spike, flakiness_table, spike};
+use crate::flakiness::{Spike, flakiness_table, spike};
 use crate::id::TestId;
 use crate::report::json::JsonReport;
 use crate::report::merge::ShardSummary;

@@ -375,7 +375,7 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         consumer.on_event(&RunEvent::RunStarted(RunInfo {
             run_id: "r".into(),
-            shard: crate::plan::ShardSpec::WHOLE,
+            shard: crate::shard::ShardSpec::WHOLE,
             fingerprint: "f".into(),
             workers: 1,
             to_run: 2,

@@ -48,7 +48,7 @@ impl FlakyPolicy {
     /// Wait before retry number `retry` (1-based): `backoff * 2^(retry-1)`, capped at 60 s.
     ///
     /// ```
-    /// # use shardtest::attrs::FlakyPolicy;
+    /// # use shardtest_protocol::attrs::FlakyPolicy;
     /// use std::time::Duration;
     /// let p = FlakyPolicy { retries: 3, backoff_ms: 100 };
     /// assert_eq!(p.backoff_before(1), Duration::from_millis(100));
@@ -63,7 +63,7 @@ impl FlakyPolicy {
 /// Everything the runner knows about a test besides its name.
 ///
 /// ```
-/// # use shardtest::attrs::TestAttributes;
+/// # use shardtest_protocol::attrs::TestAttributes;
 /// let plain = TestAttributes::default();
 /// assert!(plain.is_plain());
 /// ```
@@ -98,7 +98,7 @@ pub struct TestAttributes {
 /// How many of the W worker slots a test takes: a count, or all of them (`"num-cpus"`).
 ///
 /// ```
-/// # use shardtest::attrs::ThreadsRequired;
+/// # use shardtest_protocol::attrs::ThreadsRequired;
 /// assert_eq!(ThreadsRequired::Count(2).slots(4), 2);
 /// assert_eq!(ThreadsRequired::Count(8).slots(4), 4); // never more than the workers
 /// assert_eq!(ThreadsRequired::all().slots(3), 3);
@@ -142,7 +142,7 @@ impl TestAttributes {
     /// True when the test carries no attribute at all.
     ///
     /// ```
-    /// # use shardtest::attrs::TestAttributes;
+    /// # use shardtest_protocol::attrs::TestAttributes;
     /// let t = TestAttributes { non_critical: true, ..Default::default() };
     /// assert!(!t.is_plain());
     /// ```
@@ -153,7 +153,7 @@ impl TestAttributes {
     /// Worker slots the test takes with `workers` workers (1 unless it has `threads`).
     ///
     /// ```
-    /// # use shardtest::attrs::{TestAttributes, ThreadsRequired};
+    /// # use shardtest_protocol::attrs::{TestAttributes, ThreadsRequired};
     /// assert_eq!(TestAttributes::default().slots(4), 1);
     /// let t = TestAttributes { threads: Some(ThreadsRequired::Count(2)), ..Default::default() };
     /// assert_eq!(t.slots(4), 2);
@@ -179,7 +179,7 @@ pub struct AttributeLine {
 /// `Some(Err(..))` for an attribute line this runner cannot read.
 ///
 /// ```
-/// # use shardtest::attrs::parse_attribute_line;
+/// # use shardtest_protocol::attrs::parse_attribute_line;
 /// let line = r#"shardtest-attrs: {"v":1,"name":"t::a","serial":""}"#;
 /// let parsed = parse_attribute_line(line).unwrap().unwrap();
 /// assert_eq!(parsed.name, "t::a");

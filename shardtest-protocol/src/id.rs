@@ -43,7 +43,7 @@ text_serde!(TestName, "a test name");
 /// integration test, `pkg::bin/name`, `pkg::example/name` or `pkg::bench/name` otherwise.
 ///
 /// ```
-/// use shardtest::id::BinaryId;
+/// use shardtest_protocol::id::BinaryId;
 /// assert_eq!(BinaryId::from_target("billing", "lib", "billing").as_str(), "billing");
 /// assert_eq!(BinaryId::from_target("billing", "test", "api").as_str(), "billing::api");
 /// assert_eq!(BinaryId::from_target("billing", "bin", "server").as_str(), "billing::bin/server");
@@ -55,7 +55,7 @@ impl BinaryId {
     /// Wraps an already formed id (for example one read back from a report).
     ///
     /// ```
-    /// # use shardtest::id::BinaryId;
+    /// # use shardtest_protocol::id::BinaryId;
     /// assert_eq!(BinaryId::new("pkg::it").to_string(), "pkg::it");
     /// ```
     pub fn new(id: impl Into<String>) -> Self {
@@ -66,7 +66,7 @@ impl BinaryId {
     /// `proc-macro`, `test`, `bin`, `example`, `bench`, ...).
     ///
     /// ```
-    /// # use shardtest::id::BinaryId;
+    /// # use shardtest_protocol::id::BinaryId;
     /// assert_eq!(BinaryId::from_target("m", "proc-macro", "m").as_str(), "m");
     /// ```
     pub fn from_target(package: &str, kind: &str, target: &str) -> Self {
@@ -82,7 +82,7 @@ impl BinaryId {
     /// The id as text.
     ///
     /// ```
-    /// # use shardtest::id::BinaryId;
+    /// # use shardtest_protocol::id::BinaryId;
     /// assert_eq!(BinaryId::new("a").as_str(), "a");
     /// ```
     pub fn as_str(&self) -> &str {
@@ -99,7 +99,7 @@ impl fmt::Display for BinaryId {
 /// A test's name as libtest prints it in `--list` (`module::path::test_fn`).
 ///
 /// ```
-/// use shardtest::id::TestName;
+/// use shardtest_protocol::id::TestName;
 /// assert_eq!(TestName::new("tests::adds").as_str(), "tests::adds");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,7 +109,7 @@ impl TestName {
     /// Wraps a libtest test name.
     ///
     /// ```
-    /// # use shardtest::id::TestName;
+    /// # use shardtest_protocol::id::TestName;
     /// let n = TestName::new("a::b");
     /// assert_eq!(n.to_string(), "a::b");
     /// ```
@@ -120,7 +120,7 @@ impl TestName {
     /// The name as text.
     ///
     /// ```
-    /// # use shardtest::id::TestName;
+    /// # use shardtest_protocol::id::TestName;
     /// assert_eq!(TestName::new("x").as_str(), "x");
     /// ```
     pub fn as_str(&self) -> &str {
@@ -138,7 +138,7 @@ impl fmt::Display for TestName {
 /// copied: a store holds it once per test the run measured, so cloning is a reference count.
 ///
 /// ```
-/// # use shardtest::id::RunId;
+/// # use shardtest_protocol::id::RunId;
 /// let a = RunId::from("run-17");
 /// assert_eq!(a.as_str(), "run-17");
 /// assert_eq!(a, RunId::from(String::from("run-17")));
@@ -153,7 +153,7 @@ impl RunId {
     /// The id as text.
     ///
     /// ```
-    /// # use shardtest::id::RunId;
+    /// # use shardtest_protocol::id::RunId;
     /// assert_eq!(RunId::from("r").as_str(), "r");
     /// ```
     pub fn as_str(&self) -> &str {
@@ -192,7 +192,7 @@ impl fmt::Display for RunId {
 /// first space separates the two parts even when a (libtest-mimic) test name has spaces.
 ///
 /// ```
-/// use shardtest::id::TestId;
+/// use shardtest_protocol::id::TestId;
 /// let id: TestId = "billing::api orders::creates".parse().unwrap();
 /// assert_eq!(id.binary.as_str(), "billing::api");
 /// assert_eq!(id.name.as_str(), "orders::creates");
@@ -210,7 +210,7 @@ impl TestId {
     /// Builds an id from its parts.
     ///
     /// ```
-    /// # use shardtest::id::{BinaryId, TestId, TestName};
+    /// # use shardtest_protocol::id::{BinaryId, TestId, TestName};
     /// let id = TestId::new(BinaryId::new("p"), TestName::new("t"));
     /// assert_eq!(id.to_string(), "p t");
     /// ```

@@ -34,7 +34,7 @@ pub struct FlakyRow {
 /// samples first, then by id).
 ///
 /// ```
-/// use shardtest::audit::flaky::flakiness_table;
+/// use shardtest::flakiness::flakiness_table;
 /// use shardtest::timings::*;
 /// use std::time::Duration;
 /// let mut store = TimingStore::default();
@@ -46,7 +46,7 @@ pub struct FlakyRow {
 /// let rows = flakiness_table(&store);
 /// assert_eq!(rows.len(), 1);
 /// assert_eq!(rows[0].rate_ppm, 250_000);
-/// assert!(shardtest::audit::flaky::FlakyTable(rows).to_string().contains("25.0%"));
+/// assert!(shardtest::flakiness::FlakyTable(rows).to_string().contains("25.0%"));
 /// ```
 pub fn flakiness_table(store: &TimingStore) -> Vec<FlakyRow> {
     let mut rows: Vec<FlakyRow> = store
@@ -130,7 +130,7 @@ impl fmt::Display for Spike {
 /// [`SPIKE_MIN_SAMPLES`] samples and a failure rate below [`SPIKE_MAX_RATE_PPM`].
 ///
 /// ```
-/// use shardtest::audit::flaky::spike;
+/// use shardtest::flakiness::spike;
 /// use shardtest::timings::TestStats;
 /// let steady = TestStats { samples: 20, passed: 20, ..Default::default() };
 /// assert_eq!(spike(&steady).unwrap().to_string(),
@@ -153,7 +153,7 @@ pub fn spike(stats: &TestStats) -> Option<Spike> {
 /// [`TerminalReporter::set_spike_history`](crate::report::terminal::TerminalReporter::set_spike_history).
 ///
 /// ```
-/// use shardtest::audit::flaky::SpikeHistory;
+/// use shardtest::flakiness::SpikeHistory;
 /// use shardtest::timings::TimingStore;
 /// let h = SpikeHistory::from_store(&TimingStore::default());
 /// assert!(h.spike(&"p t".parse().unwrap()).is_none());

@@ -5,13 +5,23 @@
 // (`<workspace>`, `#[ignore]`), not as rustdoc markup.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
+pub mod archive;
+pub mod audit;
+pub mod clean;
+pub mod plan;
+pub mod queue;
+pub mod report;
+pub mod timeline;
+pub mod timings;
+pub mod verify;
+
 use crate::filter::{IgnoredMode, TestFilter};
 use crate::run::Isolation;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::exit::ExitStatus;
+use shardtest_protocol::exit::ExitStatus;
 
 /// Exit status: every test passed (flaky tests that passed on retry count as passed).
 pub const EXIT_OK: u8 = ExitStatus::Ok.code();
@@ -54,27 +64,27 @@ pub enum Command {
     /// Build the tests and list them with their stable ids (and attributes in JSON).
     List(Box<ListArgs>),
     /// Build the tests once and pack them into one file that `run --archive` runs anywhere.
-    Archive(Box<crate::commands::archive::ArchiveArgs>),
+    Archive(Box<archive::ArchiveArgs>),
     /// Work with the shards' JSON reports (`report merge`: one report for the CI matrix).
-    Report(crate::commands::report::ReportArgs),
+    Report(report::ReportArgs),
     /// Draw where the wall time went (HTML timeline, Chrome trace) from JSON reports.
-    Timeline(crate::commands::timeline::TimelineArgs),
+    Timeline(timeline::TimelineArgs),
     /// Determinism audit: run the tests at -j max and -j 1, in declared, reversed and shuffled
     /// order, batched, alone and repeated, and report the tests whose outcome changes.
-    Audit(Box<crate::commands::audit::AuditArgs>),
+    Audit(Box<audit::AuditArgs>),
     /// Plan N shards from the timings history: predicted time per shard, lower bound, ratio,
     /// fingerprint; `--suggest` recommends a shard count for a per-job setup cost.
-    Plan(Box<crate::commands::plan::PlanArgs>),
+    Plan(Box<plan::PlanArgs>),
     /// Merge, import (JUnit XML) and show timings histories.
-    Timings(crate::commands::timings::TimingsArgs),
+    Timings(timings::TimingsArgs),
     /// Check that the shards' JSON reports come from one plan and ran every test exactly once.
-    Verify(crate::commands::verify::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// A shared queue run (`run --queue`): `status` (counts per job) and `report` (merged
     /// reports and the exactly-once proof once every test is done).
-    Queue(crate::commands::queue::QueueArgs),
+    Queue(queue::QueueArgs),
     /// Remove the runs' artifact directories (`<target-dir>/shardtest/runs`), and with
     /// `--timings` the timings history too.
-    Clean(crate::commands::clean::CleanArgs),
+    Clean(clean::CleanArgs),
 }
 
 /// Cargo build options, passed through to `cargo test --no-run`.

@@ -1,0 +1,87 @@
+//! The arguments of `cargo shardtest audit` (clap types only; the command is in
+//! `commands/audit.rs`).
+
+// Doc comments on clap items are the `--help` text users read, written for a terminal, not
+// as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
+use crate::cli::{BuildArgs, FilterArgs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Output format of `audit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// The configurations and a table of suspect tests with the evidence.
+    #[default]
+    Human,
+    /// The same as a JSON document.
+    Json,
+}
+
+/// Find the tests that only pass by luck: runs the selected tests at `-j max` and `-j 1`, in
+/// declared, reversed and shuffled order, one process per test, batched and in one process the
+/// way `cargo test` does, each suspect alone, and repeated; compares outcomes test by test and
+/// classifies each suspect as order-dependent, isolation/shared state, in-process shared state
+/// or timing/flaky. Then it names the other test of each finding (the one running beside it,
+/// or the earlier one that breaks it or that it needs) by replaying pairs and bisecting, within
+/// `--budget`. Exits 100 when it finds any suspect.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    /// Build options.
+    pub build: BuildArgs,
+    #[command(flatten)]
+    /// Selection.
+    pub filter: FilterArgs,
+    /// Workers of the parallel configuration ("-j max") [default: available parallelism; at least 2].
+    #[arg(
+        help_heading = "Audit options",
+        short = 'j',
+        long,
+        env = "SHARDTEST_JOBS",
+        value_name = "N"
+    )]
+    pub jobs: Option<u32>,
+    /// Bound the audit's total time (after the build), e.g. `10m`: configurations that would
+    /// not fit are skipped and reported; the first full run is always made (it measures the
+    /// cost of the others).
+    #[arg(help_heading = "Audit options", long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub budget: Option<Duration>,
+    /// How many times the parallel run is made, each suspect test is run alone, and each
+    /// pairing the searches try is replayed.
+    #[arg(
+        help_heading = "Audit options",
+        long,
+        value_name = "K",
+        default_value_t = 3
+    )]
+    pub repeat: u32,
+    /// Seed of the shuffled configuration [default: a fresh one, printed].
+    #[arg(help_heading = "Audit options", long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Output format (on stdout; progress goes to stderr).
+    #[arg(help_heading = "Audit options", long, value_enum, default_value_t)]
+    pub format: AuditFormat,
+    /// Kill a test (its whole process group) after this long, e.g. `90s` [default: no limit in
+    /// the first run; after it, ten times its slowest test, at least 60s].
+    #[arg(help_heading = "Audit options", long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Timings history, read only: its prediction of one full run is checked against
+    /// `--budget` before starting [default: <workspace>/.shardtest/timings.json]. The audit's
+    /// own runs are never recorded into it.
+    #[arg(
+        help_heading = "Audit options",
+        long,
+        value_name = "PATH",
+        env = "SHARDTEST_TIMINGS"
+    )]
+    pub timings: Option<PathBuf>,
+    /// Where to keep per-configuration artifacts and failure logs [default: <target-dir>/shardtest/runs/<run-id>].
+    #[arg(help_heading = "Audit options", long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// Arguments after `--`: libtest-style filters are folded into the selection; anything
+    /// else is passed to every test process.
+    #[arg(last = true, value_name = "TEST ARGS")]
+    pub test_args: Vec<String>,
+}

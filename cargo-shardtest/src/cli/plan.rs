@@ -1,0 +1,54 @@
+//! The arguments of `cargo shardtest plan` (clap types only; the command is in
+//! `commands/plan.rs`).
+
+// Doc comments on clap items are the `--help` text users read, written for a terminal, not
+// as rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+
+use crate::cli::{BuildArgs, FilterArgs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// A table per shard and a summary.
+    #[default]
+    Human,
+    /// The whole `ShardPlan` (and the suggestion, with `--suggest`) as JSON.
+    Json,
+}
+
+/// `cargo shardtest plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    /// Build options.
+    pub build: BuildArgs,
+    #[command(flatten)]
+    /// Selection.
+    pub filter: FilterArgs,
+    /// Number of shards to plan for.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub shards: u32,
+    /// Workers per shard (`-j` of each job) [default: this machine's available parallelism,
+    /// as `run` uses]. Every job must plan with the same `-j` to compute the same plan.
+    #[arg(short = 'j', long, value_name = "W", env = "SHARDTEST_JOBS")]
+    pub jobs: Option<u32>,
+    /// Timings history [default: <workspace>/.shardtest/timings.json].
+    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
+    pub timings: Option<PathBuf>,
+    /// Compare shard counts from 1 to `--max-shards` and recommend one.
+    #[arg(long)]
+    pub suggest: bool,
+    /// Fixed cost every CI job pays before its tests (checkout, build, cache restore), for
+    /// `--suggest`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub setup_cost: Duration,
+    /// Largest shard count `--suggest` considers.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_shards: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: PlanFormat,
+}

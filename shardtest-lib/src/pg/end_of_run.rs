@@ -14,7 +14,7 @@ use crate::lockdir;
 /// Set (to the run id as this module sees it) by `cargo shardtest` when it starts a test
 /// binary once more at the end of a run: the binary drops that run's databases and exits
 /// before any test runs.
-pub const END_RUN_ENV: &str = "SHARDTEST_PG_END_RUN";
+pub const END_RUN_ENV: &str = shardtest_protocol::env::PG_END_RUN;
 
 /// Runs from the binary's constructor: with [`END_RUN_ENV`] set, drops that run's databases
 /// (not those of a run that had a failing test holding a schema), prints their names and exits.

@@ -1,4 +1,4 @@
-//! Planning-speed benchmark (not a timed test): how long `shardtest::plan::estimate_items`
+//! Planning-speed benchmark (not a timed test): how long `shardtest::pipeline::estimate_items`
 //! (timings history -> plan items) and `shardtest::plan::plan` (plan items -> shards) take for
 //! 100,000 tests, the size the product brief promises to plan "in well under a second".
 //!
@@ -15,7 +15,8 @@
 
 use shardtest::attrs::TestAttributes;
 use shardtest::id::TestId;
-use shardtest::plan::{PlanInput, estimate_items, plan};
+use shardtest::pipeline::estimate_items;
+use shardtest::plan::{PlanInput, plan};
 use shardtest::timings::{RunStamp, Sample, SampleStatus, TimingStore};
 use std::time::{Duration, Instant};
 

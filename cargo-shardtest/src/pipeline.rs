@@ -3,10 +3,12 @@
 //! durations into the history afterwards. `commands/` calls these; they never call a
 //! command.
 
+use crate::attrs::TestAttributes;
 use crate::cli::{BuildArgs, FilterArgs};
 use crate::discover::{self, BuildOutput, DiscoverError};
 use crate::exit::{BuildError, UsageError};
 use crate::filter::{Selection, TestFilter};
+use crate::id::TestId;
 use crate::list::{self, TestList};
 use crate::plan::{self, PlanInput, ShardPlan};
 use crate::shard::ShardSpec;
@@ -305,7 +307,7 @@ pub fn plan_suite(
         .iter()
         .map(|(id, a)| (moved.get(id).unwrap_or(id).clone(), a.clone()))
         .collect();
-    let mut items = plan::estimate_items_for_workers(&for_estimates, &history, Some(workers));
+    let mut items = estimate_items_for_workers(&for_estimates, &history, Some(workers));
     for (item, (id, _)) in items.iter_mut().zip(&listed) {
         item.id = id.clone();
     }
@@ -403,5 +405,176 @@ pub fn record_timings(
         Err(e) => eprintln!(
             "warning: this run's durations were not recorded: {e} (the tests' results and reports are not affected)"
         ),
+    }
+}
+
+/// Plan items for the listed tests from the history: each test's recorded mean and failure
+/// rate, handed to the planner as plain numbers ([`plan::estimate`]).
+///
+/// ```
+/// # use shardtest::pipeline::estimate_items;
+/// # use shardtest::timings::*;
+/// # use std::time::Duration;
+/// let mut store = TimingStore::default();
+/// for (t, ms) in [("a x", 100), ("a y", 300), ("a z", 500), ("b w", 40)] {
+///     store.record(t.parse().unwrap(), Sample { run: RunStamp { id: "r".into(), at_unix_ms: 0 },
+///         duration: Duration::from_millis(ms), status: SampleStatus::Passed, workers: 1,
+///         attributes: Default::default() });
+/// }
+/// let listed: Vec<_> = ["a x", "a y", "a z", "a new", "c new"].iter()
+///     .map(|t| (t.parse().unwrap(), Default::default())).collect();
+/// let items = estimate_items(&listed, &store);
+/// assert_eq!(items[3].estimate, Duration::from_millis(300)); // median of binary `a`
+/// assert!(!items[3].known);
+/// assert_eq!(items[4].estimate, Duration::from_millis(300)); // median of the listed suite
+/// ```
+pub fn estimate_items(
+    listed: &[(TestId, TestAttributes)],
+    store: &TimingStore,
+) -> Vec<plan::PlanItem> {
+    estimate_items_for_workers(listed, store, None)
+}
+
+/// Like [`estimate_items`], but a test with at least two kept samples taken with `workers`
+/// workers uses their mean ([`crate::timings::TestStats::planning_mean`]): a test's duration
+/// depends on what runs beside it.
+///
+/// ```
+/// # use shardtest::pipeline::estimate_items_for_workers;
+/// # use shardtest::plan::DEFAULT_ESTIMATE;
+/// # use shardtest::timings::TimingStore;
+/// let listed = vec![("p t".parse().unwrap(), Default::default())];
+/// let items = estimate_items_for_workers(&listed, &TimingStore::default(), Some(2));
+/// assert_eq!(items[0].estimate, DEFAULT_ESTIMATE);
+/// ```
+pub fn estimate_items_for_workers(
+    listed: &[(TestId, TestAttributes)],
+    store: &TimingStore,
+    workers: Option<u32>,
+) -> Vec<plan::PlanItem> {
+    use rayon::prelude::*;
+    let recorded: Vec<Option<plan::Recorded>> = listed
+        .par_iter()
+        .map(|(id, _)| {
+            let stats = match workers {
+                Some(w) => store.stats_for_workers(id, w),
+                None => store.stats(id),
+            };
+            stats.map(|s| plan::Recorded {
+                mean: s.planning_mean(),
+                failure_rate_ppm: s.failure_rate_ppm(),
+            })
+        })
+        .collect();
+    plan::estimate(listed, &recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrs::FlakyPolicy;
+    use crate::plan::{DEFAULT_ESTIMATE, DEFAULT_FLAKY_RATE_PPM, expected_cost};
+
+    #[test]
+    fn flaky_tests_count_expected_retries_from_the_store() {
+        let policy = FlakyPolicy {
+            retries: 3,
+            backoff_ms: 1000,
+        };
+        let ten = Duration::from_secs(10);
+        // From the store: 1 flaky run of 4 -> 25% -> 10 + 2.5*1... with backoff
+        use crate::timings::*;
+        let mut store = TimingStore::default();
+        for (i, st) in [
+            SampleStatus::Passed,
+            SampleStatus::Flaky,
+            SampleStatus::Passed,
+            SampleStatus::Passed,
+        ]
+        .iter()
+        .enumerate()
+        {
+            store.record(
+                "p f".parse().unwrap(),
+                Sample {
+                    run: RunStamp {
+                        id: format!("r{i}").into(),
+                        at_unix_ms: i as u64,
+                    },
+                    duration: ten,
+                    status: *st,
+                    workers: 1,
+                    attributes: TestAttributes::default(),
+                },
+            );
+        }
+        let attrs = TestAttributes {
+            flaky: Some(policy.clone()),
+            ..Default::default()
+        };
+        let items = estimate_items(&[("p f".parse().unwrap(), attrs)], &store);
+        assert_eq!(
+            items[0].estimate,
+            expected_cost(ten, 250_000, Some(&policy))
+        );
+        assert!(items[0].estimate > ten);
+    }
+
+    #[test]
+    fn unknown_tests_get_binary_then_suite_median_then_default() {
+        use crate::timings::*;
+        let mut store = TimingStore::default();
+        let rec = |s: &mut TimingStore, t: &str, ms: u64| {
+            s.record(
+                t.parse().unwrap(),
+                Sample {
+                    run: RunStamp {
+                        id: "r".into(),
+                        at_unix_ms: 0,
+                    },
+                    duration: Duration::from_millis(ms),
+                    status: SampleStatus::Passed,
+                    workers: 1,
+                    attributes: TestAttributes::default(),
+                },
+            )
+        };
+        rec(&mut store, "a x", 100);
+        rec(&mut store, "a y", 200);
+        rec(&mut store, "b z", 900);
+        rec(&mut store, "gone q", 5); // not listed: does not count
+        let listed: Vec<(TestId, TestAttributes)> = ["a x", "a y", "a new", "b z", "c new"]
+            .iter()
+            .map(|t| (t.parse().unwrap(), TestAttributes::default()))
+            .collect();
+        let it = estimate_items(&listed, &store);
+        assert_eq!(it[2].estimate, Duration::from_millis(100)); // lower median of a: 100, 200
+        assert!(!it[2].known && it[0].known);
+        assert_eq!(it[4].estimate, Duration::from_millis(200)); // suite median of 100,200,900
+        let none = estimate_items(&listed, &TimingStore::default());
+        assert!(
+            none.iter()
+                .all(|i| i.estimate == DEFAULT_ESTIMATE && !i.known)
+        );
+        // A flaky test without history is assumed to fail sometimes.
+        let flaky = vec![(
+            "a f".parse().unwrap(),
+            TestAttributes {
+                flaky: Some(FlakyPolicy {
+                    retries: 2,
+                    backoff_ms: 0,
+                }),
+                ..Default::default()
+            },
+        )];
+        let est = estimate_items(&flaky, &store)[0].estimate;
+        assert_eq!(
+            est,
+            expected_cost(
+                DEFAULT_ESTIMATE,
+                DEFAULT_FLAKY_RATE_PPM,
+                flaky[0].1.flaky.as_ref()
+            )
+        );
     }
 }

@@ -709,9 +709,26 @@ pub fn plan(input: &PlanInput) -> ShardPlan {
     }
 }
 
-/// Builds plan items for the listed tests from the timings store.
+/// What the history knows of one test, as the planner needs it: no store, no samples.
 ///
-/// Known tests use their EWMA mean. A test with no history gets the median mean of the
+/// ```
+/// # use shardtest::plan::Recorded;
+/// # use std::time::Duration;
+/// let r = Recorded { mean: Duration::from_millis(250), failure_rate_ppm: 0 };
+/// assert_eq!(r.mean.as_millis(), 250);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The duration to plan with (the history's mean at the run's worker count when known).
+    pub mean: Duration,
+    /// Share of recorded runs that did not pass at once, in parts per million.
+    pub failure_rate_ppm: u32,
+}
+
+/// Builds plan items for the listed tests from what the history recorded of each
+/// (`recorded[i]` belongs to `listed[i]`; `None`: no history).
+///
+/// Known tests use their recorded mean. A test with no history gets the median mean of the
 /// listed tests with history in the same binary, else of the whole listing, else
 /// [`DEFAULT_ESTIMATE`]; all unknown tests of a binary get the same estimate, so they are
 /// spread evenly. A `#[shard::flaky]` test's estimate then includes its expected retries
@@ -720,61 +737,30 @@ pub fn plan(input: &PlanInput) -> ShardPlan {
 ///
 /// ```
 /// # use shardtest::plan::*;
-/// # use shardtest::timings::*;
 /// # use std::time::Duration;
-/// let mut store = TimingStore::default();
-/// for (t, ms) in [("a x", 100), ("a y", 300), ("a z", 500), ("b w", 40)] {
-///     store.record(t.parse().unwrap(), Sample { run: RunStamp { id: "r".into(), at_unix_ms: 0 },
-///         duration: Duration::from_millis(ms), status: SampleStatus::Passed, workers: 1,
-///         attributes: Default::default() });
-/// }
+/// let ms = |m| Some(Recorded { mean: Duration::from_millis(m), failure_rate_ppm: 0 });
 /// let listed: Vec<_> = ["a x", "a y", "a z", "a new", "c new"].iter()
 ///     .map(|t| (t.parse().unwrap(), Default::default())).collect();
-/// let items = estimate_items(&listed, &store);
+/// let items = estimate(&listed, &[ms(100), ms(300), ms(500), None, None]);
 /// assert_eq!(items[3].estimate, Duration::from_millis(300)); // median of binary `a`
 /// assert!(!items[3].known);
 /// assert_eq!(items[4].estimate, Duration::from_millis(300)); // median of the listed suite
 /// ```
-pub fn estimate_items(
+pub fn estimate(
     listed: &[(TestId, TestAttributes)],
-    store: &crate::timings::TimingStore,
+    recorded: &[Option<Recorded>],
 ) -> Vec<PlanItem> {
-    estimate_items_for_workers(listed, store, None)
-}
-
-/// Like [`estimate_items`], but a test with at least two kept samples taken with `workers`
-/// workers uses their mean ([`crate::timings::TestStats::planning_mean`]): a test's duration
-/// depends on what runs beside it.
-///
-/// ```
-/// # use shardtest::plan::*;
-/// # use shardtest::timings::TimingStore;
-/// let listed = vec![("p t".parse().unwrap(), Default::default())];
-/// let items = estimate_items_for_workers(&listed, &TimingStore::default(), Some(2));
-/// assert_eq!(items[0].estimate, DEFAULT_ESTIMATE);
-/// ```
-pub fn estimate_items_for_workers(
-    listed: &[(TestId, TestAttributes)],
-    store: &crate::timings::TimingStore,
-    workers: Option<u32>,
-) -> Vec<PlanItem> {
-    use rayon::prelude::*;
-    let stats: Vec<Option<crate::timings::TestStats>> = listed
-        .par_iter()
-        .map(|(id, _)| match workers {
-            Some(w) => store.stats_for_workers(id, w),
-            None => store.stats(id),
-        })
-        .collect();
+    assert_eq!(
+        listed.len(),
+        recorded.len(),
+        "one history entry per listed test"
+    );
     let mut suite: Vec<u64> = Vec::new();
     let mut per_binary: BTreeMap<&BinaryId, Vec<u64>> = BTreeMap::new();
-    for ((id, _), s) in listed.iter().zip(&stats) {
-        if let Some(s) = s {
-            suite.push(us(s.planning_mean()));
-            per_binary
-                .entry(&id.binary)
-                .or_default()
-                .push(us(s.planning_mean()));
+    for ((id, _), r) in listed.iter().zip(recorded) {
+        if let Some(r) = r {
+            suite.push(us(r.mean));
+            per_binary.entry(&id.binary).or_default().push(us(r.mean));
         }
     }
     let median = |v: &mut Vec<u64>| -> Option<u64> {
@@ -788,10 +774,10 @@ pub fn estimate_items_for_workers(
         .collect();
     listed
         .iter()
-        .zip(stats)
-        .map(|((id, attributes), s)| {
-            let (estimate, known, rate) = match s {
-                Some(s) => (s.planning_mean(), true, s.failure_rate_ppm()),
+        .zip(recorded)
+        .map(|((id, attributes), r)| {
+            let (estimate, known, rate) = match r {
+                Some(r) => (r.mean, true, r.failure_rate_ppm),
                 None => {
                     let est = binary_median
                         .get(&id.binary)
@@ -1163,100 +1149,6 @@ mod tests {
         assert_eq!(
             expected_cost(ten, 100_000, Some(&policy)),
             Duration::from_micros(11_234_000)
-        );
-        // From the store: 1 flaky run of 4 -> 25% -> 10 + 2.5*1... with backoff
-        use crate::timings::*;
-        let mut store = TimingStore::default();
-        for (i, st) in [
-            SampleStatus::Passed,
-            SampleStatus::Flaky,
-            SampleStatus::Passed,
-            SampleStatus::Passed,
-        ]
-        .iter()
-        .enumerate()
-        {
-            store.record(
-                "p f".parse().unwrap(),
-                Sample {
-                    run: RunStamp {
-                        id: format!("r{i}").into(),
-                        at_unix_ms: i as u64,
-                    },
-                    duration: ten,
-                    status: *st,
-                    workers: 1,
-                    attributes: TestAttributes::default(),
-                },
-            );
-        }
-        let attrs = TestAttributes {
-            flaky: Some(policy.clone()),
-            ..Default::default()
-        };
-        let items = estimate_items(&[("p f".parse().unwrap(), attrs)], &store);
-        assert_eq!(
-            items[0].estimate,
-            expected_cost(ten, 250_000, Some(&policy))
-        );
-        assert!(items[0].estimate > ten);
-    }
-
-    #[test]
-    fn unknown_tests_get_binary_then_suite_median_then_default() {
-        use crate::timings::*;
-        let mut store = TimingStore::default();
-        let rec = |s: &mut TimingStore, t: &str, ms: u64| {
-            s.record(
-                t.parse().unwrap(),
-                Sample {
-                    run: RunStamp {
-                        id: "r".into(),
-                        at_unix_ms: 0,
-                    },
-                    duration: Duration::from_millis(ms),
-                    status: SampleStatus::Passed,
-                    workers: 1,
-                    attributes: TestAttributes::default(),
-                },
-            )
-        };
-        rec(&mut store, "a x", 100);
-        rec(&mut store, "a y", 200);
-        rec(&mut store, "b z", 900);
-        rec(&mut store, "gone q", 5); // not listed: does not count
-        let listed: Vec<(TestId, TestAttributes)> = ["a x", "a y", "a new", "b z", "c new"]
-            .iter()
-            .map(|t| (t.parse().unwrap(), TestAttributes::default()))
-            .collect();
-        let it = estimate_items(&listed, &store);
-        assert_eq!(it[2].estimate, Duration::from_millis(100)); // lower median of a: 100, 200
-        assert!(!it[2].known && it[0].known);
-        assert_eq!(it[4].estimate, Duration::from_millis(200)); // suite median of 100,200,900
-        let none = estimate_items(&listed, &TimingStore::default());
-        assert!(
-            none.iter()
-                .all(|i| i.estimate == DEFAULT_ESTIMATE && !i.known)
-        );
-        // A flaky test without history is assumed to fail sometimes.
-        let flaky = vec![(
-            "a f".parse().unwrap(),
-            TestAttributes {
-                flaky: Some(FlakyPolicy {
-                    retries: 2,
-                    backoff_ms: 0,
-                }),
-                ..Default::default()
-            },
-        )];
-        let est = estimate_items(&flaky, &store)[0].estimate;
-        assert_eq!(
-            est,
-            expected_cost(
-                DEFAULT_ESTIMATE,
-                DEFAULT_FLAKY_RATE_PPM,
-                flaky[0].1.flaky.as_ref()
-            )
         );
     }
 

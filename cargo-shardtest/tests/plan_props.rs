@@ -270,7 +270,8 @@ fn save_leaves_the_old_or_the_new_file_never_a_partial_one() {
 
 #[test]
 fn recorded_timings_drive_the_plan_and_a_corrupt_file_falls_back_identically() {
-    use shardtest::plan::{estimate_items, fingerprint};
+    use shardtest::pipeline::estimate_items;
+    use shardtest::plan::fingerprint;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".shardtest/timings.json");
     let listed: Vec<(TestId, TestAttributes)> = (0..12)

@@ -41,7 +41,7 @@ fn plan_from(history: &Path, tests: &[TestId], n: u32) -> plan::ShardPlan {
         .iter()
         .map(|t| (t.clone(), Default::default()))
         .collect();
-    let items = plan::estimate_items_for_workers(&listed, &store, Some(2));
+    let items = shardtest::pipeline::estimate_items_for_workers(&listed, &store, Some(2));
     plan::plan(&PlanInput {
         items,
         shards: n,

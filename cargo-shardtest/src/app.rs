@@ -327,7 +327,9 @@ pub fn plan_suite(
             item.estimate = Duration::ZERO;
         }
     }
-    // Doctest batches pay a fixed start-up: spread it over the package's doctests.
+    // Doctest batches pay a fixed start-up (learned from the history when it has some):
+    // spread it over the package's doctests.
+    crate::doctest::learn_costs(&mut list, &history);
     let setup = crate::doctest::setup_costs(&list);
     crate::doctest::add_setup_cost(&mut items, shards, workers, &setup);
     let input = PlanInput {
@@ -838,7 +840,8 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
             Err(e) => queue_failure = Some(e),
         }
     }
-    let report = json.into_report().context("the run produced no report")?;
+    let mut report = json.into_report().context("the run produced no report")?;
+    report.doc_setups = outcome.doc_setups.clone();
     // Each output is attempted on its own: one that fails is named, the others are still
     // written, and the exit status says so after saying how the tests did.
     let mut failed_outputs: Vec<String> = Vec::new();

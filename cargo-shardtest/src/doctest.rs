@@ -15,6 +15,8 @@
 //! doctest the filters caught, and never one of the intended ones. Tests that cannot be
 //! selected together that way are left for a later batch.
 
+mod cache;
+
 use crate::cli::BuildArgs;
 use crate::id::{BinaryId, TestId, TestName};
 use crate::list::{TestBinary, TestCase};
@@ -53,6 +55,144 @@ pub struct DocTarget {
     /// The library's edition (`2021`, `2024`, ...): from 2024 rustdoc merges doctests.
     #[serde(default)]
     pub edition: String,
+    /// What a batch of these doctests costs to start, learned from the timings history
+    /// ([`learn_costs`]); `None`: the defaults ([`BATCH_SETUP`], [`MERGED_BUILD_PER_DOCTEST`]).
+    /// Not part of the listing (an archive's doctests learn it from the history they plan
+    /// with).
+    #[serde(skip)]
+    pub cost: Option<DocCost>,
+}
+
+/// The model of a doctest batch's start-up: `fixed + per_doctest x doctests of the package`
+/// (`per_doctest` is zero before edition 2024, where rustdoc compiles each doctest as part of
+/// its own run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DocCost {
+    /// Paid by every batch: cargo's start-up and freshness check, rustdoc collecting.
+    pub fixed: Duration,
+    /// Per doctest of the package (edition 2024 and later: the merged build).
+    pub per_doctest: Duration,
+}
+
+impl DocCost {
+    /// The defaults, before any batch of the package was measured.
+    ///
+    /// ```
+    /// use shardtest::doctest::DocCost;
+    /// assert_eq!(DocCost::default_for(false).per_doctest, std::time::Duration::ZERO);
+    /// assert!(DocCost::default_for(true).per_doctest > std::time::Duration::ZERO);
+    /// ```
+    pub fn default_for(merged: bool) -> DocCost {
+        DocCost {
+            fixed: BATCH_SETUP,
+            per_doctest: if merged {
+                MERGED_BUILD_PER_DOCTEST
+            } else {
+                Duration::ZERO
+            },
+        }
+    }
+
+    /// The start-up of a batch of a package with `doctests` doctests.
+    pub fn for_doctests(&self, doctests: usize) -> Duration {
+        self.fixed + self.per_doctest * u32::try_from(doctests).unwrap_or(u32::MAX)
+    }
+}
+
+/// The batch cost learned from a package's recorded start-ups ([`crate::timings::DocCostRuns`]),
+/// `None` without any. Before edition 2024 (`merged` false) it is the median start-up. In
+/// edition 2024 and later, with runs at two or more package sizes, it is the least-squares
+/// line through them (when both its terms are non-negative); otherwise the default model
+/// scaled to the median ratio of measured to predicted start-up, so that it reproduces what
+/// was measured at the sizes measured and still grows with the number of doctests.
+///
+/// ```
+/// use shardtest::doctest::{learned_cost, DocCost};
+/// use shardtest::timings::{DocCostRuns, DocCostSample};
+/// use std::time::Duration;
+/// let mut runs = DocCostRuns::default();
+/// runs.insert("r1".into(), DocCostSample { at: 1, setup_us: 2_000_000, doctests: 10 });
+/// let c = learned_cost(&runs, false).unwrap();
+/// assert_eq!(c.for_doctests(10), Duration::from_secs(2));
+/// let c = learned_cost(&runs, true).unwrap();
+/// assert!(c.for_doctests(10).abs_diff(Duration::from_secs(2)) < Duration::from_millis(1));
+/// assert!(c.for_doctests(100) > c.for_doctests(10));
+/// runs.insert("r2".into(), DocCostSample { at: 2, setup_us: 3_000_000, doctests: 110 });
+/// let c = learned_cost(&runs, true).unwrap();
+/// assert_eq!(c, DocCost { fixed: Duration::from_millis(1900), per_doctest: Duration::from_millis(10) });
+/// ```
+pub fn learned_cost(runs: &crate::timings::DocCostRuns, merged: bool) -> Option<DocCost> {
+    let samples: Vec<(f64, f64)> = runs
+        .iter()
+        .map(|(_, s)| (f64::from(s.doctests), s.setup_us as f64 / 1e6))
+        .collect();
+    if samples.is_empty() {
+        return None;
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        }
+    };
+    // Rounded to microseconds, the precision of the samples.
+    let secs = |x: f64| Duration::from_micros((x.max(0.0) * 1e6).round() as u64);
+    if !merged {
+        let m = median(samples.iter().map(|s| s.1).collect());
+        return Some(DocCost {
+            fixed: secs(m),
+            per_doctest: Duration::ZERO,
+        });
+    }
+    let n = samples.len() as f64;
+    let mean_x = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    let mean_y = samples.iter().map(|s| s.1).sum::<f64>() / n;
+    let var: f64 = samples.iter().map(|s| (s.0 - mean_x).powi(2)).sum();
+    if var > 0.0 {
+        let cov: f64 = samples
+            .iter()
+            .map(|s| (s.0 - mean_x) * (s.1 - mean_y))
+            .sum();
+        let slope = cov / var;
+        let intercept = mean_y - slope * mean_x;
+        if slope >= 0.0 && intercept >= 0.0 {
+            return Some(DocCost {
+                fixed: secs(intercept),
+                per_doctest: secs(slope),
+            });
+        }
+    }
+    let default = DocCost::default_for(true);
+    let factor = median(
+        samples
+            .iter()
+            .map(|&(x, y)| y / default.for_doctests(x as usize).as_secs_f64())
+            .collect(),
+    );
+    Some(DocCost {
+        fixed: secs(default.fixed.as_secs_f64() * factor),
+        per_doctest: secs(default.per_doctest.as_secs_f64() * factor),
+    })
+}
+
+/// Sets each doctest binary's [`DocTarget::cost`] from the start-ups `history` recorded for
+/// it (binaries without any keep the defaults).
+pub fn learn_costs(list: &mut crate::list::TestList, history: &TimingStore) {
+    for b in &mut list.binaries {
+        if let Some(doc) = b.doctest.as_mut()
+            && let Some(runs) = history.doc_costs.get(&b.id)
+        {
+            doc.cost = learned_cost(runs, merged(&doc.edition));
+        }
+    }
+}
+
+/// Whether rustdoc merges the doctests of a crate of this edition into one binary.
+fn merged(edition: &str) -> bool {
+    edition.parse::<u32>().is_ok_and(|e| e >= 2024)
 }
 
 impl DocTarget {
@@ -63,7 +203,7 @@ impl DocTarget {
     /// # use shardtest::doctest::DocTarget;
     /// let d = DocTarget { cargo_args: ["-p", "a@1.0.0", "--release", "--manifest-path", "/w/Cargo.toml"]
     ///     .map(String::from).to_vec(), names: vec![], ignored: vec![], unavailable: None,
-    ///     edition: "2021".into() };
+    ///     edition: "2021".into(), cost: None };
     /// assert_eq!(d.portable().cargo_args, ["-p", "a@1.0.0", "--release"]);
     /// ```
     pub fn portable(&self) -> DocTarget {
@@ -274,7 +414,8 @@ pub enum DocError {
 
 /// Packages whose library `cargo test` would doctest, with their doctests: the binaries
 /// (`<package>::doc`) and the tests, sorted by id. Each package is listed twice (all tests,
-/// then `--ignored`), all in parallel.
+/// then `--ignored`), all in parallel, unless the listing cache under the target directory
+/// holds its listing for exactly these sources, toolchain and options (see `cache`).
 pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), DocError> {
     let cargo = crate::discover::cargo_command();
     let mut md = cargo_metadata::MetadataCommand::new();
@@ -326,6 +467,31 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
                 .map(|t| (p, t))
         })
         .collect();
+    // The listing cache (see `cache`): packages with a build script always list.
+    let target_dir = build
+        .target_dir
+        .as_ref()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .unwrap_or_else(|| md.target_directory.clone().into_std_path_buf());
+    let cacheable = |p: &cargo_metadata::Package| {
+        !p.targets
+            .iter()
+            .any(|t| t.kind.iter().any(|k| k.to_string() == "custom-build"))
+    };
+    let shared = if targets.iter().any(|(p, _)| cacheable(p)) {
+        cache::Shared::compute(md.workspace_root.as_std_path(), &target_dir)
+    } else {
+        None
+    };
+    // Listings made while the sources changed (an edit, or cargo writing a missing
+    // `Cargo.lock`) are not stored: what they list may not match either state.
+    let unchanged = std::sync::OnceLock::new();
+    let still_unchanged = || {
+        *unchanged.get_or_init(|| {
+            let now = cache::Shared::compute(md.workspace_root.as_std_path(), &target_dir);
+            matches!((&shared, now), (Some(a), Some(b)) if *a == b)
+        })
+    };
     let listed: Vec<Result<(TestBinary, Vec<TestCase>), DocError>> = targets
         .par_iter()
         .map(|(p, t)| {
@@ -335,11 +501,29 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
             if !features.is_empty() {
                 cargo_args.extend(["--features".to_string(), features.join(",")]);
             }
-            let (all, ignored) = rayon::join(
-                || list_package(&cargo, &cargo_args, &p.name, false),
-                || list_package(&cargo, &cargo_args, &p.name, true),
-            );
-            let (all, ignored) = (all?, ignored?);
+            let cached = shared.as_ref().filter(|_| cacheable(p)).map(|s| {
+                let path = cache::entry_path(&target_dir, &p.name, &p.version.to_string());
+                (s.key(&cargo_args), path)
+            });
+            let hit = cached
+                .as_ref()
+                .and_then(|(key, path)| cache::read(path, key));
+            let (all, ignored) = match hit {
+                Some(listing) => listing,
+                None => {
+                    let (all, ignored) = rayon::join(
+                        || list_package(&cargo, &cargo_args, &p.name, false),
+                        || list_package(&cargo, &cargo_args, &p.name, true),
+                    );
+                    let (all, ignored) = (all?, ignored?);
+                    if let Some((key, path)) = &cached
+                        && still_unchanged()
+                    {
+                        cache::write(path, key, &all, &ignored);
+                    }
+                    (all, ignored)
+                }
+            };
             let ignored_names = ignored.clone();
             let ignored: BTreeSet<String> = ignored.into_iter().collect();
             let id = BinaryId::new(format!("{}::doc", p.name));
@@ -372,6 +556,7 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
                     ignored: ignored_names,
                     unavailable: None,
                     edition: t.edition.as_str().to_string(),
+                    cost: None,
                 }),
             };
             Ok((binary, tests))
@@ -632,33 +817,34 @@ fn solve(
 
 /// What starting any doctest batch costs before its first doctest runs: cargo's start-up and
 /// freshness check and rustdoc collecting the doctests (0.4 s measured on a quiet 2-core
-/// machine for `cargo test --doc -- --list`; see BENCHMARKS.md). Not learned from history: a
-/// doctest's recorded time starts when libtest starts it.
+/// machine for `cargo test --doc -- --list`; see BENCHMARKS.md). The default until a
+/// package's batches were measured ([`learned_cost`]); a doctest's own recorded time starts
+/// when libtest starts it and holds none of this.
 pub const BATCH_SETUP: Duration = Duration::from_millis(500);
 
 /// In edition 2024 and later, what building the merged doctest binary adds to every batch,
 /// per doctest of the package (1.3 s measured for 100 trivial doctests).
 pub const MERGED_BUILD_PER_DOCTEST: Duration = Duration::from_millis(13);
 
-/// The fixed cost of one batch of `doc`'s doctests: [`BATCH_SETUP`], plus the merged build in
-/// edition 2024 and later (rustdoc builds the merged binary of all the package's doctests).
+/// The fixed cost of one batch of `doc`'s doctests: its learned [`DocTarget::cost`], or by
+/// default [`BATCH_SETUP`] plus, in edition 2024 and later, [`MERGED_BUILD_PER_DOCTEST`] per
+/// doctest of the package (rustdoc builds the merged binary of all of them).
 ///
 /// ```
-/// use shardtest::doctest::{batch_setup, DocTarget};
+/// use shardtest::doctest::{batch_setup, DocCost, DocTarget};
 /// use std::time::Duration;
 /// let mut d = DocTarget { cargo_args: vec![], names: vec!["a".into(); 100], ignored: vec![],
-///     unavailable: None, edition: "2021".into() };
+///     unavailable: None, edition: "2021".into(), cost: None };
 /// assert_eq!(batch_setup(&d), Duration::from_millis(500));
 /// d.edition = "2024".into();
 /// assert_eq!(batch_setup(&d), Duration::from_millis(1800));
+/// d.cost = Some(DocCost { fixed: Duration::from_millis(300), per_doctest: Duration::from_millis(2) });
+/// assert_eq!(batch_setup(&d), Duration::from_millis(500));
 /// ```
 pub fn batch_setup(doc: &DocTarget) -> Duration {
-    let merged = doc.edition.parse::<u32>().is_ok_and(|e| e >= 2024);
-    if merged {
-        BATCH_SETUP + MERGED_BUILD_PER_DOCTEST * doc.names.len() as u32
-    } else {
-        BATCH_SETUP
-    }
+    doc.cost
+        .unwrap_or_else(|| DocCost::default_for(merged(&doc.edition)))
+        .for_doctests(doc.names.len())
 }
 
 /// How many batches a shard cuts `count` doctests of one package with `work` predicted time

@@ -430,16 +430,21 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
         members
             .into_iter()
             .filter(|p| {
-                build.package.iter().any(|spec| {
-                    let name = spec.split(['@', ':']).next().unwrap_or(spec);
-                    name == p.name.as_str()
-                })
+                build
+                    .package
+                    .iter()
+                    .any(|spec| spec_matches(spec, p.name.as_str()))
             })
             .collect()
     } else if build.workspace {
         members
             .into_iter()
-            .filter(|p| !build.exclude.iter().any(|x| x == p.name.as_str()))
+            .filter(|p| {
+                !build
+                    .exclude
+                    .iter()
+                    .any(|x| spec_matches(x, p.name.as_str()))
+            })
             .collect()
     } else if md.workspace_default_members.is_available() {
         md.workspace_default_packages()
@@ -631,6 +636,70 @@ fn package_features(
 ) -> Vec<String> {
     let own: BTreeSet<String> = p.features.keys().cloned().collect();
     features_for(given, p.name.as_str(), &own, members)
+}
+
+/// Whether a `-p`/`--exclude` spec names the package `name`, as cargo reads it: the name
+/// part of `name`, `name@version`, `name:version` or a package id URL (`...#name@version`),
+/// which may be a glob (`*`, `?`, `[...]`) as cargo allows for both flags.
+///
+/// ```
+/// use shardtest::doctest::spec_matches;
+/// assert!(spec_matches("doc24", "doc24"));
+/// assert!(spec_matches("doc24@0.1.0", "doc24"));
+/// assert!(spec_matches("path+file:///w/doc24#0.1.0", "doc24"));
+/// assert!(spec_matches("path+file:///w/x#doc24@0.1.0", "doc24"));
+/// assert!(spec_matches("doc*", "doc24") && spec_matches("doc2?", "doc24"));
+/// assert!(spec_matches("doc[0-9]4", "doc24") && !spec_matches("doc[!2]4", "doc24"));
+/// assert!(!spec_matches("doc", "doc24") && !spec_matches("*x", "doc24"));
+/// ```
+pub fn spec_matches(spec: &str, name: &str) -> bool {
+    let spec = match spec.rsplit_once('#') {
+        // `url#name@version`, or `url#version` whose name is the URL's last segment.
+        Some((url, frag)) => {
+            if frag.starts_with(|c: char| c.is_ascii_digit()) {
+                url.rsplit('/').next().unwrap_or(url)
+            } else {
+                frag
+            }
+        }
+        None => spec,
+    };
+    let pattern = spec.split(['@', ':']).next().unwrap_or(spec);
+    glob_matches(pattern.as_bytes(), name.as_bytes())
+}
+
+/// Shell-style glob matching: `*` any run, `?` one character, `[...]` a class (with ranges,
+/// and `!` or `^` to negate).
+fn glob_matches(p: &[u8], s: &[u8]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(b'*') => (0..=s.len()).any(|i| glob_matches(&p[1..], &s[i..])),
+        Some(b'?') => !s.is_empty() && glob_matches(&p[1..], &s[1..]),
+        Some(b'[') => {
+            let Some(close) = p.iter().skip(2).position(|&c| c == b']').map(|i| i + 2) else {
+                return s.first() == Some(&b'[') && glob_matches(&p[1..], &s[1..]);
+            };
+            let Some(&c) = s.first() else { return false };
+            let mut class = &p[1..close];
+            let negate = matches!(class.first(), Some(b'!' | b'^'));
+            if negate {
+                class = &class[1..];
+            }
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == b'-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            hit != negate && glob_matches(&p[close + 1..], &s[1..])
+        }
+        Some(&c) => s.first() == Some(&c) && glob_matches(&p[1..], &s[1..]),
+    }
 }
 
 /// cargo's rule: `lib`/`rlib` and `proc-macro` libraries are doctested (not `cdylib` or

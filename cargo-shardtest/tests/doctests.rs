@@ -533,3 +533,31 @@ fn an_unchanged_crate_is_not_listed_again_and_an_edited_one_is() {
         "unchanged since: cached"
     );
 }
+
+#[test]
+fn package_globs_select_doctests_as_cargo_does() {
+    let binaries = |args: &[&str]| -> std::collections::BTreeSet<String> {
+        let o = run(doctests("list").args(["--doc"]).args(args));
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(b, _)| b.to_string()))
+            .collect()
+    };
+    let want = |b: &[&str]| b.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        binaries(&["-p", "doc2*"]),
+        want(&["doc21::doc", "doc24::doc"])
+    );
+    assert_eq!(binaries(&["-p", "doc2[4]"]), want(&["doc24::doc"]));
+    let all = binaries(&["--workspace"]);
+    assert!(
+        all.contains("doc21::doc") && all.contains("doc24::doc"),
+        "{all:?}"
+    );
+    let rest = binaries(&["--workspace", "--exclude", "doc?1"]);
+    assert!(
+        !rest.contains("doc21::doc") && rest.contains("doc24::doc"),
+        "{rest:?}"
+    );
+}

@@ -532,6 +532,28 @@ fn an_unchanged_crate_is_not_listed_again_and_an_edited_one_is() {
         8,
         "unchanged since: cached"
     );
+    // Another target is another listing (cached on its own), the host's included.
+    let host = String::from_utf8(
+        Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .expect("rustc runs")
+            .stdout,
+    )
+    .unwrap()
+    .lines()
+    .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+    .unwrap();
+    for expected in [10, 10] {
+        let o = run(shardtest()
+            .args(["list", "--doc", "--target", &host, "--manifest-path"])
+            .arg(ws.join("Cargo.toml"))
+            .env("CARGO", &wrapper));
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("new_one"));
+        let n = std::fs::read_to_string(&log).unwrap().lines().count();
+        assert_eq!(n, expected, "--target {host}");
+    }
 }
 
 #[test]

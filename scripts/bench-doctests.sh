@@ -6,12 +6,18 @@
 #     against the lower bound max(longest doctest, total work / (N x W)) of the doctest
 #     durations measured in those same shard runs (and the plan's own predicted ratio).
 # Not part of the test suite. Usage: bash scripts/bench-doctests.sh [RUNS]   (default 3)
+# SHARDTEST_BIN=path measures that cargo-shardtest binary instead of building this checkout
+# (to compare two builds under the same load); BENCH_DIR=dir works there.
 # Output: a Markdown table on stdout; progress on stderr.
 set -euo pipefail
 RUNS=${1:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -q -p cargo-shardtest --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/cargo-shardtest"
+if [ -n "${SHARDTEST_BIN:-}" ]; then
+    BIN=$SHARDTEST_BIN
+else
+    cargo build --release -q -p cargo-shardtest --manifest-path "$ROOT/Cargo.toml"
+    BIN="$ROOT/target/release/cargo-shardtest"
+fi
 WORK=${BENCH_DIR:-"$ROOT/target/bench/doctests"}
 mkdir -p "$WORK"
 

@@ -34,4 +34,5 @@ pub mod rounds;
 pub mod run;
 pub mod runs_dir;
 pub mod timings;
+pub mod toolchain;
 pub mod verify;

@@ -77,11 +77,11 @@ pub fn discover_or_unpack(
     TestList,
     Option<crate::archive::UnpackedArchive>,
 )> {
-    crate::doctest::check_args(build).map_err(UsageError)?;
-    let docs = crate::doctest::selection(build);
+    crate::discover::doctests::check_args(build).map_err(UsageError)?;
+    let docs = crate::discover::doctests::selection(build);
     let (out, unpacked) = match archive {
         // `--doc`: nothing but doctests, which cargo builds itself when it runs them.
-        None if docs == crate::doctest::DocSelection::Only => {
+        None if docs == crate::discover::doctests::DocSelection::Only => {
             let (workspace_root, target_dir) =
                 discover::workspace_dirs(build.manifest_path.as_deref())
                     .map_err(|e| UsageError(e.to_string()))?;
@@ -107,23 +107,23 @@ pub fn discover_or_unpack(
         .partition(|b| b.doctest.is_some());
     // `--doc` / another target selection apply to an archive's doctests as well.
     match docs {
-        crate::doctest::DocSelection::Only => binaries.clear(),
-        crate::doctest::DocSelection::None => doc_binaries.clear(),
-        crate::doctest::DocSelection::Also => {}
+        crate::discover::doctests::DocSelection::Only => binaries.clear(),
+        crate::discover::doctests::DocSelection::None => doc_binaries.clear(),
+        crate::discover::doctests::DocSelection::Also => {}
     }
-    let archived_docs = crate::doctest::from_archive(doc_binaries, workspace_remap);
+    let archived_docs = crate::discover::doctests::from_archive(doc_binaries, workspace_remap);
     // Doctests are listed through cargo beside the other binaries' listings.
-    let want_docs = archive.is_none() && docs != crate::doctest::DocSelection::None;
+    let want_docs = archive.is_none() && docs != crate::discover::doctests::DocSelection::None;
     let (list, doc) = rayon::join(
         || list::list_tests(binaries),
-        || want_docs.then(|| crate::doctest::discover(build)),
+        || want_docs.then(|| crate::discover::doctests::discover(build)),
     );
     let mut list = list.map_err(|e| BuildError(e.to_string()))?;
     if let Some(doc) = doc {
         let (binaries, tests) = doc.map_err(|e| BuildError(e.to_string()))?;
-        crate::doctest::add_to_list(&mut list, binaries, tests);
+        crate::discover::doctests::add_to_list(&mut list, binaries, tests);
     }
-    crate::doctest::add_to_list(&mut list, archived_docs.0, archived_docs.1);
+    crate::discover::doctests::add_to_list(&mut list, archived_docs.0, archived_docs.1);
     for w in &list.warnings {
         eprintln!("warning: {w}");
     }
@@ -316,7 +316,9 @@ pub fn plan_suite(
             item.estimate = Duration::ZERO;
         }
     }
-    // Doctest batches pay a fixed start-up: spread it over the package's doctests.
+    // Doctest batches pay a fixed start-up (learned from the history when it has some):
+    // spread it over the package's doctests.
+    crate::doctest::learn_costs(&mut list, &history);
     let setup = crate::doctest::setup_costs(&list);
     crate::doctest::add_setup_cost(&mut items, shards, workers, &setup);
     let input = PlanInput {

@@ -22,6 +22,13 @@
 //! and start time, and loading and recording are that much cheaper. Version 1 files are
 //! still read, and the next recording writes them back as version 2.
 //!
+//! Version 3 is version 2 plus, after the tests, what starting a batch of each package's
+//! doctests cost (`"doc_costs":{"<package>::doc":[[run index, microseconds, doctests],...]}`,
+//! see [`DocCostRuns`]). A store is written as version 3 only when it holds such costs and
+//! as version 2 otherwise, so a history without doctests stays readable by older builds,
+//! while an older build meeting doctest costs refuses the file as too new (below) instead
+//! of reading it and silently dropping them the next time it writes.
+//!
 //! A file written by a
 //! newer shardtest ([`TimingsError::FutureVersion`]), or one that is corrupt or truncated
 //! ([`TimingsError::Corrupt`]), is an error; [`TimingStore::load_or_fallback`] turns that into
@@ -102,8 +109,12 @@ impl FileStamp {
     }
 }
 
-/// Version of the timings file format written by this build.
-pub const TIMINGS_VERSION: u32 = 2;
+/// Newest version of the timings file format, the one this build writes when the store
+/// holds doctest costs ([`TimingStore::doc_costs`]); it reads every version up to it.
+pub const TIMINGS_VERSION: u32 = 3;
+/// The version written for a store without doctest costs (the same layout minus them), so
+/// that such a file stays readable by builds that know only version 2.
+const VERSION_WITHOUT_DOC_COSTS: u32 = 2;
 /// EWMA weight of a new sample, in percent.
 pub const EWMA_ALPHA_PERCENT: u64 = 30;
 /// A new sample enters the mean clamped to `[mean / OUTLIER_FACTOR, mean * OUTLIER_FACTOR]`.
@@ -668,6 +679,79 @@ pub struct TimingStore {
     /// History per test, sorted by id. (A store is always written in the current format,
     /// [`TIMINGS_VERSION`], whatever version it was read from.)
     pub tests: BTreeMap<TestId, TestHistory>,
+    /// Per doctest binary (`<package>::doc`), what starting a batch of its doctests cost in
+    /// the last runs that ran some (cargo, rustdoc and, from edition 2024, the merged build,
+    /// until the first doctest began). The planner's per-package doctest cost is learned from
+    /// these ([`crate::doctest::learned_cost`]).
+    pub doc_costs: BTreeMap<BinaryId, DocCostRuns>,
+}
+
+/// One run's measured start-up of a package's doctest batches: the median over its batches
+/// of the time from starting `cargo test --doc` until the first doctest began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DocCostSample {
+    /// When the run started (ms since the epoch).
+    pub at: u64,
+    /// The start-up, in microseconds.
+    pub setup_us: u64,
+    /// How many doctests the package had (in edition 2024 and later rustdoc builds them all
+    /// into the merged binary for every batch, so the start-up grows with this).
+    pub doctests: u32,
+}
+
+/// A package's [`DocCostSample`]s by run: at most [`KEEP_RUNS`], the newest (older ones are
+/// dropped, not folded: the cost is re-learned from recent runs). Merging is a union by run
+/// id (on a conflict the greater sample wins) followed by keeping the newest, so it is
+/// commutative, associative and idempotent like the tests' history.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocCostRuns(BTreeMap<RunId, DocCostSample>);
+
+impl DocCostRuns {
+    /// Adds (or, if greater, replaces) `run`'s sample and drops the oldest beyond
+    /// [`KEEP_RUNS`].
+    ///
+    /// ```
+    /// # use shardtest::timings::{DocCostRuns, DocCostSample, KEEP_RUNS};
+    /// let mut r = DocCostRuns::default();
+    /// for i in 0..KEEP_RUNS as u64 + 2 {
+    ///     r.insert(format!("r{i}").as_str().into(), DocCostSample { at: i, setup_us: 1, doctests: 1 });
+    /// }
+    /// assert_eq!(r.len(), KEEP_RUNS);
+    /// assert_eq!(r.iter().map(|(_, s)| s.at).min(), Some(2));
+    /// ```
+    pub fn insert(&mut self, run: RunId, sample: DocCostSample) {
+        match self.0.get(&run) {
+            Some(kept) if *kept >= sample => {}
+            _ => {
+                self.0.insert(run, sample);
+            }
+        }
+        while self.0.len() > KEEP_RUNS {
+            let oldest = self
+                .0
+                .iter()
+                .min_by(|a, b| (a.1.at, a.0).cmp(&(b.1.at, b.0)))
+                .map(|(id, _)| id.clone());
+            if let Some(id) = oldest {
+                self.0.remove(&id);
+            }
+        }
+    }
+
+    /// The samples by run id.
+    pub fn iter(&self) -> impl Iterator<Item = (&RunId, &DocCostSample)> {
+        self.0.iter()
+    }
+
+    /// How many runs are kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no run is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Errors of reading, writing or importing timings.
@@ -764,6 +848,9 @@ struct FileV1 {
 struct FileV2 {
     runs: Vec<(RunId, u64)>,
     tests: Entries<TestId, HistoryV2>,
+    /// Version 3: `{"<package>::doc": [[run index, microseconds, doctests], ...]}`.
+    #[serde(default)]
+    doc_costs: BTreeMap<String, Vec<(usize, u64, u32)>>,
 }
 
 #[derive(Deserialize)]
@@ -865,8 +952,22 @@ impl FileV2 {
         tests.reverse();
         tests.sort_by(|a, b| a.0.cmp(&b.0));
         tests.dedup_by(|a, b| a.0 == b.0);
+        let mut doc_costs: BTreeMap<BinaryId, DocCostRuns> = BTreeMap::new();
+        for (binary, samples) in self.doc_costs {
+            let runs = doc_costs.entry(BinaryId::new(binary)).or_default();
+            for (i, setup_us, doctests) in samples {
+                let (run_id, at) = run(i)?;
+                let sample = DocCostSample {
+                    at: *at,
+                    setup_us,
+                    doctests,
+                };
+                runs.insert(run_id.clone(), sample);
+            }
+        }
         Ok(TimingStore {
             tests: tests.into_iter().collect(),
+            doc_costs,
         })
     }
 }
@@ -943,6 +1044,26 @@ impl TimingStore {
                 },
             );
             recorded += 1;
+        }
+        // Doctest batch start-ups: per package, the median of this run's batches (a batch
+        // that also built the library, or started while another did, is an outlier).
+        let mut setups: BTreeMap<&BinaryId, (Vec<Duration>, u32)> = BTreeMap::new();
+        for d in &report.doc_setups {
+            let e = setups.entry(&d.binary).or_default();
+            e.0.push(d.setup);
+            e.1 = e.1.max(d.doctests);
+        }
+        for (binary, (mut durations, doctests)) in setups {
+            durations.sort();
+            let median = durations[durations.len() / 2];
+            self.doc_costs.entry(binary.clone()).or_default().insert(
+                run.id.clone(),
+                DocCostSample {
+                    at: run.at_unix_ms,
+                    setup_us: median.as_micros().min(u128::from(u64::MAX)) as u64,
+                    doctests,
+                },
+            );
         }
         recorded
     }
@@ -1025,6 +1146,12 @@ impl TimingStore {
         for (id, h) in &other.tests {
             self.tests.entry(id.clone()).or_default().merge_from(h);
         }
+        for (binary, runs) in &other.doc_costs {
+            let mine = self.doc_costs.entry(binary.clone()).or_default();
+            for (run, sample) in runs.iter() {
+                mine.insert(run.clone(), *sample);
+            }
+        }
     }
 
     /// Merges any number of stores (order-independent).
@@ -1064,6 +1191,11 @@ impl TimingStore {
                 runs.insert((r.at, id.as_str()), id);
             }
         }
+        for costs in self.doc_costs.values() {
+            for (id, c) in costs.iter() {
+                runs.insert((c.at, id.as_str()), id);
+            }
+        }
         let table: Vec<(u64, &RunId)> = runs.into_iter().map(|((at, _), id)| (at, id)).collect();
         // Index of a run in the table (it is there: the table was made from these runs).
         let index = |at: u64, id: &RunId| {
@@ -1073,7 +1205,12 @@ impl TimingStore {
         };
         let mut out = String::with_capacity(64 + self.tests.len() * 200);
         out.push_str("{\"version\":");
-        push_u64(&mut out, u64::from(TIMINGS_VERSION));
+        let version = if self.doc_costs.values().all(DocCostRuns::is_empty) {
+            VERSION_WITHOUT_DOC_COSTS
+        } else {
+            TIMINGS_VERSION
+        };
+        push_u64(&mut out, u64::from(version));
         out.push_str(",\"runs\":[");
         for (i, (at, id)) in table.iter().enumerate() {
             out.push_str(if i == 0 { "\n[" } else { ",\n[" });
@@ -1105,7 +1242,29 @@ impl TimingStore {
                 chunk
             });
         }
-        out.push_str("\n}}\n");
+        out.push('\n');
+        out.push('}');
+        if version >= 3 {
+            out.push_str(",\"doc_costs\":{");
+            let costs = self.doc_costs.iter().filter(|(_, c)| !c.is_empty());
+            for (k, (binary, costs)) in costs.enumerate() {
+                out.push_str(if k == 0 { "\n" } else { ",\n" });
+                push_json_str(&mut out, binary.as_str());
+                out.push_str(":[");
+                for (j, (run, c)) in costs.iter().enumerate() {
+                    out.push_str(if j == 0 { "[" } else { ",[" });
+                    push_u64(&mut out, index(c.at, run));
+                    out.push(',');
+                    push_u64(&mut out, c.setup_us);
+                    out.push(',');
+                    push_u64(&mut out, u64::from(c.doctests));
+                    out.push(']');
+                }
+                out.push(']');
+            }
+            out.push_str("\n}");
+        }
+        out.push_str("}\n");
         out
     }
 
@@ -1145,7 +1304,10 @@ impl TimingStore {
             // is and written back as version 2 by the next recording.
             0 | 1 => {
                 let v1: FileV1 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-                Ok(TimingStore { tests: v1.tests })
+                Ok(TimingStore {
+                    tests: v1.tests,
+                    doc_costs: BTreeMap::new(),
+                })
             }
             _ => {
                 let v2: FileV2 = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
@@ -1725,6 +1887,50 @@ mod tests {
     }
 
     #[test]
+    fn doctest_costs_round_trip_merge_once_and_mark_the_file_version_3() {
+        let binary = BinaryId::new("p::doc");
+        let sample = |at, us| DocCostSample {
+            at,
+            setup_us: us,
+            doctests: 12,
+        };
+        let mut a = TimingStore::default();
+        a.doc_costs
+            .entry(binary.clone())
+            .or_default()
+            .insert("r1".into(), sample(1, 700_000));
+        let json = a.to_json();
+        assert!(json.starts_with("{\"version\":3,"), "{json}");
+        assert!(
+            json.contains("\"doc_costs\":{\n\"p::doc\":[[0,700000,12]]"),
+            "{json}"
+        );
+        assert_eq!(TimingStore::from_json(&json).unwrap(), a);
+        // Without costs the file stays version 2 (older builds read it), and a version 2
+        // file loads with no costs.
+        let plain = TimingStore::default().to_json();
+        assert!(plain.starts_with("{\"version\":2,"), "{plain}");
+        assert!(TimingStore::from_json(&plain).unwrap().doc_costs.is_empty());
+        // A build that reads only version 2 refuses the file instead of dropping the costs.
+        let v3 = leading_version(&json).unwrap();
+        assert!(v3 > VERSION_WITHOUT_DOC_COSTS);
+        // Merging is a union by run: the shared run counts once, in either order.
+        let mut b = a.clone();
+        b.doc_costs
+            .get_mut(&binary)
+            .unwrap()
+            .insert("r2".into(), sample(2, 900_000));
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        ab.merge(&b);
+        ba.merge(&a);
+        assert_eq!(ab, ba);
+        assert_eq!(ab.doc_costs[&binary].len(), 2);
+        let again = ab.clone();
+        ab.merge(&again);
+        assert_eq!(ab, again);
+    }
+
+    #[test]
     fn a_version_1_file_reads_the_same_and_is_written_back_as_version_2() {
         let v1 = r#"{"version":1,"tests":{
 "p a":{"base":{"until_at":5,"until_run":"r0","id":"ab","samples":3,"mean_us":900,"last_us":800,"last_workers":2,"passed":2,"flaky":1,"failed":0},"runs":{"r1":{"at":10,"us":1000,"status":"passed","workers":2},"r2":{"at":20,"us":1200,"status":"failed","workers":4,"attributes":{"serial":"db"}}}},
@@ -1899,6 +2105,7 @@ mod tests {
             complete: true,
             shuffle_seed: None,
             rerun_of: None,
+            doc_setups: Vec::new(),
         };
         let mut s = TimingStore::default();
         assert_eq!(s.record_report(&report), 2);

@@ -447,6 +447,7 @@ mod tests {
             complete: true,
             shuffle_seed: None,
             rerun_of: None,
+            doc_setups: Vec::new(),
         }
     }
 

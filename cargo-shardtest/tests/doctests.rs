@@ -365,3 +365,221 @@ fn a_hanging_doctest_times_out_and_a_failing_one_is_retried() {
     assert_eq!(processes_of_run(dir.path()), Vec::<u32>::new());
     assert_eq!(runs(dir.path()).get("hang"), Some(&2));
 }
+
+/// A copy of the edition 2024 fixture crate as a workspace of its own, so a test can edit it.
+fn doc24_copy(dir: &Path) -> std::path::PathBuf {
+    let src = repo_root().join("tests/fixtures/doctests/doc24");
+    let ws = dir.join("ws");
+    std::fs::create_dir_all(ws.join("src")).unwrap();
+    let manifest = std::fs::read_to_string(src.join("Cargo.toml")).unwrap() + "\n[workspace]\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(src.join("src/lib.rs"), ws.join("src/lib.rs")).unwrap();
+    ws
+}
+
+/// The predicted time of the only shard of `plan --doc --shards 1 -j 1`, in seconds.
+fn predicted_alone(ws: &Path, timings: &Path) -> f64 {
+    let o = run(shardtest()
+        .args([
+            "plan", "--doc", "--shards", "1", "-j", "1", "--format", "json",
+        ])
+        .arg("--manifest-path")
+        .arg(ws.join("Cargo.toml"))
+        .arg("--timings")
+        .arg(timings));
+    assert!(o.status.success(), "{}", text(&o));
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    p["plan"]["shards"][0]["predicted"].as_f64().unwrap()
+}
+
+#[test]
+fn a_run_records_the_doctest_start_up_and_the_next_plan_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = doc24_copy(dir.path());
+    let timings = dir.path().join("timings.json");
+    let o = run(shardtest()
+        .args(["run", "--doc", "-j", "1", "--manifest-path"])
+        .arg(ws.join("Cargo.toml"))
+        .arg("--timings")
+        .arg(&timings));
+    assert_eq!(o.status.code(), Some(100), "{}", text(&o));
+    // The history holds the package's measured start-up, in the version 3 format.
+    let history = std::fs::read_to_string(&timings).unwrap();
+    let h: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(h["version"], 3, "{history}");
+    let samples = h["doc_costs"]["doc24::doc"].as_array().unwrap();
+    assert_eq!(samples.len(), 1, "one run, one sample: {history}");
+    let (setup_us, doctests) = (
+        samples[0][1].as_u64().unwrap(),
+        samples[0][2].as_u64().unwrap(),
+    );
+    assert!(setup_us > 0 && setup_us < 600_000_000, "{history}");
+    assert_eq!(doctests, 12, "every doctest of the package: {history}");
+    // The plan uses it: with the recorded start-up replaced by 100 s and then by 300 s, the
+    // one batch of the only shard is predicted 100 s, then 300 s, plus the doctests' work.
+    let set_setup = |us: u64| {
+        let mut h = h.clone();
+        h["doc_costs"]["doc24::doc"][0][1] = us.into();
+        std::fs::write(&timings, serde_json::to_string(&h).unwrap()).unwrap();
+    };
+    set_setup(100_000_000);
+    let at_100 = predicted_alone(&ws, &timings);
+    set_setup(300_000_000);
+    let at_300 = predicted_alone(&ws, &timings);
+    assert!((100.0..130.0).contains(&at_100), "{at_100}");
+    assert!(
+        (at_300 - at_100 - 200.0).abs() < 0.01,
+        "{at_100} s, then {at_300} s"
+    );
+    // Without the record, the defaults: 0.5 s + 13 ms x 12 doctests.
+    let h0 = {
+        let mut h = h.clone();
+        h.as_object_mut().unwrap().remove("doc_costs");
+        h["version"] = 2.into();
+        h
+    };
+    std::fs::write(&timings, serde_json::to_string(&h0).unwrap()).unwrap();
+    let default = predicted_alone(&ws, &timings);
+    assert!(
+        (at_100 - default - (100.0 - 0.656)).abs() < 0.01,
+        "{default} s by default, {at_100} s with 100 s learned"
+    );
+}
+
+#[test]
+fn an_unchanged_crate_is_not_listed_again_and_an_edited_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = doc24_copy(dir.path());
+    // cargo, through a wrapper that logs the listings.
+    let log = dir.path().join("cargo.log");
+    let wrapper = dir.path().join("cargo");
+    let real = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *--list*) echo \"$*\" >> '{}';; esac\nexec '{real}' \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A listing during which the sources change (here: cargo writing the missing lock file)
+    // is not kept; the test starts from a locked workspace.
+    let o = run(Command::new(&real)
+        .arg("generate-lockfile")
+        .arg("--manifest-path")
+        .arg(ws.join("Cargo.toml")));
+    assert!(o.status.success(), "{}", text(&o));
+    let list = || -> (String, usize) {
+        let o = run(shardtest()
+            .args(["list", "--doc", "--manifest-path"])
+            .arg(ws.join("Cargo.toml"))
+            .env("CARGO", &wrapper));
+        assert!(o.status.success(), "{}", text(&o));
+        let listings = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        (String::from_utf8_lossy(&o.stdout).into_owned(), listings)
+    };
+    let (first, n) = list();
+    assert_eq!(n, 2, "all, then --ignored");
+    assert!(first.contains("src/lib.rs - add (line 30)"), "{first}");
+    let (second, n) = list();
+    assert_eq!(n, 2, "the cached listing is used");
+    assert_eq!(first, second);
+    // A new doctest: listed again.
+    let lib = std::fs::read_to_string(ws.join("src/lib.rs")).unwrap();
+    let edited = format!(
+        "{lib}\n/// New.\n///\n/// ```\n/// assert!(true);\n/// ```\npub fn new_one() {{}}\n"
+    );
+    std::fs::write(ws.join("src/lib.rs"), edited).unwrap();
+    let (third, n) = list();
+    assert_eq!(n, 4, "edited: listed again");
+    assert!(third.contains("src/lib.rs - new_one (line"), "{third}");
+    // A one-line edit above a doctest moves its line: listed again.
+    let lib = std::fs::read_to_string(ws.join("src/lib.rs")).unwrap();
+    std::fs::write(
+        ws.join("src/lib.rs"),
+        lib.replacen("/// New.\n", "/// New.\n/// More.\n", 1),
+    )
+    .unwrap();
+    let (fourth, n) = list();
+    assert_eq!(n, 6, "edited: listed again");
+    assert_ne!(third, fourth, "the line moved");
+    // An edit inside a doc comment only (no line moves) changes the list too.
+    let lib = std::fs::read_to_string(ws.join("src/lib.rs")).unwrap();
+    std::fs::write(
+        ws.join("src/lib.rs"),
+        lib.replacen(
+            "/// ```\n/// assert!(true);\n/// ```\n",
+            "/// ```ignore\n/// assert!(true);\n/// ```\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let (_, n) = list();
+    assert_eq!(n, 8, "edited again: listed again");
+    let o = run(shardtest()
+        .args(["list", "--doc", "--format", "json", "--manifest-path"])
+        .arg(ws.join("Cargo.toml"))
+        .env("CARGO", &wrapper));
+    let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(listing.contains("new_one"), "{listing}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        8,
+        "unchanged since: cached"
+    );
+    // Another target is another listing (cached on its own), the host's included.
+    let host = String::from_utf8(
+        Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .expect("rustc runs")
+            .stdout,
+    )
+    .unwrap()
+    .lines()
+    .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+    .unwrap();
+    for expected in [10, 10] {
+        let o = run(shardtest()
+            .args(["list", "--doc", "--target", &host, "--manifest-path"])
+            .arg(ws.join("Cargo.toml"))
+            .env("CARGO", &wrapper));
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("new_one"));
+        let n = std::fs::read_to_string(&log).unwrap().lines().count();
+        assert_eq!(n, expected, "--target {host}");
+    }
+}
+
+#[test]
+fn package_globs_select_doctests_as_cargo_does() {
+    let binaries = |args: &[&str]| -> std::collections::BTreeSet<String> {
+        let o = run(doctests("list").args(["--doc"]).args(args));
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(b, _)| b.to_string()))
+            .collect()
+    };
+    let want = |b: &[&str]| b.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        binaries(&["-p", "doc2*"]),
+        want(&["doc21::doc", "doc24::doc"])
+    );
+    assert_eq!(binaries(&["-p", "doc2[4]"]), want(&["doc24::doc"]));
+    let all = binaries(&["--workspace"]);
+    assert!(
+        all.contains("doc21::doc") && all.contains("doc24::doc"),
+        "{all:?}"
+    );
+    let rest = binaries(&["--workspace", "--exclude", "doc?1"]);
+    assert!(
+        !rest.contains("doc21::doc") && rest.contains("doc24::doc"),
+        "{rest:?}"
+    );
+}

@@ -290,6 +290,7 @@ fn fixture_reports(dir: &Path) -> Vec<PathBuf> {
             complete: true,
             shuffle_seed: None,
             rerun_of: None,
+            doc_setups: Vec::new(),
         };
         let p = dir.join(format!("report-{shard}.json"));
         std::fs::write(&p, serde_json::to_vec_pretty(&report).unwrap()).unwrap();

@@ -94,6 +94,7 @@ fn report_of(
         complete: true,
         shuffle_seed: None,
         rerun_of: None,
+        doc_setups: Vec::new(),
     }
 }
 

@@ -75,6 +75,25 @@ pub struct JsonReport {
     /// `verify` and `report merge` then count its tests as further attempts of those runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_of: Option<Vec<String>>,
+    /// What starting each doctest batch cost (see [`DocSetup`]): recorded into the timings
+    /// history, from which the plan learns each package's doctest start-up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doc_setups: Vec<DocSetup>,
+}
+
+/// One doctest batch's start-up: from starting `cargo test --doc` until its first doctest
+/// began (cargo's freshness check, rustdoc collecting the doctests and, from edition 2024,
+/// building the merged doctest binary).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocSetup {
+    /// The package's doctest binary (`<package>::doc`).
+    pub binary: crate::id::BinaryId,
+    /// The start-up.
+    #[serde(with = "crate::duration")]
+    pub setup: Duration,
+    /// How many doctests the package has (all of them, not only the batch's: rustdoc
+    /// collects, and in edition 2024 builds, all of them for every batch).
+    pub doctests: u32,
 }
 
 /// Counts final statuses into `counts`.

@@ -17,8 +17,10 @@ use anyhow::Context;
 pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
     let mut out = crate::pipeline::build_tests(&args.build)?;
     // Doctests are recorded (they run through cargo in a checkout: `--workspace-remap`).
-    if crate::doctest::selection(&args.build) != crate::doctest::DocSelection::None {
-        let (docs, tests) = crate::doctest::discover(&args.build)
+    if crate::discover::doctests::selection(&args.build)
+        != crate::discover::doctests::DocSelection::None
+    {
+        let (docs, tests) = crate::discover::doctests::discover(&args.build)
             .map_err(|e| crate::exit::BuildError(e.to_string()))?;
         if !docs.is_empty() {
             eprintln!(

@@ -302,7 +302,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         ..
     } = prepared;
     // Doctests of an archive that cannot run here are reported as not run, never dropped.
-    let (tests, docs_not_run) = crate::doctest::split_unavailable(tests);
+    let (tests, docs_not_run) = crate::discover::doctests::split_unavailable(tests);
     if !skipped_non_critical.is_empty() {
         eprintln!(
             "    SKIPPING {} non-critical tests (--skip-non-critical): they will NOT run",
@@ -367,7 +367,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
         }
         // Secrets are masked before any consumer (terminal, JSON, JUnit) sees the output.
         let mut redacting = crate::report::redact::Redacting::new(redactor.clone(), &mut fan);
-        let mut redacting = crate::doctest::NotRunDoctests {
+        let mut redacting = crate::discover::doctests::NotRunDoctests {
             tests: docs_not_run,
             inner: &mut redacting,
         };
@@ -405,7 +405,8 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
             Err(e) => queue_failure = Some(e),
         }
     }
-    let report = json.into_report().context("the run produced no report")?;
+    let mut report = json.into_report().context("the run produced no report")?;
+    report.doc_setups = outcome.doc_setups.clone();
     // Each output is attempted on its own: one that fails is named, the others are still
     // written, and the exit status says so after saying how the tests did.
     let mut failed_outputs: Vec<String> = Vec::new();

@@ -80,6 +80,7 @@ pub fn build_report(
         complete: missing.is_empty(),
         shuffle_seed: None,
         rerun_of: None,
+        doc_setups: Vec::new(),
     };
     (report, missing)
 }

@@ -7,7 +7,9 @@ use crate::id::TestId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use shardtest_protocol::report::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count};
+pub use shardtest_protocol::report::{
+    DocSetup, JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count,
+};
 
 /// Builds a [`JsonReport`] from the event stream.
 #[derive(Clone, Debug)]
@@ -58,6 +60,7 @@ impl JsonReportBuilder {
             complete: self.complete,
             shuffle_seed: self.shuffle_seed,
             rerun_of: self.rerun_of,
+            doc_setups: Vec::new(),
         })
     }
 

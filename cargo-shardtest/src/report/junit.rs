@@ -439,6 +439,7 @@ mod tests {
             complete,
             shuffle_seed: None,
             rerun_of: None,
+            doc_setups: Vec::new(),
         }
     }
 

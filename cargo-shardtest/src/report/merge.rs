@@ -186,6 +186,10 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
             complete: reports.iter().all(|r| r.complete),
             shuffle_seed: first.shuffle_seed,
             rerun_of: first.rerun_of.clone(),
+            doc_setups: reports
+                .iter()
+                .flat_map(|r| r.doc_setups.iter().cloned())
+                .collect(),
         },
         merged_from: shards,
     })

@@ -57,6 +57,9 @@ struct BatchState<'a> {
     blame: BTreeMap<usize, Vec<i32>>,
     /// Passing tests held back until the batch ends because they left processes running.
     suspects: Vec<(usize, TestResult)>,
+    /// A doctest batch until its first test begins: when cargo was started (the time until
+    /// then is the batch's start-up, reported as [`WorkerMsg::DocSetup`]).
+    doc_started: Option<Instant>,
 }
 
 impl<'a> BatchState<'a> {
@@ -80,6 +83,7 @@ impl<'a> BatchState<'a> {
             seen_children: BTreeSet::new(),
             blame: BTreeMap::new(),
             suspects: Vec::new(),
+            doc_started: None,
         }
     }
 
@@ -112,6 +116,12 @@ impl<'a> BatchState<'a> {
             return;
         }
         let now = Instant::now();
+        if let Some(started) = self.doc_started.take() {
+            let _ = tx.send(WorkerMsg::DocSetup {
+                test,
+                setup: now.saturating_duration_since(started),
+            });
+        }
         self.current = Some(Current {
             test,
             began: now,
@@ -337,6 +347,9 @@ pub(super) fn run_batch(
     );
     st.pid = pgid;
     st.run_id = &config.run_id;
+    if doc_args.is_some() {
+        st.doc_started = Some(start);
+    }
     // The batch process is the runner's child with this slot's environment: not an orphan.
     st.seen_children.insert(pgid);
     super::capture::read_until_exit(reader, &mut child, |chunk, complete| {

@@ -261,6 +261,8 @@ pub(crate) enum WorkerMsg {
     /// accept several test names): run these, and the rest of the binary's tests, one per
     /// process.
     Split { tests: Vec<usize>, attempt: u32 },
+    /// A doctest batch began its first test (`test`) `setup` after cargo was started.
+    DocSetup { test: usize, setup: Duration },
     /// The worker is free again.
     JobDone { slot: u32 },
     /// Ctrl-C / SIGTERM.
@@ -325,6 +327,8 @@ pub struct RunOutcome {
     pub passed: usize,
     /// Ctrl-C / SIGTERM stopped the run.
     pub interrupted: bool,
+    /// Each doctest batch's start-up, for the timings history.
+    pub doc_setups: Vec<crate::schema::DocSetup>,
 }
 
 struct Running {
@@ -1101,6 +1105,16 @@ impl Scheduler<'_, '_> {
                     self.queue.push_front(Job {
                         tests: vec![t],
                         attempt,
+                    });
+                }
+            }
+            WorkerMsg::DocSetup { test, setup } => {
+                let t = &self.tests[test];
+                if let Some(doc) = &t.binary.doctest {
+                    self.outcome.doc_setups.push(crate::schema::DocSetup {
+                        binary: t.case.id.binary.clone(),
+                        setup,
+                        doctests: u32::try_from(doc.names.len()).unwrap_or(u32::MAX),
                     });
                 }
             }

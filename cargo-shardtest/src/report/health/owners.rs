@@ -43,7 +43,7 @@ impl SourceIndex {
     /// ```
     pub fn from_cargo(manifest_path: Option<&Path>) -> Result<(SourceIndex, PathBuf), String> {
         let mut cmd = cargo_metadata::MetadataCommand::new();
-        cmd.cargo_path(crate::discover::cargo_command()).no_deps();
+        cmd.cargo_path(crate::toolchain::cargo_command()).no_deps();
         if let Some(p) = manifest_path {
             cmd.manifest_path(p);
         }

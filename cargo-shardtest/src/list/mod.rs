@@ -3,6 +3,9 @@
 //! (`--list --format terse`, once more with `--ignored`), all binaries in parallel, and never
 //! runs a test.
 
+pub mod doc_target;
+pub use doc_target::DocTarget;
+
 use crate::attrs::{self, TestAttributes};
 use crate::id::{BinaryId, TestId, TestName};
 use rayon::prelude::*;
@@ -41,7 +44,7 @@ pub struct TestBinary {
     pub custom_harness: bool,
     /// For a package's doctests (kind `doc`): how to run them through cargo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub doctest: Option<crate::doctest::DocTarget>,
+    pub doctest: Option<DocTarget>,
 }
 
 /// The test name of a binary that runs whole, as one test: a `harness = false` target that

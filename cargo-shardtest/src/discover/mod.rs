@@ -2,6 +2,8 @@
 //! --message-format=json-render-diagnostics`, with the user's build options passed through)
 //! and turns cargo's messages into [`TestBinary`] records.
 
+pub mod doctests;
+
 use crate::id::BinaryId;
 use crate::list::TestBinary;
 use cargo_metadata::{Message, MetadataCommand, PackageId, TargetKind};
@@ -43,10 +45,7 @@ pub enum DiscoverError {
     Messages(std::io::Error),
 }
 
-/// The cargo executable: `$CARGO` (set when run as `cargo shardtest`), else `cargo`.
-pub fn cargo_command() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
-}
+pub use crate::toolchain::cargo_command;
 
 /// Workspace root and target directory of the workspace at `manifest_path` (or the current
 /// directory's).

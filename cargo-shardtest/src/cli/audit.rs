@@ -46,7 +46,7 @@ pub struct AuditArgs {
     /// Bound the audit's total time (after the build), e.g. `10m`: configurations that would
     /// not fit are skipped and reported; the first full run is always made (it measures the
     /// cost of the others).
-    #[arg(help_heading = "Audit options", long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Audit options", long, value_name = "DURATION", value_parser = shardtest_protocol::duration::parse)]
     pub budget: Option<Duration>,
     /// How many times the parallel run is made, each suspect test is run alone, and each
     /// pairing the searches try is replayed.
@@ -65,7 +65,7 @@ pub struct AuditArgs {
     pub format: AuditFormat,
     /// Kill a test (its whole process group) after this long, e.g. `90s` [default: no limit in
     /// the first run; after it, ten times its slowest test, at least 60s].
-    #[arg(help_heading = "Audit options", long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Audit options", long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = shardtest_protocol::duration::parse)]
     pub timeout: Option<Duration>,
     /// Timings history, read only: its prediction of one full run is checked against
     /// `--budget` before starting [default: <workspace>/.shardtest/timings.json]. The audit's

@@ -451,11 +451,11 @@ pub struct RunArgs {
     pub keep_output: bool,
     /// Wait this long before each retry of a failed test (a `#[shard::flaky]` policy's own
     /// backoff wins for its test), e.g. `1s` [default: none].
-    #[arg(long, env = "SHARDTEST_RETRY_BACKOFF", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHARDTEST_RETRY_BACKOFF", value_name = "DURATION", value_parser = shardtest_protocol::duration::parse)]
     pub retry_backoff: Option<Duration>,
     /// How long a finished test's leftover child processes may take to exit before they are
     /// reported as leaked.
-    #[arg(long, env = "SHARDTEST_LEAK_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHARDTEST_LEAK_TIMEOUT", value_name = "DURATION", default_value = "100ms", value_parser = shardtest_protocol::duration::parse)]
     pub leak_timeout: Duration,
     /// Stop starting tests once N tests have failed (non-critical failures do not count):
     /// running tests finish, the rest are reported as not run. `0` runs everything
@@ -532,14 +532,14 @@ pub struct RunArgs {
     pub queue_run: Option<String>,
     /// With --queue: a lease expires this long after its job's last heartbeat, and its tests
     /// go back into the queue for another job.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = shardtest_protocol::duration::parse)]
     pub lease_timeout: Duration,
     /// With --queue: the run's keys expire after this long.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = shardtest_protocol::duration::parse)]
     pub queue_ttl: Duration,
     /// With --queue: how long to retry an unreachable queue (with backoff) before giving up
     /// with exit status 105.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = shardtest_protocol::duration::parse)]
     pub queue_retry: Duration,
     /// Stop starting tests after the first failure (`--max-fail 1`). With --queue, every job
     /// of the run stops taking new work (the jobs finish what they hold, and exit 100).
@@ -551,7 +551,7 @@ pub struct RunArgs {
     pub test_args: Vec<String>,
     /// After `--timeout` sends SIGTERM to a test's process group, how long it may take to exit
     /// before SIGKILL (`0`: SIGKILL at once).
-    #[arg(long, env = "SHARDTEST_TIMEOUT_GRACE", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHARDTEST_TIMEOUT_GRACE", value_name = "DURATION", default_value = "10s", value_parser = shardtest_protocol::duration::parse)]
     pub timeout_grace: Duration,
 }
 
@@ -564,7 +564,7 @@ pub struct RunArgs {
 /// assert!(parse_nonzero_duration("0s").unwrap_err().contains("0"));
 /// ```
 pub fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let d = shardtest_protocol::duration::parse(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err(format!(
             "a duration of {s:?} would end or flag every test at once; give a positive duration (e.g. `60s`), or leave the flag out for the default"

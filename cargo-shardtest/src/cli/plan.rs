@@ -43,7 +43,7 @@ pub struct PlanArgs {
     pub suggest: bool,
     /// Fixed cost every CI job pays before its tests (checkout, build, cache restore), for
     /// `--suggest`.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = shardtest_protocol::duration::parse)]
     pub setup_cost: Duration,
     /// Largest shard count `--suggest` considers.
     #[arg(long, value_name = "N", default_value_t = 16)]

@@ -44,7 +44,7 @@ pub enum QueueCommand {
         /// The queue and run.
         target: QueueTarget,
         /// How long to wait for the jobs to finish, e.g. `10m`.
-        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = shardtest_protocol::duration::parse)]
         wait: Duration,
         /// Write the merged JSON report here (`verify` accepts it).
         #[arg(long, value_name = "PATH")]

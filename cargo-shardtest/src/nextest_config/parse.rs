@@ -178,7 +178,7 @@ impl Reader<'_> {
     }
 
     fn duration(&mut self, key: &str, v: &toml::Value) -> Option<Duration> {
-        match v.as_str().map(humantime::parse_duration) {
+        match v.as_str().map(shardtest_protocol::duration::parse) {
             Some(Ok(d)) => Some(d),
             _ => {
                 self.warn(format!(

@@ -1,31 +1,68 @@
 //! Configuration files: `.config/shardtest.toml` in the workspace root, or a
 //! `[workspace.metadata.shardtest]` table in the root `Cargo.toml` (the first wins when both
 //! exist). Precedence is flag > environment variable > file > built-in default: the file's
-//! values are applied as the `SHARDTEST_*` environment variables the flags already read,
-//! only where the environment does not set them.
+//! values become the defaults of the flags that read the same `SHARDTEST_*` variables (see
+//! [`crate::cli::layers`]); the process environment is never changed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Keys a configuration file may set, with the environment variable each one stands for.
-pub const KEYS: &[(&str, &str)] = &[
-    ("jobs", "SHARDTEST_JOBS"),
-    ("timeout", "SHARDTEST_TIMEOUT"),
-    ("slow-timeout", "SHARDTEST_SLOW_TIMEOUT"),
-    ("timeout-grace", "SHARDTEST_TIMEOUT_GRACE"),
-    ("retries", "SHARDTEST_RETRIES"),
-    ("isolation", "SHARDTEST_ISOLATION"),
-    ("timings", "SHARDTEST_TIMINGS"),
-    ("lock-dir", "SHARDTEST_LOCK_DIR"),
-    ("no-tests", "SHARDTEST_NO_TESTS"),
-    ("keep-runs", "SHARDTEST_KEEP_RUNS"),
-    ("runs-size-limit", "SHARDTEST_RUNS_SIZE_LIMIT"),
-    ("retry-backoff", "SHARDTEST_RETRY_BACKOFF"),
-    ("leak-timeout", "SHARDTEST_LEAK_TIMEOUT"),
-    ("max-fail", "SHARDTEST_MAX_FAIL"),
-    // Also read `.config/nextest.toml` (by default only read without this file).
-    ("nextest-config", "SHARDTEST_NEXTEST_CONFIG"),
+/// Keys a configuration file may set that are flags: each key is the long flag it stands
+/// for, and its environment variable is the one that flag reads (its `env = "..."` in
+/// [`crate::cli`], the one spelling of it).
+const FLAG_KEYS: &[&str] = &[
+    "jobs",
+    "timeout",
+    "slow-timeout",
+    "timeout-grace",
+    "retries",
+    "isolation",
+    "timings",
+    "no-tests",
+    "keep-runs",
+    "runs-size-limit",
+    "retry-backoff",
+    "leak-timeout",
+    "max-fail",
 ];
+
+/// Keys without a flag, and the variable each one stands for: the lock directory the tests'
+/// library uses (given to test processes, see [`crate::cli::layers::test_env`]), and whether
+/// `.config/nextest.toml` is read (by default only read without this file).
+const OTHER_KEYS: &[(&str, &str)] = &[
+    ("lock-dir", shardtest_protocol::env::LOCK_DIR),
+    ("nextest-config", crate::nextest_config::ENABLE_ENV),
+];
+
+/// Keys a configuration file may set, with the environment variable each one stands for:
+/// the flag keys' variables are read from the command-line interface, once.
+///
+/// ```
+/// let keys = shardtest::config::keys();
+/// assert!(keys.contains(&("jobs", "SHARDTEST_JOBS")));
+/// assert!(keys.contains(&("lock-dir", "SHARDTEST_LOCK_DIR")));
+/// ```
+pub fn keys() -> &'static [(&'static str, &'static str)] {
+    static KEYS: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let vars = crate::cli::layers::flag_env_vars();
+        FLAG_KEYS
+            .iter()
+            .map(|key| {
+                let var = vars
+                    .iter()
+                    .find(|(long, _)| long == key)
+                    .map(|(_, var)| *var)
+                    .unwrap_or_else(|| {
+                        panic!("config key `{key}` is no flag that reads a variable")
+                    });
+                (*key, var)
+            })
+            .chain(OTHER_KEYS.iter().copied())
+            .collect()
+    })
+}
 
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -102,10 +139,14 @@ fn settings_of(
     path: &Path,
     root: &Path,
 ) -> Result<BTreeMap<&'static str, String>, ConfigError> {
-    let known = KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+    let known = keys()
+        .iter()
+        .map(|(k, _)| *k)
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut out = BTreeMap::new();
     for (key, value) in table {
-        let Some((_, var)) = KEYS.iter().find(|(k, _)| k == key) else {
+        let Some((_, var)) = keys().iter().find(|(k, _)| k == key) else {
             return Err(ConfigError::Key {
                 path: path.into(),
                 message: format!("unknown key `{key}`"),

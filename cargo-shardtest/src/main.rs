@@ -1,7 +1,6 @@
 //! `cargo-shardtest`: thin entry point; the work is in the `shardtest` library.
 
-use clap::Parser;
-use shardtest::cli::{self, Cli, Command};
+use shardtest::cli::{self, Command};
 use shardtest::run::Interrupter;
 use std::process::ExitCode;
 
@@ -15,37 +14,19 @@ fn main() -> ExitCode {
         return shardtest::run::guardian::main(&raw[2..]);
     }
     shardtest::run::guardian::enable();
-    // A configuration file's values become the environment variables the flags read, where
-    // the environment does not set them: flag > environment > file > default.
-    match shardtest::config::settings_for(&raw, &|k| {
-        std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())
-    }) {
-        Ok(config) => {
-            for (var, value) in &config.settings {
-                // SAFETY: still single-threaded: no other thread reads the environment yet.
-                unsafe { std::env::set_var(var, value) };
-            }
-        }
+    // The configuration file and the nextest profile, below the flags and the environment
+    // (see `cli/layers.rs`): flag > environment > file > nextest profile > default.
+    let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+    let layers = match cli::layers::Layers::load(&raw, &env) {
+        Ok(layers) => layers,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(cli::EXIT_USAGE);
         }
-    }
-    // Then `.config/nextest.toml`'s profile, below everything else (issue 18).
-    match shardtest::nextest_config::apply_profile_env(
-        &raw,
-        &|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()),
-        // SAFETY: still single-threaded, as above.
-        &mut |k, v| unsafe { std::env::set_var(k, v) },
-    ) {
-        Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(cli::EXIT_USAGE);
-        }
-    }
-    let args = cli::normalize_args(raw);
-    let cli = match Cli::try_parse_from(args) {
+    };
+    layers.lines().iter().for_each(|l| eprintln!("{l}"));
+    layers.export_test_env();
+    let cli = match layers.parse(cli::normalize_args(raw)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

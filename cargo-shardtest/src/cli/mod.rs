@@ -1,5 +1,6 @@
 //! Command-line interface: every flag of every command, with the help text users read.
-//! Flags win over environment variables (`SHARDTEST_*`), which win over defaults.
+//! Flags win over environment variables (`SHARDTEST_*`), which win over the configuration
+//! layers (see [`layers`]), which win over defaults.
 
 // Doc comments on clap items are the `--help` text users read, written for a terminal
 // (`<workspace>`, `#[ignore]`), not as rustdoc markup.
@@ -8,6 +9,7 @@
 pub mod archive;
 pub mod audit;
 pub mod clean;
+pub mod layers;
 pub mod plan;
 pub mod queue;
 pub mod report;

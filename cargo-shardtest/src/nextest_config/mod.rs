@@ -27,8 +27,9 @@
 //! shardtest run fail, except when it is not TOML at all or the chosen profile does not exist.
 //!
 //! Precedence: flags > environment > `.config/shardtest.toml` > nextest config > defaults. The
-//! profile-level settings become the `SHARDTEST_*` variables the flags read (see
-//! [`profile_env`]), only where nothing above them set a value; the per-test settings become
+//! profile-level settings are values of the `SHARDTEST_*` variables the flags read (see
+//! [`profile_env`]), which become the flags' defaults (see [`crate::cli::layers`]) only where
+//! nothing above them set a value; the per-test settings become
 //! test attributes (see [`apply`]), only where the test's code does not declare the same
 //! attribute.
 
@@ -61,7 +62,7 @@ pub fn config_path(root: &Path) -> PathBuf {
 }
 
 /// Whether the nextest config of the workspace at `root` is read: as `SHARDTEST_NEXTEST_CONFIG`
-/// (or `nextest-config` in our config) says, else only when the workspace has no
+/// (or else `nextest-config` in our config) says, else only when the workspace has no
 /// `.config/shardtest.toml` of its own.
 ///
 /// ```
@@ -75,7 +76,10 @@ pub fn config_path(root: &Path) -> PathBuf {
 /// assert!(enabled(dir.path(), &|_| Some("true".into())));
 /// ```
 pub fn enabled(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> bool {
-    match env(ENABLE_ENV).as_deref().map(str::trim) {
+    // The environment, else our configuration file (read here: it is not in the environment).
+    let setting =
+        env(ENABLE_ENV).or_else(|| crate::config::load(root).ok()?.settings.remove(ENABLE_ENV));
+    match setting.as_deref().map(str::trim) {
         Some("true" | "1" | "yes") => true,
         Some(_) => false,
         None => !root.join(".config").join("shardtest.toml").exists(),
@@ -218,9 +222,10 @@ pub fn profile_env(
     out
 }
 
-/// What main does before parsing the command line: reads the nextest config (when enabled),
-/// sets the profile-level variables and prints the header lines and warnings to stderr.
-/// Returns the lines it printed (for tests).
+/// What happens before parsing the command line: reads the nextest config (when enabled) and
+/// passes each profile-level variable's value to `set` (the layers, see
+/// [`crate::cli::layers`], make them the flags' defaults). Returns the header lines and
+/// warnings to print on stderr.
 pub fn apply_profile_env(
     args: &[String],
     env: &dyn Fn(&str) -> Option<String>,
@@ -266,22 +271,20 @@ pub fn apply_profile_env(
     Ok(lines)
 }
 
-/// Whether the flag that reads `var` is among the raw arguments (before `--`).
+/// Whether a flag that reads `var` (as the command-line interface spells it: `--jobs`, `-j`)
+/// is among the raw arguments (before `--`).
 fn flag_given(args: &[String], var: &str) -> bool {
-    let (long, short) = match var {
-        "SHARDTEST_RETRIES" => ("--retries", None),
-        "SHARDTEST_RETRY_BACKOFF" => ("--retry-backoff", None),
-        "SHARDTEST_SLOW_TIMEOUT" => ("--slow-timeout", None),
-        "SHARDTEST_TIMEOUT" => ("--timeout", None),
-        "SHARDTEST_LEAK_TIMEOUT" => ("--leak-timeout", None),
-        "SHARDTEST_JOBS" => ("--jobs", Some("-j")),
-        "SHARDTEST_MAX_FAIL" => ("--max-fail", None),
-        _ => return false,
-    };
+    let flags = crate::cli::layers::flags_reading(var);
     args.iter().take_while(|a| *a != "--").any(|a| {
-        a == long
-            || a.strip_prefix(long).is_some_and(|r| r.starts_with('='))
-            || short.is_some_and(|s| a.starts_with(s))
+        flags.iter().any(|f| {
+            if f.starts_with("--") {
+                a == f
+                    || a.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('='))
+            } else {
+                a.starts_with(f.as_str())
+            }
+        })
     })
 }
 

@@ -16,10 +16,17 @@ use std::time::{Duration, Instant};
 /// The library's environment variable that asks a test binary to drop a run's databases.
 const END_RUN_ENV: &str = shardtest_protocol::env::PG_END_RUN;
 
-/// The lock directory the test-side library uses: `$SHARDTEST_LOCK_DIR`, else
-/// `<tmp>/shardtest-locks-<uid>` (the same rule as `shard::lockdir::lock_dir`).
+/// The lock directory the test-side library uses: `$SHARDTEST_LOCK_DIR`, else the
+/// configuration file's `lock-dir` (which the tests got), else `<tmp>/shardtest-locks-<uid>`
+/// (the same rule as `shard::lockdir::lock_dir`).
 fn lock_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(shardtest_protocol::env::LOCK_DIR) {
+        return PathBuf::from(dir);
+    }
+    if let Some((_, dir)) = crate::cli::layers::test_env()
+        .iter()
+        .find(|(k, _)| *k == shardtest_protocol::env::LOCK_DIR)
+    {
         return PathBuf::from(dir);
     }
     let uid = nix::unistd::getuid();
@@ -39,6 +46,7 @@ pub(super) fn finish(run_id: &str) {
         text.lines().filter_map(|l| l.split_once('\t')).collect();
     for (exe, run) in requests {
         let spawned = Command::new(exe)
+            .envs(crate::cli::layers::test_env().iter().map(|(k, v)| (k, v)))
             .env(END_RUN_ENV, run)
             .env_remove(shardtest_protocol::env::RUN_ID)
             .stdin(Stdio::null())

@@ -32,9 +32,11 @@ pub(super) fn test_command(
 }
 
 /// What every process the runner starts for tests gets: the run's `SHARDTEST_*` variables
-/// for its worker slot and attempt, no standard input, and a process group of its own (so a
+/// for its worker slot and attempt (and the configuration file's `lock-dir`), no standard input, and a process group of its own (so a
 /// timeout or a leak check reaches everything it started).
 pub(super) fn as_test_process(cmd: &mut Command, config: &RunnerConfig, slot: u32, attempt: u32) {
+    // The configuration file's `lock-dir`, which the tests' library reads.
+    cmd.envs(crate::cli::layers::test_env().iter().map(|(k, v)| (k, v)));
     cmd.env(env::WORKER_ID, slot.to_string())
         .env(env::WORKERS, config.workers.to_string())
         .env(env::SHARD, config.shard.to_string())

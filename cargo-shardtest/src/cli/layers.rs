@@ -1,0 +1,308 @@
+//! Layered configuration: how the configuration file (`.config/shardtest.toml`, see
+//! [`crate::config`]) and the nextest profile (`.config/nextest.toml`, see
+//! [`crate::nextest_config`]) reach the command line's values, without touching the process
+//! environment.
+//!
+//! Precedence, highest first: flag > environment variable > configuration file > nextest
+//! profile > built-in default. Every flag that a configuration layer sets reads an environment
+//! variable (its `env = "SHARDTEST_..."`); a layer's value for that variable, where the
+//! environment does not set it, becomes the flag's default in the command tree clap parses.
+//! clap itself then gives the flag and the environment precedence over it, and `--help` is
+//! rendered from the unchanged tree, so it shows the built-in defaults.
+//!
+//! The one value that is not a flag's but the test processes' own (`lock-dir`, the tests'
+//! `SHARDTEST_LOCK_DIR`) is handed to the processes started for tests by [`test_env`]; no
+//! other configuration value appears in a test's environment.
+
+use super::Cli;
+use crate::config::ConfigError;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// Reads an environment variable (the real environment in `main`, a closure in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A configuration layer that cannot be used: a usage error.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// The shardtest configuration file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The nextest config.
+    #[error("{0}")]
+    Nextest(String),
+}
+
+/// Variables the test-side library reads that a configuration file may set: given to every
+/// process started for tests (as an inherited environment variable used to).
+const TEST_PROCESS_VARS: &[&str] = &[shardtest_protocol::env::LOCK_DIR];
+
+/// The configuration layers of one invocation, below the flags and the environment.
+#[derive(Debug, Default)]
+pub struct Layers {
+    /// Variable -> value, from the file, else the nextest profile, for variables the
+    /// environment does not set.
+    values: BTreeMap<String, String>,
+    /// Header lines and warnings about the nextest config, for stderr.
+    lines: Vec<String>,
+}
+
+impl Layers {
+    /// Reads the layers for these raw arguments: the configuration file's values, then the
+    /// nextest profile's where neither the environment nor the file sets the variable (and no
+    /// flag overrides it, for the header).
+    pub fn load(raw: &[String], env: Env<'_>) -> Result<Self, LayerError> {
+        let file = crate::config::settings_for(raw, env)?;
+        let mut values: BTreeMap<String, String> = file
+            .settings
+            .into_iter()
+            .map(|(var, value)| (var.to_string(), value))
+            .collect();
+        // The nextest profile sees the file's values as set: it only fills in below them
+        // (and the file's `nextest-config` decides whether it is read at all).
+        let above = |k: &str| env(k).or_else(|| values.get(k).cloned());
+        let mut nextest = Vec::new();
+        let lines = crate::nextest_config::apply_profile_env(raw, &above, &mut |k, v| {
+            nextest.push((k.to_string(), v.to_string()))
+        })
+        .map_err(LayerError::Nextest)?;
+        for (var, value) in nextest {
+            values.entry(var).or_insert(value);
+        }
+        Ok(Self { values, lines })
+    }
+
+    /// The value the layers give `var` (`None` where the environment sets it).
+    pub fn value(&self, var: &str) -> Option<&str> {
+        self.values.get(var).map(String::as_str)
+    }
+
+    /// Lines to print before the run (the nextest config's header and warnings).
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// The command tree with the layers' values as the defaults of the flags that read their
+    /// variables, in every subcommand.
+    pub fn command(&self) -> clap::Command {
+        // Leaked once per value: a handful of short strings for the life of the process.
+        let values: BTreeMap<&str, &'static str> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.as_str(), &*Box::leak(v.clone().into_boxed_str())))
+            .collect();
+        with_defaults(Cli::command(), &values)
+    }
+
+    /// Parses prepared arguments (see [`super::normalize_args`]) with the layers below the
+    /// flags and the environment. `--help` and `--version` come from the unchanged tree.
+    pub fn parse(&self, args: Vec<String>) -> Result<Cli, clap::Error> {
+        let matches = match self.command().try_get_matches_from(&args) {
+            Ok(m) => m,
+            Err(e) if is_display(e.kind()) => {
+                return Err(match Cli::command().try_get_matches_from(&args) {
+                    Err(plain) if plain.kind() == e.kind() => plain,
+                    _ => e,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut Cli::command()))
+    }
+
+    /// Makes the layers' values of the test processes' own variables (`SHARDTEST_LOCK_DIR`)
+    /// what [`test_env`] returns, for the rest of the process. The first call wins.
+    pub fn export_test_env(&self) {
+        let vars = TEST_PROCESS_VARS
+            .iter()
+            .filter_map(|var| Some((*var, self.value(var)?.to_string())))
+            .collect();
+        let _ = TEST_ENV.set(vars);
+    }
+}
+
+static TEST_ENV: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+
+/// Variables every process started for tests gets from the configuration file (only
+/// `SHARDTEST_LOCK_DIR`, and only when the file sets `lock-dir` and the environment does
+/// not): the test-side library reads them from its environment.
+///
+/// ```
+/// let mut cmd = std::process::Command::new("true");
+/// cmd.envs(shardtest::cli::layers::test_env().iter().map(|(k, v)| (k, v)));
+/// ```
+pub fn test_env() -> &'static [(&'static str, String)] {
+    TEST_ENV.get().map_or(&[], Vec::as_slice)
+}
+
+fn is_display(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            | ErrorKind::DisplayVersion
+    )
+}
+
+/// `cmd` and its subcommands (recursively) with `values[var]` as the default of every
+/// argument that reads `var`.
+fn with_defaults(mut cmd: clap::Command, values: &BTreeMap<&str, &'static str>) -> clap::Command {
+    let defaults: Vec<(clap::Id, &'static str)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let var = a.get_env()?.to_str()?;
+            Some((a.get_id().clone(), *values.get(var)?))
+        })
+        .collect();
+    for (id, value) in defaults {
+        cmd = cmd.mut_arg(id, |a| a.default_value(value));
+    }
+    let subcommands: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        cmd = cmd.mut_subcommand(name, |s| with_defaults(s, values));
+    }
+    cmd
+}
+
+/// Every `(long flag, environment variable)` of the command tree, for the configuration
+/// file's keys (see [`crate::config::keys`]).
+pub(crate) fn flag_env_vars() -> Vec<(String, &'static str)> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<(String, &'static str)>) {
+        for a in cmd.get_arguments() {
+            if let (Some(long), Some(var)) = (a.get_long(), a.get_env().and_then(|v| v.to_str())) {
+                if !out.iter().any(|(l, v)| l == long && *v == var) {
+                    out.push((
+                        long.to_string(),
+                        &*Box::leak(var.to_string().into_boxed_str()),
+                    ));
+                }
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Cli::command(), &mut out);
+    out
+}
+
+/// The flags of the command tree that read `var`, long and short (`--jobs`, `-j`).
+pub(crate) fn flags_reading(var: &str) -> Vec<String> {
+    fn walk(cmd: &clap::Command, var: &str, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if a.get_env().is_some_and(|v| v == var) {
+                let flags = a
+                    .get_long()
+                    .map(|l| format!("--{l}"))
+                    .into_iter()
+                    .chain(a.get_short().map(|s| format!("-{s}")));
+                for f in flags {
+                    if !out.contains(&f) {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, var, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Cli::command(), var, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Command;
+
+    fn layers(values: &[(&str, &str)]) -> Layers {
+        Layers {
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            lines: Vec::new(),
+        }
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        std::iter::once("cargo-shardtest")
+            .chain(a.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn layer_values_are_defaults_in_every_subcommand_and_flags_win() {
+        let l = layers(&[
+            ("SHARDTEST_JOBS", "5"),
+            ("SHARDTEST_RETRIES", "2"),
+            ("SHARDTEST_TIMINGS", "/t.json"),
+        ]);
+        let Command::Run(run) = l.parse(args(&["run"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!((run.jobs, run.retries), (Some(5), 2));
+        assert_eq!(
+            run.sharding.timings.unwrap(),
+            std::path::Path::new("/t.json")
+        );
+        let Command::Run(run) = l
+            .parse(args(&["run", "-j3", "--retries=0"]))
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!((run.jobs, run.retries), (Some(3), 0));
+        let Command::Plan(plan) = l.parse(args(&["plan", "--shards", "2"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(plan.jobs, Some(5));
+        let Command::Audit(audit) = l.parse(args(&["audit"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(audit.jobs, Some(5));
+        // Nothing else changed: built-in defaults stay.
+        let Command::Run(run) = layers(&[]).parse(args(&["run"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!((run.jobs, run.retries), (None, 0));
+    }
+
+    #[test]
+    fn help_shows_the_built_in_defaults_and_bad_values_are_usage_errors() {
+        let l = layers(&[("SHARDTEST_SLOW_TIMEOUT", "7s"), ("SHARDTEST_JOBS", "x")]);
+        let help = l.parse(args(&["run", "--help"])).unwrap_err();
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        let text = help.render().to_string();
+        assert!(
+            text.contains("[default: 60s]") && !text.contains("7s"),
+            "{text}"
+        );
+        let e = l.parse(args(&["run"])).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+        assert!(e.use_stderr());
+    }
+
+    #[test]
+    fn every_flag_spelling_reads_one_variable() {
+        let all = flag_env_vars();
+        for (long, var) in &all {
+            assert!(
+                all.iter().all(|(l, v)| l != long || v == var),
+                "--{long} reads different variables: {all:?}"
+            );
+        }
+        assert_eq!(flags_reading("SHARDTEST_JOBS"), ["--jobs", "-j"]);
+        assert!(crate::config::keys().len() > 10);
+    }
+}

@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// Environment variable that turns reading `.config/nextest.toml` on (`true`) or off
+/// (`false`); the `nextest-config` key sets it.
+pub const NEXTEST_CONFIG_ENV: &str = "SHARDTEST_NEXTEST_CONFIG";
+
 /// Keys a configuration file may set that are flags: each key is the long flag it stands
 /// for, and its environment variable is the one that flag reads (its `env = "..."` in
 /// [`crate::cli`], the one spelling of it).
@@ -28,11 +32,11 @@ const FLAG_KEYS: &[&str] = &[
 ];
 
 /// Keys without a flag, and the variable each one stands for: the lock directory the tests'
-/// library uses (given to test processes, see [`crate::cli::layers::test_env`]), and whether
+/// library uses (given to test processes, see [`crate::test_env::test_env`]), and whether
 /// `.config/nextest.toml` is read (by default only read without this file).
 const OTHER_KEYS: &[(&str, &str)] = &[
     ("lock-dir", shardtest_protocol::env::LOCK_DIR),
-    ("nextest-config", crate::nextest_config::ENABLE_ENV),
+    ("nextest-config", NEXTEST_CONFIG_ENV),
 ];
 
 /// Keys a configuration file may set, with the environment variable each one stands for:
@@ -46,7 +50,7 @@ const OTHER_KEYS: &[(&str, &str)] = &[
 pub fn keys() -> &'static [(&'static str, &'static str)] {
     static KEYS: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let vars = crate::cli::layers::flag_env_vars();
+        let vars = crate::cli::flag_env_vars();
         FLAG_KEYS
             .iter()
             .map(|key| {

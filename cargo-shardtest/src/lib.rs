@@ -33,6 +33,8 @@ pub mod report;
 pub mod rounds;
 pub mod run;
 pub mod runs_dir;
+pub mod settings;
+pub mod test_env;
 pub mod timings;
 pub mod toolchain;
 pub mod verify;

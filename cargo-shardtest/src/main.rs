@@ -15,9 +15,9 @@ fn main() -> ExitCode {
     }
     shardtest::run::guardian::enable();
     // The configuration file and the nextest profile, below the flags and the environment
-    // (see `cli/layers.rs`): flag > environment > file > nextest profile > default.
+    // (see `settings.rs`): flag > environment > file > nextest profile > default.
     let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
-    let layers = match cli::layers::Layers::load(&raw, &env) {
+    let layers = match shardtest::settings::Layers::load(&raw, &env) {
         Ok(layers) => layers,
         Err(e) => {
             eprintln!("error: {e}");

@@ -26,8 +26,10 @@ fn run_in(dir: &Path) -> std::process::Command {
     let mut c = shardtest();
     c.arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
+        // Every test writes its own `configured` package: a shared target directory would
+        // let one test's build replace another's binary mid-run.
         .arg("--target-dir")
-        .arg(repo_root().join("target/config-fixture"));
+        .arg(dir.join("target"));
     c
 }
 

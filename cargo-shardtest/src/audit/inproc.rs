@@ -130,7 +130,7 @@ fn command(binary: &TestBinary, args: &[String]) -> Command {
     let mut cmd = Command::new(&binary.path);
     cmd.current_dir(crate::list::existing_dir(&binary.package_dir));
     cmd.envs(binary.cargo_env());
-    cmd.envs(crate::cli::layers::test_env().iter().map(|(k, v)| (k, v)));
+    cmd.envs(crate::test_env::test_env().iter().map(|(k, v)| (k, v)));
     // What `cargo shardtest` sets for each test process stays out (were it inherited by a
     // nested run): this is how `cargo test` runs it. The user's own settings of the library
     // (`SHARDTEST_PORT_RANGE`, `SHARDTEST_LOCK_DIR`, ...) are kept, as `cargo test` would.

@@ -9,7 +9,6 @@
 pub mod archive;
 pub mod audit;
 pub mod clean;
-pub mod layers;
 pub mod plan;
 pub mod queue;
 pub mod report;
@@ -602,6 +601,55 @@ pub fn normalize_args(mut args: Vec<String>) -> Vec<String> {
         args.insert(1.min(args.len()), "run".to_string());
     }
     args
+}
+
+/// Every `(long flag, environment variable)` of the command tree, for the configuration
+/// file's keys (see [`crate::config::keys`]).
+pub fn flag_env_vars() -> Vec<(String, &'static str)> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<(String, &'static str)>) {
+        for a in cmd.get_arguments() {
+            if let (Some(long), Some(var)) = (a.get_long(), a.get_env().and_then(|v| v.to_str()))
+                && !out.iter().any(|(l, v)| l == long && *v == var)
+            {
+                out.push((
+                    long.to_string(),
+                    &*Box::leak(var.to_string().into_boxed_str()),
+                ));
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<Cli as clap::CommandFactory>::command(), &mut out);
+    out
+}
+
+/// The flags of the command tree that read `var`, long and short (`--jobs`, `-j`).
+pub fn flags_reading(var: &str) -> Vec<String> {
+    fn walk(cmd: &clap::Command, var: &str, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if a.get_env().is_some_and(|v| v == var) {
+                let flags = a
+                    .get_long()
+                    .map(|l| format!("--{l}"))
+                    .into_iter()
+                    .chain(a.get_short().map(|s| format!("-{s}")));
+                for f in flags {
+                    if !out.contains(&f) {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, var, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<Cli as clap::CommandFactory>::command(), var, &mut out);
+    out
 }
 
 #[cfg(test)]

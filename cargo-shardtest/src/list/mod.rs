@@ -394,7 +394,7 @@ fn run_list(binary: &TestBinary, ignored: bool) -> Result<String, ListError> {
     }
     cmd.current_dir(existing_dir(&binary.package_dir));
     cmd.envs(binary.cargo_env());
-    cmd.envs(crate::cli::layers::test_env().iter().map(|(k, v)| (k, v)));
+    cmd.envs(crate::test_env::test_env().iter().map(|(k, v)| (k, v)));
     let out = cmd.output().map_err(|source| ListError::Spawn {
         binary: binary.id.clone(),
         path: binary.path.clone(),

@@ -49,7 +49,7 @@ pub const DEFAULT_PROFILE: &str = "default";
 
 /// Environment variable that turns reading the nextest config on (`true`) or off (`false`);
 /// `nextest-config = true` in `.config/shardtest.toml` sets it.
-pub const ENABLE_ENV: &str = "SHARDTEST_NEXTEST_CONFIG";
+pub const ENABLE_ENV: &str = crate::config::NEXTEST_CONFIG_ENV;
 
 /// The nextest config file of a workspace: `<root>/.config/nextest.toml`.
 ///
@@ -274,7 +274,7 @@ pub fn apply_profile_env(
 /// Whether a flag that reads `var` (as the command-line interface spells it: `--jobs`, `-j`)
 /// is among the raw arguments (before `--`).
 fn flag_given(args: &[String], var: &str) -> bool {
-    let flags = crate::cli::layers::flags_reading(var);
+    let flags = crate::cli::flags_reading(var);
     args.iter().take_while(|a| *a != "--").any(|a| {
         flags.iter().any(|f| {
             if f.starts_with("--") {

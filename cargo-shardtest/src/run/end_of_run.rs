@@ -23,7 +23,7 @@ fn lock_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(shardtest_protocol::env::LOCK_DIR) {
         return PathBuf::from(dir);
     }
-    if let Some((_, dir)) = crate::cli::layers::test_env()
+    if let Some((_, dir)) = crate::test_env::test_env()
         .iter()
         .find(|(k, _)| *k == shardtest_protocol::env::LOCK_DIR)
     {
@@ -46,7 +46,7 @@ pub(super) fn finish(run_id: &str) {
         text.lines().filter_map(|l| l.split_once('\t')).collect();
     for (exe, run) in requests {
         let spawned = Command::new(exe)
-            .envs(crate::cli::layers::test_env().iter().map(|(k, v)| (k, v)))
+            .envs(crate::test_env::test_env().iter().map(|(k, v)| (k, v)))
             .env(END_RUN_ENV, run)
             .env_remove(shardtest_protocol::env::RUN_ID)
             .stdin(Stdio::null())

@@ -36,7 +36,7 @@ pub(super) fn test_command(
 /// timeout or a leak check reaches everything it started).
 pub(super) fn as_test_process(cmd: &mut Command, config: &RunnerConfig, slot: u32, attempt: u32) {
     // The configuration file's `lock-dir`, which the tests' library reads.
-    cmd.envs(crate::cli::layers::test_env().iter().map(|(k, v)| (k, v)));
+    cmd.envs(crate::test_env::test_env().iter().map(|(k, v)| (k, v)));
     cmd.env(env::WORKER_ID, slot.to_string())
         .env(env::WORKERS, config.workers.to_string())
         .env(env::SHARD, config.shard.to_string())

@@ -11,15 +11,14 @@
 //! rendered from the unchanged tree, so it shows the built-in defaults.
 //!
 //! The one value that is not a flag's but the test processes' own (`lock-dir`, the tests'
-//! `SHARDTEST_LOCK_DIR`) is handed to the processes started for tests by [`test_env`]; no
+//! `SHARDTEST_LOCK_DIR`) is handed to the processes started for tests by [`crate::config::test_env`]; no
 //! other configuration value appears in a test's environment.
 
-use super::Cli;
+use crate::cli::Cli;
 use crate::config::ConfigError;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches};
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Reads an environment variable (the real environment in `main`, a closure in tests).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -113,28 +112,14 @@ impl Layers {
     }
 
     /// Makes the layers' values of the test processes' own variables (`SHARDTEST_LOCK_DIR`)
-    /// what [`test_env`] returns, for the rest of the process. The first call wins.
+    /// what [`crate::config::test_env`] returns, for the rest of the process. The first call wins.
     pub fn export_test_env(&self) {
         let vars = TEST_PROCESS_VARS
             .iter()
             .filter_map(|var| Some((*var, self.value(var)?.to_string())))
             .collect();
-        let _ = TEST_ENV.set(vars);
+        crate::test_env::set_test_env(vars);
     }
-}
-
-static TEST_ENV: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
-
-/// Variables every process started for tests gets from the configuration file (only
-/// `SHARDTEST_LOCK_DIR`, and only when the file sets `lock-dir` and the environment does
-/// not): the test-side library reads them from its environment.
-///
-/// ```
-/// let mut cmd = std::process::Command::new("true");
-/// cmd.envs(shardtest::cli::layers::test_env().iter().map(|(k, v)| (k, v)));
-/// ```
-pub fn test_env() -> &'static [(&'static str, String)] {
-    TEST_ENV.get().map_or(&[], Vec::as_slice)
 }
 
 fn is_display(kind: ErrorKind) -> bool {
@@ -169,59 +154,11 @@ fn with_defaults(mut cmd: clap::Command, values: &BTreeMap<&str, &'static str>) 
     cmd
 }
 
-/// Every `(long flag, environment variable)` of the command tree, for the configuration
-/// file's keys (see [`crate::config::keys`]).
-pub(crate) fn flag_env_vars() -> Vec<(String, &'static str)> {
-    fn walk(cmd: &clap::Command, out: &mut Vec<(String, &'static str)>) {
-        for a in cmd.get_arguments() {
-            if let (Some(long), Some(var)) = (a.get_long(), a.get_env().and_then(|v| v.to_str())) {
-                if !out.iter().any(|(l, v)| l == long && *v == var) {
-                    out.push((
-                        long.to_string(),
-                        &*Box::leak(var.to_string().into_boxed_str()),
-                    ));
-                }
-            }
-        }
-        for s in cmd.get_subcommands() {
-            walk(s, out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(&Cli::command(), &mut out);
-    out
-}
-
-/// The flags of the command tree that read `var`, long and short (`--jobs`, `-j`).
-pub(crate) fn flags_reading(var: &str) -> Vec<String> {
-    fn walk(cmd: &clap::Command, var: &str, out: &mut Vec<String>) {
-        for a in cmd.get_arguments() {
-            if a.get_env().is_some_and(|v| v == var) {
-                let flags = a
-                    .get_long()
-                    .map(|l| format!("--{l}"))
-                    .into_iter()
-                    .chain(a.get_short().map(|s| format!("-{s}")));
-                for f in flags {
-                    if !out.contains(&f) {
-                        out.push(f);
-                    }
-                }
-            }
-        }
-        for s in cmd.get_subcommands() {
-            walk(s, var, out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(&Cli::command(), var, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::Command;
+    use crate::cli::{flag_env_vars, flags_reading};
 
     fn layers(values: &[(&str, &str)]) -> Layers {
         Layers {

@@ -2,7 +2,7 @@
 //! `[workspace.metadata.shardtest]` table in the root `Cargo.toml` (the first wins when both
 //! exist). Precedence is flag > environment variable > file > built-in default: the file's
 //! values become the defaults of the flags that read the same `SHARDTEST_*` variables (see
-//! [`crate::cli::layers`]); the process environment is never changed.
+//! [`crate::settings`]); the process environment is never changed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -28,7 +28,7 @@
 //!
 //! Precedence: flags > environment > `.config/shardtest.toml` > nextest config > defaults. The
 //! profile-level settings are values of the `SHARDTEST_*` variables the flags read (see
-//! [`profile_env`]), which become the flags' defaults (see [`crate::cli::layers`]) only where
+//! [`profile_env`]), which become the flags' defaults (see [`crate::settings`]) only where
 //! nothing above them set a value; the per-test settings become
 //! test attributes (see [`apply`]), only where the test's code does not declare the same
 //! attribute.
@@ -224,7 +224,7 @@ pub fn profile_env(
 
 /// What happens before parsing the command line: reads the nextest config (when enabled) and
 /// passes each profile-level variable's value to `set` (the layers, see
-/// [`crate::cli::layers`], make them the flags' defaults). Returns the header lines and
+/// [`crate::settings`], make them the flags' defaults). Returns the header lines and
 /// warnings to print on stderr.
 pub fn apply_profile_env(
     args: &[String],

@@ -11,7 +11,7 @@
 //! rendered from the unchanged tree, so it shows the built-in defaults.
 //!
 //! The one value that is not a flag's but the test processes' own (`lock-dir`, the tests'
-//! `SHARDTEST_LOCK_DIR`) is handed to the processes started for tests by [`crate::config::test_env`]; no
+//! `SHARDTEST_LOCK_DIR`) is handed to the processes started for tests by [`crate::test_env::test_env`]; no
 //! other configuration value appears in a test's environment.
 
 use crate::cli::Cli;
@@ -95,7 +95,7 @@ impl Layers {
         with_defaults(Cli::command(), &values)
     }
 
-    /// Parses prepared arguments (see [`super::normalize_args`]) with the layers below the
+    /// Parses prepared arguments (see [`crate::cli::normalize_args`]) with the layers below the
     /// flags and the environment. `--help` and `--version` come from the unchanged tree.
     pub fn parse(&self, args: Vec<String>) -> Result<Cli, clap::Error> {
         let matches = match self.command().try_get_matches_from(&args) {
@@ -112,7 +112,7 @@ impl Layers {
     }
 
     /// Makes the layers' values of the test processes' own variables (`SHARDTEST_LOCK_DIR`)
-    /// what [`crate::config::test_env`] returns, for the rest of the process. The first call wins.
+    /// what [`crate::test_env::test_env`] returns, for the rest of the process. The first call wins.
     pub fn export_test_env(&self) {
         let vars = TEST_PROCESS_VARS
             .iter()

@@ -11,6 +11,7 @@ use super::libtest_output::{
 use super::process::{TAIL_BYTES, kept_log_path, outcome_of, reap_group, test_command};
 use super::{Job, RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::event::AttemptOutcome;
+use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
@@ -384,15 +385,17 @@ pub(super) fn run_batch(
     let status_text = super::process::describe_status(&status_outcome);
     let exited_ok = status_outcome.is_pass();
 
-    let killed_by_us =
-        matches!(status_outcome, AttemptOutcome::Crashed { signal, .. } if signal == libc::SIGKILL);
+    let killed_by_us = matches!(
+        status_outcome,
+        AttemptOutcome::Crashed { signal, .. } if signal == Signal::SIGKILL as i32
+    );
     let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
     if st.done.is_empty()
         && st.current.is_none()
         && !interrupted
         && config.timeout.is_some()
         && let AttemptOutcome::Crashed { signal, name } = &status_outcome
-        && (*signal == libc::SIGKILL || *signal == libc::SIGTERM)
+        && (*signal == Signal::SIGKILL as i32 || *signal == Signal::SIGTERM as i32)
     {
         // Stopped by the timeout before its first test began (a hang at start-up): the
         // batch's tests time out rather than being handed back to hang again.

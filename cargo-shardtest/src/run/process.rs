@@ -4,6 +4,7 @@
 
 use super::{RunnerConfig, ShardTest, TestResult, WorkerMsg};
 use crate::event::AttemptOutcome;
+use nix::sys::signal::Signal;
 use shardtest_protocol::env;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
@@ -151,29 +152,29 @@ pub(super) fn outcome_of(status: ExitStatus) -> AttemptOutcome {
 
 /// `SIGSEGV` for 11, and so on.
 pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGSYS => "SIGSYS",
-        _ => return format!("signal {signal}"),
-    };
-    name.to_string()
+    // Only the signals a test commonly dies of are named; others stay numbers.
+    match Signal::try_from(signal) {
+        Ok(
+            s @ (Signal::SIGABRT
+            | Signal::SIGSEGV
+            | Signal::SIGBUS
+            | Signal::SIGILL
+            | Signal::SIGFPE
+            | Signal::SIGKILL
+            | Signal::SIGTERM
+            | Signal::SIGINT
+            | Signal::SIGHUP
+            | Signal::SIGPIPE
+            | Signal::SIGTRAP
+            | Signal::SIGSYS),
+        ) => s.as_str().to_string(),
+        _ => format!("signal {signal}"),
+    }
 }
 
 /// Sends `signal` to every process of the group.
-pub(super) fn kill_group(pgid: i32, signal: i32) {
-    if let Ok(signal) = nix::sys::signal::Signal::try_from(signal) {
-        super::leak::signal_group(pgid, signal);
-    }
+pub(super) fn kill_group(pgid: i32, signal: Signal) {
+    super::leak::signal_group(pgid, signal);
 }
 
 /// After the test's main process exited: true when processes it started (in its group, or

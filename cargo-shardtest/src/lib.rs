@@ -1,9 +1,15 @@
 //! `shardtest`: the library behind `cargo shardtest`.
 //!
-//! Data flows one way: [`discover`] builds the test binaries through cargo, [`list`] asks each
-//! binary for its tests, [`filter`] selects, [`plan`] places tests into shards, [`run`]
-//! executes one shard and emits a stream of [`event`]s, and the consumers in [`report`] turn
-//! that stream into terminal output, JSON reports and the timings store.
+//! Data flows one way (a test, `tests/import_cycles.rs`, keeps it so): [`discover`] builds
+//! the test binaries through cargo and lists doctests, [`list`] asks each binary for its
+//! tests, [`filter`] selects, [`timings`] holds the history, [`pipeline`] turns it into
+//! plain estimates for [`plan`], which places tests into shards, [`run`] executes one shard
+//! (its work from a [`run::source::WorkSource`]: a static plan or the [`queue`]) and emits a
+//! stream of [`event`]s, and the consumers in [`report`] turn that stream into terminal
+//! output, JUnit and JSON reports, from which the history is recorded. The front end is
+//! [`cli`] (clap types), [`settings`] (configuration layers) and [`commands`] (one module per
+//! subcommand); the formats shared with the test-side library live in `shardtest-protocol`
+//! and are re-exported here ([`id`], [`attrs`], [`shard`], [`schema`]).
 #![warn(missing_docs)]
 
 pub use shardtest_protocol::duration as serde_duration;

@@ -7,19 +7,11 @@ use common::*;
 use std::path::Path;
 
 fn workspace(dir: &Path, config: &str) {
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::create_dir_all(dir.join(".config")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[package]\nname = \"configured\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("src/lib.rs"),
+    workspace_with(
+        dir,
         "#[test]\nfn passes_on_a_retry() {\n    assert_ne!(std::env::var(\"SHARDTEST_ATTEMPT\").as_deref(), Ok(\"1\"), \"first attempt fails\");\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join(".config/shardtest.toml"), config).unwrap();
+        &[("shardtest.toml", config)],
+    );
 }
 
 fn run_in(dir: &Path) -> std::process::Command {

@@ -31,18 +31,19 @@ impl Names {
     }
 }
 
+/// A character as it may stand in a PostgreSQL identifier we make: ASCII letters and digits,
+/// lower-cased; anything else becomes `_`.
+fn identifier_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() {
+        c.to_ascii_lowercase()
+    } else {
+        '_'
+    }
+}
+
 /// `[a-z0-9_]` only, at most 24 characters (long ids keep a prefix and a hash).
 pub(super) fn sanitize_run(run: &str) -> String {
-    let s: String = run
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let s: String = run.chars().map(identifier_char).collect();
     if s.len() <= 24 {
         s
     } else {
@@ -74,13 +75,7 @@ pub(super) fn next_schema_name() -> String {
         .next()
         .unwrap_or("test")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
+        .map(identifier_char)
         .take(32)
         .collect();
     format!("t{}_{n}_{test}", std::process::id())

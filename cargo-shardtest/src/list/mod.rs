@@ -422,6 +422,32 @@ pub(crate) fn existing_dir(dir: &Path) -> &Path {
 mod tests {
     use super::*;
 
+    /// Our binary ids are nextest's (`nextest-metadata`'s `RustBinaryId`), so `-E 'binary_id(..)'`
+    /// filters, `.config/nextest.toml` overrides and reports mean the same binaries in both
+    /// tools. We keep our own type in `shardtest-protocol` (serde only, shared with the test
+    /// library) and hold it to nextest's rule here, kind by kind.
+    #[test]
+    fn binary_ids_are_nextests() {
+        use nextest_metadata::{RustBinaryId, RustTestBinaryKind};
+        let kinds = [
+            ("lib", RustTestBinaryKind::LIB),
+            ("proc-macro", RustTestBinaryKind::PROC_MACRO),
+            ("test", RustTestBinaryKind::TEST),
+            ("bin", RustTestBinaryKind::BIN),
+            ("example", RustTestBinaryKind::EXAMPLE),
+            ("bench", RustTestBinaryKind::BENCH),
+        ];
+        for (kind, theirs) in kinds {
+            for (package, target) in [("billing", "billing"), ("my-crate", "api_v2"), ("a", "b")] {
+                assert_eq!(
+                    crate::id::BinaryId::from_target(package, kind, target).as_str(),
+                    RustBinaryId::from_parts(package, &theirs, target).as_str(),
+                    "{package} {kind} {target}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn terse_lines_are_parsed() {
         assert_eq!(terse_test_name("a::b: test"), Some("a::b"));

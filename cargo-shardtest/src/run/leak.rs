@@ -43,8 +43,9 @@ fn group_alive(pgid: i32) -> bool {
 /// A process in the middle of `execve` shows an empty environment for a moment: when a live
 /// child shows none, look again shortly (a few times) rather than miss it.
 fn orphans(run_id: &str, slot: u32) -> Vec<i32> {
+    let me = std::process::id() as i32;
     for _ in 0..10 {
-        let (found, unsure) = scan_orphans(run_id, slot);
+        let (found, unsure) = matching(&children_of(me), run_id, slot);
         if !found.is_empty() || !unsure {
             return found;
         }
@@ -53,45 +54,47 @@ fn orphans(run_id: &str, slot: u32) -> Vec<i32> {
     Vec::new()
 }
 
-/// One look at the runner's children from `run_id` and `slot` (no second look at processes
-/// caught mid-`execve`): cheap enough to run after every test of a batch.
+/// One look at the orphans from `run_id` and `slot` handed to the runner (no second look at
+/// processes caught mid-`execve`): cheap enough to run after every test of a batch.
 pub(super) fn orphans_now(run_id: &str, slot: u32) -> Vec<i32> {
-    scan_orphans(run_id, slot).0
+    matching(&children_of(std::process::id() as i32), run_id, slot).0
 }
 
-fn scan_orphans(run_id: &str, slot: u32) -> (Vec<i32>, bool) {
+/// Of `pids`, those whose environment carries `run_id` and `slot`; and whether a live one
+/// showed no environment at all (caught mid-`execve`).
+fn matching(pids: &[i32], run_id: &str, slot: u32) -> (Vec<i32>, bool) {
     let mut found = Vec::new();
     let mut unsure = false;
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return (found, unsure);
-    };
-    let run_marker = format!("SHARDTEST_RUN_ID={run_id}");
-    let slot_marker = format!("SHARDTEST_WORKER_ID={slot}");
-    for task in tasks.flatten() {
-        let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+    let run_marker = format!("{}={run_id}", shardtest_protocol::env::RUN_ID);
+    let slot_marker = format!("{}={slot}", shardtest_protocol::env::WORKER_ID);
+    for &pid in pids {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.is_empty() {
+            unsure |= is_alive(pid);
             continue;
-        };
-        for pid in children
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            if env.is_empty() {
-                unsure |= is_alive(pid);
-                continue;
-            }
-            let mut run = false;
-            let mut slot_ok = false;
-            for kv in env.split(|b| *b == 0) {
-                run |= kv == run_marker.as_bytes();
-                slot_ok |= kv == slot_marker.as_bytes();
-            }
-            if run && slot_ok {
-                found.push(pid);
-            }
+        }
+        let mut run = false;
+        let mut slot_ok = false;
+        for kv in env.split(|b| *b == 0) {
+            run |= kv == run_marker.as_bytes();
+            slot_ok |= kv == slot_marker.as_bytes();
+        }
+        if run && slot_ok {
+            found.push(pid);
         }
     }
     (found, unsure)
+}
+
+/// The process ids listed in a `/proc/.../children` file (none when it cannot be read).
+fn children_in(path: &str) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Reaps the orphans seen so far that have exited (they are our children now).
@@ -168,15 +171,7 @@ pub(super) fn children_of(pid: i32) -> Vec<i32> {
     for _ in 0..8 {
         let before = tasks();
         for task in &before {
-            if let Ok(children) =
-                std::fs::read_to_string(format!("/proc/{pid}/task/{task}/children"))
-            {
-                found.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|p| p.parse::<i32>().ok()),
-                );
-            }
+            found.extend(children_in(&format!("/proc/{pid}/task/{task}/children")));
         }
         if tasks() == before {
             break;

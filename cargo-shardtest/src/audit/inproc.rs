@@ -145,7 +145,14 @@ fn command(binary: &TestBinary, args: &[String]) -> Command {
 /// toolchain built it). Stable libtest refuses unstable options.
 ///
 /// ```no_run
-/// # fn binary() -> shardtest::list::TestBinary { unimplemented!() }
+/// # fn binary() -> shardtest::list::TestBinary {
+/// #     shardtest::list::TestBinary {
+/// #         id: shardtest::id::BinaryId::new("demo"), path: "target/debug/deps/demo-1".into(),
+/// #         package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: ".".into(),
+/// #         kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(),
+/// #         out_dir: None, custom_harness: false, doctest: None,
+/// #     }
+/// # }
 /// if !shardtest::audit::inproc::shuffle_supported(&binary()) {
 ///     println!("stable libtest: no in-process shuffle");
 /// }
@@ -175,7 +182,14 @@ pub fn shuffle_supported(binary: &TestBinary) -> bool {
 ///
 /// ```no_run
 /// use shardtest::audit::inproc::{run_in_process, InProcessSpec};
-/// # fn binary() -> shardtest::list::TestBinary { unimplemented!() }
+/// # fn binary() -> shardtest::list::TestBinary {
+/// #     shardtest::list::TestBinary {
+/// #         id: shardtest::id::BinaryId::new("demo"), path: "target/debug/deps/demo-1".into(),
+/// #         package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: ".".into(),
+/// #         kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(),
+/// #         out_dir: None, custom_harness: false, doctest: None,
+/// #     }
+/// # }
 /// let spec = InProcessSpec { threads: Some(1), ..Default::default() };
 /// let run = run_in_process(&binary(), &["tests::a", "tests::b"], &spec, &|| None)?;
 /// let b_passed = run.results.get("tests::b").is_some_and(|r| r.passed);

@@ -20,6 +20,27 @@ use crate::id::TestId;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// Lua shared by the scripts that return a lease's tests to the queue (an expired or
+/// orphaned lease in LEASE, a released one in RELEASE): the tests not done yet go back to the
+/// front of the queue in their order, with their estimates, and the lease is dropped.
+macro_rules! give_back_lua {
+    () => {
+        r#"
+local function give_back(p, l, tests)
+  for i = #tests, 1, -1 do
+    if redis.call('HEXISTS', p..'done', tests[i]) == 0 then
+      redis.call('LPUSH', p..'queue', tests[i])
+      redis.call('INCRBY', p..'remaining', tonumber(redis.call('HGET', p..'est', tests[i]) or 0))
+    end
+  end
+  redis.call('DEL', p..'lease:'..l)
+  redis.call('ZREM', p..'leases', l)
+  redis.call('HDEL', p..'owners', l)
+end
+"#
+    };
+}
+
 const SEED: &str = r#"
 local p = ARGV[1]
 local existing = redis.call('HGET', p..'meta', 'fingerprint')
@@ -44,7 +65,9 @@ return {1, ARGV[2]}
 
 /// Requeues expired leases, then takes a lease. Returns `{'gone'}`, `{'stopped'}`,
 /// `{'done'}`, `{'wait'}` or `{'lease', id, tests...}`.
-const LEASE: &str = r#"
+const LEASE: &str = concat!(
+    give_back_lua!(),
+    r#"
 local p = ARGV[1]
 local job, workers, lease_ms = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_work, max_tests, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -62,16 +85,7 @@ for i = 1, #owners, 2 do
   if owners[i + 1] == job and not held[owners[i]] then table.insert(expired, owners[i]) end
 end
 for _, l in ipairs(expired) do
-  local tests = redis.call('LRANGE', p..'lease:'..l, 0, -1)
-  for i = #tests, 1, -1 do
-    if redis.call('HEXISTS', p..'done', tests[i]) == 0 then
-      redis.call('LPUSH', p..'queue', tests[i])
-      redis.call('INCRBY', p..'remaining', tonumber(redis.call('HGET', p..'est', tests[i]) or 0))
-    end
-  end
-  redis.call('DEL', p..'lease:'..l)
-  redis.call('ZREM', p..'leases', l)
-  redis.call('HDEL', p..'owners', l)
+  give_back(p, l, redis.call('LRANGE', p..'lease:'..l, 0, -1))
   redis.call('HINCRBY', p..'meta', 'expired', 1)
 end
 if redis.call('HGET', p..'meta', 'stop') == '1' then return {'stopped'} end
@@ -121,7 +135,8 @@ end
 local out = {'lease', lid}
 for _, id in ipairs(taken) do table.insert(out, id) end
 return out
-"#;
+"#
+);
 
 /// Extends the given leases; returns those that no longer exist.
 const HEARTBEAT: &str = r#"
@@ -169,21 +184,16 @@ return out
 "#;
 
 /// Puts unstarted tests of a lease back at the front of the queue and drops the lease.
-const RELEASE: &str = r#"
+const RELEASE: &str = concat!(
+    give_back_lua!(),
+    r#"
 local p = ARGV[1]
 local lid = ARGV[2]
 if redis.call('EXISTS', p..'meta') == 0 then return 'gone' end
-for i = #ARGV, 3, -1 do
-  if redis.call('HEXISTS', p..'done', ARGV[i]) == 0 then
-    redis.call('LPUSH', p..'queue', ARGV[i])
-    redis.call('INCRBY', p..'remaining', tonumber(redis.call('HGET', p..'est', ARGV[i]) or 0))
-  end
-end
-redis.call('DEL', p..'lease:'..lid)
-redis.call('ZREM', p..'leases', lid)
-redis.call('HDEL', p..'owners', lid)
+give_back(p, lid, {unpack(ARGV, 3)})
 return 'ok'
-"#;
+"#
+);
 
 /// Options of a Redis queue connection.
 #[derive(Clone, Debug, Default)]

@@ -380,7 +380,11 @@ pub fn parse_shuffle(value: Option<&str>) -> Result<Option<u64>> {
 
 /// Says, before a sharded run starts, where its durations will go (after the run, the
 /// summary must stay the last line).
-pub fn announce_recording(path: &std::path::Path, fingerprint: &str, spec: ShardSpec) {
+pub fn announce_recording(
+    path: &std::path::Path,
+    fingerprint: &crate::id::Fingerprint,
+    spec: ShardSpec,
+) {
     if spec.total > 1 {
         eprintln!(
             "     Timings this shard's durations wait in {} until all {} shards of plan {fingerprint} have run; the history they plan from stays as it is",

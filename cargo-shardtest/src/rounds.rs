@@ -18,6 +18,7 @@
 //! the durations stay in the pending directory, and the warning names both paths.
 
 use crate::fsutil::write_atomic;
+use crate::id::Fingerprint;
 use crate::schema::JsonReport;
 use crate::shard::ShardSpec;
 use crate::timings::{FileLock, FileStamp, TimingStore, TimingsError};
@@ -41,10 +42,10 @@ pub fn pending_dir(history: &Path) -> PathBuf {
 /// ```
 /// use shardtest::plan::ShardSpec;
 /// use std::path::Path;
-/// let f = shardtest::rounds::pending_file(Path::new("t.json"), "ab12", ShardSpec::new(2, 4).unwrap());
+/// let f = shardtest::rounds::pending_file(Path::new("t.json"), &"ab12".into(), ShardSpec::new(2, 4).unwrap());
 /// assert_eq!(f, Path::new("t.json.pending/ab12-2-of-4.json"));
 /// ```
-pub fn pending_file(history: &Path, fingerprint: &str, spec: ShardSpec) -> PathBuf {
+pub fn pending_file(history: &Path, fingerprint: &Fingerprint, spec: ShardSpec) -> PathBuf {
     pending_dir(history).join(format!(
         "{fingerprint}-{}-of-{}.json",
         spec.index, spec.total
@@ -97,7 +98,7 @@ pub enum Recorded {
 /// ```
 pub fn record(
     history: &Path,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     spec: ShardSpec,
     report: &JsonReport,
     loaded: Option<(TimingStore, Option<FileStamp>)>,
@@ -204,7 +205,7 @@ pub fn pending_files_of(history: &Path) -> Vec<PathBuf> {
 #[derive(Clone, Debug)]
 struct PendingFile {
     path: PathBuf,
-    fingerprint: String,
+    fingerprint: Fingerprint,
     spec: ShardSpec,
 }
 
@@ -232,12 +233,12 @@ fn pending_files(history: &Path) -> Result<Vec<PendingFile>, TimingsError> {
 }
 
 /// `<fingerprint>-<K>-of-<N>.json` -> its parts.
-fn parse_name(name: &str) -> Option<(String, ShardSpec)> {
+fn parse_name(name: &str) -> Option<(Fingerprint, ShardSpec)> {
     let stem = name.strip_suffix(".json")?;
     let (rest, total) = stem.rsplit_once("-of-")?;
     let (fingerprint, index) = rest.rsplit_once('-')?;
     let spec = ShardSpec::new(index.parse().ok()?, total.parse().ok()?).ok()?;
-    Some((fingerprint.to_string(), spec))
+    Some((Fingerprint::from(fingerprint), spec))
 }
 
 fn round_is_complete(files: &[PendingFile], f: &PendingFile) -> bool {
@@ -320,9 +321,9 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let spec = ShardSpec::new(3, 12).unwrap();
-        let f = pending_file(Path::new("h.json"), "0123abcd", spec);
+        let f = pending_file(Path::new("h.json"), &"0123abcd".into(), spec);
         let name = f.file_name().unwrap().to_str().unwrap();
-        assert_eq!(parse_name(name), Some(("0123abcd".to_string(), spec)));
+        assert_eq!(parse_name(name), Some(("0123abcd".into(), spec)));
         assert_eq!(parse_name("junk.json"), None);
         assert_eq!(parse_name("fp-0-of-2.json"), None);
     }

@@ -8,7 +8,7 @@
 //! twice. A test recorded as `not_run` (its shard was interrupted) does not count as run.
 
 use crate::event::TestStatus;
-use crate::id::TestId;
+use crate::id::{Fingerprint, TestId};
 use crate::schema::JsonReport;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +17,7 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifySummary {
     /// The common plan fingerprint.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// Number of shards N.
     pub shards: u32,
     /// Number of planned tests, each recorded exactly once.
@@ -423,7 +423,7 @@ mod tests {
         JsonReport {
             version: REPORT_VERSION,
             run: RunInfo {
-                run_id: format!("run{k}"),
+                run_id: format!("run{k}").into(),
                 shard: ShardSpec::new(k, n).unwrap(),
                 fingerprint: fp.into(),
                 workers: 1,

@@ -270,7 +270,7 @@ fn fixture_reports(dir: &Path) -> Vec<PathBuf> {
                 run_id: if shard == 1 {
                     "run-11".into()
                 } else {
-                    format!("run-11-{shard}")
+                    format!("run-11-{shard}").into()
                 },
                 shard: ShardSpec {
                     index: shard,

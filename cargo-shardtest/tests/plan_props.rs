@@ -318,7 +318,7 @@ fn recorded_timings_drive_the_plan_and_a_corrupt_file_falls_back_identically() {
     // A truncated file: every shard warns the same way and computes the same plan.
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, &text[..text.len() / 2]).unwrap();
-    let runs: Vec<(String, String)> = (0..3)
+    let runs: Vec<(String, shardtest::id::Fingerprint)> = (0..3)
         .map(|_| {
             let (store, warning) = TimingStore::load_or_fallback(&path);
             let input = PlanInput {

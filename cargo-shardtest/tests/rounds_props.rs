@@ -8,7 +8,7 @@
 
 use proptest::prelude::*;
 use shardtest::event::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
-use shardtest::id::TestId;
+use shardtest::id::{Fingerprint, TestId};
 use shardtest::plan::{self, PlanInput, ShardSpec};
 use shardtest::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
 use shardtest::timings::TimingStore;
@@ -51,7 +51,7 @@ fn plan_from(history: &Path, tests: &[TestId], n: u32) -> plan::ShardPlan {
 
 fn report_of(
     spec: ShardSpec,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     ran: &[TestId],
     durations: &BTreeMap<TestId, u64>,
     run: usize,
@@ -60,9 +60,9 @@ fn report_of(
     JsonReport {
         version: REPORT_VERSION,
         run: RunInfo {
-            run_id: format!("run-{run}"),
+            run_id: format!("run-{run}").into(),
             shard: spec,
-            fingerprint: fingerprint.to_string(),
+            fingerprint: fingerprint.clone(),
             workers: 2,
             to_run: ran.len(),
             predicted: Duration::ZERO,
@@ -115,7 +115,7 @@ proptest! {
         let true_ms: BTreeMap<TestId, u64> = tests.iter().cloned().zip(durations.iter().copied()).collect();
 
         // The round under way: its fingerprint and what each shard ran.
-        let mut round: Option<(String, BTreeMap<u32, Vec<TestId>>)> = None;
+        let mut round: Option<(Fingerprint, BTreeMap<u32, Vec<TestId>>)> = None;
         for (i, op) in ops.iter().enumerate() {
             let (k, records) = match op {
                 Op::Merge => {

@@ -1,4 +1,5 @@
-//! Identity: [`BinaryId`], [`TestName`] and [`TestId`] name a test, [`RunId`] a run.
+//! Identity: [`BinaryId`], [`TestName`] and [`TestId`] name a test, [`RunId`] a run,
+//! [`Fingerprint`] a plan, and [`BinaryKind`] says what kind of cargo target a binary is.
 //!
 //! A test is identified by the binary it lives in plus its libtest name. The binary id is
 //! derived from the package name, the target kind and the target name only, so two machines
@@ -70,11 +71,12 @@ impl BinaryId {
     /// assert_eq!(BinaryId::from_target("m", "proc-macro", "m").as_str(), "m");
     /// ```
     pub fn from_target(package: &str, kind: &str, target: &str) -> Self {
+        let kind = BinaryKind::from(kind);
+        if kind.is_library() {
+            return BinaryId(package.into());
+        }
         match kind {
-            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => {
-                BinaryId(package.into())
-            }
-            "test" => BinaryId(format!("{package}::{target}").into()),
+            BinaryKind::Test => BinaryId(format!("{package}::{target}").into()),
             other => BinaryId(format!("{package}::{other}/{target}").into()),
         }
     }
@@ -148,6 +150,7 @@ impl fmt::Display for TestName {
 pub struct RunId(Arc<str>);
 
 text_serde!(RunId, "a run id");
+text_serde!(Fingerprint, "a plan fingerprint");
 
 impl RunId {
     /// The id as text.
@@ -173,6 +176,18 @@ impl From<String> for RunId {
     }
 }
 
+impl PartialEq<str> for RunId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RunId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
 impl std::borrow::Borrow<str> for RunId {
     fn borrow(&self) -> &str {
         &self.0
@@ -182,6 +197,186 @@ impl std::borrow::Borrow<str> for RunId {
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The fingerprint of a plan: a short hex hash of everything the plan was computed from (the
+/// tests, their estimates and attributes, the shard and worker counts). Jobs of one CI run
+/// that print the same fingerprint computed the same plan; `verify` and `report merge` match
+/// reports by it.
+///
+/// ```
+/// # use shardtest_protocol::id::Fingerprint;
+/// let f = Fingerprint::from("e87dff6171a7e534");
+/// assert_eq!(f, "e87dff6171a7e534");
+/// assert_eq!(f.to_string(), "e87dff6171a7e534");
+/// assert!(Fingerprint::default().is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fingerprint(Arc<str>);
+
+impl Fingerprint {
+    /// The fingerprint as text.
+    ///
+    /// ```
+    /// # use shardtest_protocol::id::Fingerprint;
+    /// assert_eq!(Fingerprint::from("ab12").as_str(), "ab12");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for the empty fingerprint (a run that was not planned, such as a queue job's
+    /// before it joins).
+    ///
+    /// ```
+    /// # use shardtest_protocol::id::Fingerprint;
+    /// assert!(!Fingerprint::from("ab12").is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Fingerprint {
+    fn from(s: &str) -> Self {
+        Fingerprint(s.into())
+    }
+}
+
+impl From<String> for Fingerprint {
+    fn from(s: String) -> Self {
+        Fingerprint(s.into())
+    }
+}
+
+impl PartialEq<str> for Fingerprint {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Fingerprint {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What kind of cargo target a test binary was built from. Cargo's own names are kept as
+/// text (`lib`, `test`, `proc-macro`, ...), and `doc` marks a package's doctests.
+///
+/// ```
+/// # use shardtest_protocol::id::BinaryKind;
+/// let k = BinaryKind::from("proc-macro");
+/// assert_eq!(k, BinaryKind::ProcMacro);
+/// assert!(k.is_library());
+/// assert_eq!(k.as_str(), "proc-macro");
+/// assert_eq!(BinaryKind::from("cdylib").to_string(), "cdylib");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BinaryKind {
+    /// A library's unit tests (`lib`).
+    Lib,
+    /// A procedural macro crate's unit tests (`proc-macro`).
+    ProcMacro,
+    /// An integration test (`tests/*.rs`, kind `test`).
+    Test,
+    /// A binary target's unit tests (`bin`).
+    Bin,
+    /// An example (`example`).
+    Example,
+    /// A benchmark target (`bench`).
+    Bench,
+    /// A package's doctests, run through `cargo test --doc` (`doc`).
+    Doc,
+    /// Any other cargo kind (`rlib`, `dylib`, `cdylib`, `staticlib`, ...), by its name.
+    Other(String),
+}
+
+impl BinaryKind {
+    /// Cargo's name for the kind.
+    ///
+    /// ```
+    /// # use shardtest_protocol::id::BinaryKind;
+    /// assert_eq!(BinaryKind::Test.as_str(), "test");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match self {
+            BinaryKind::Lib => "lib",
+            BinaryKind::ProcMacro => "proc-macro",
+            BinaryKind::Test => "test",
+            BinaryKind::Bin => "bin",
+            BinaryKind::Example => "example",
+            BinaryKind::Bench => "bench",
+            BinaryKind::Doc => "doc",
+            BinaryKind::Other(k) => k,
+        }
+    }
+
+    /// True for the library kinds, whose unit tests are named after the package alone.
+    ///
+    /// ```
+    /// # use shardtest_protocol::id::BinaryKind;
+    /// assert!(BinaryKind::from("rlib").is_library());
+    /// assert!(!BinaryKind::Bin.is_library());
+    /// ```
+    pub fn is_library(&self) -> bool {
+        matches!(
+            self.as_str(),
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+        )
+    }
+}
+
+impl From<&str> for BinaryKind {
+    fn from(s: &str) -> Self {
+        match s {
+            "lib" => BinaryKind::Lib,
+            "proc-macro" => BinaryKind::ProcMacro,
+            "test" => BinaryKind::Test,
+            "bin" => BinaryKind::Bin,
+            "example" => BinaryKind::Example,
+            "bench" => BinaryKind::Bench,
+            "doc" => BinaryKind::Doc,
+            other => BinaryKind::Other(other.to_owned()),
+        }
+    }
+}
+
+impl PartialEq<str> for BinaryKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for BinaryKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for BinaryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BinaryKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BinaryKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(BinaryKind::from(&*text))
     }
 }
 

@@ -20,6 +20,8 @@ pub mod duration;
 pub mod env;
 pub mod exit;
 pub mod id;
+pub mod list;
 pub mod outcome;
+pub mod plan;
 pub mod report;
 pub mod shard;

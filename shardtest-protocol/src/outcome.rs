@@ -1,6 +1,7 @@
 //! How tests ended: the outcome of one attempt, a test's final status, and the run's
 //! setup as the reports record it.
 
+use crate::id::{Fingerprint, RunId};
 use crate::shard::ShardSpec;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -116,11 +117,11 @@ pub struct AttemptRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunInfo {
     /// Unique id of this run (`SHARDTEST_RUN_ID`).
-    pub run_id: String,
+    pub run_id: RunId,
     /// The shard this run executes.
     pub shard: ShardSpec,
     /// Plan fingerprint.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// Worker count.
     pub workers: u32,
     /// Number of tests this shard will run (skipped ones excluded).

@@ -3,7 +3,7 @@
 //! `report merge` and the history can work from reports alone.
 
 use crate::attrs::TestAttributes;
-use crate::id::TestId;
+use crate::id::{Fingerprint, TestId};
 use crate::outcome::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -74,7 +74,7 @@ pub struct JsonReport {
     /// For a `--rerun-failed` run: the fingerprints of the plans whose failures it retried.
     /// `verify` and `report merge` then count its tests as further attempts of those runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rerun_of: Option<Vec<String>>,
+    pub rerun_of: Option<Vec<Fingerprint>>,
     /// What starting each doctest batch cost (see [`DocSetup`]): recorded into the timings
     /// history, from which the plan learns each package's doctest start-up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1123,7 +1123,7 @@ impl Auditor<'_> {
             .collect();
         let mut config = self.base.clone();
         config.timeout = self.base.timeout.or(self.auto_timeout);
-        config.run_id = format!("{}-{slug}", self.base.run_id);
+        config.run_id = format!("{}-{slug}", self.base.run_id).into();
         config.artifact_root = self.base.artifact_root.join(slug);
         config.logs_dir = config.artifact_root.join("live");
         config.workers = workers;

@@ -6,6 +6,7 @@ use crate::cli::{self, ListArgs, ListFormat};
 use crate::filter::Selection;
 use crate::list::TestCase;
 use anyhow::{Context, Result};
+use shardtest_protocol::list::{LIST_VERSION, ListReport, ListedBinary, ListedTest};
 use std::collections::BTreeMap;
 
 /// `cargo shardtest list`.
@@ -41,29 +42,34 @@ pub fn list_command(args: ListArgs) -> Result<u8> {
                 .binaries
                 .iter()
                 .map(|b| {
-                    (
-                        b.id.to_string(),
-                        serde_json::json!({
-                            "path": b.path, "package": b.package_name, "kind": b.kind,
-                            "target": b.target_name, "package_dir": b.package_dir,
-                        }),
-                    )
+                    let listed = ListedBinary {
+                        kind: b.kind.clone(),
+                        package: b.package_name.clone(),
+                        package_dir: b.package_dir.clone(),
+                        path: b.path.clone(),
+                        target: b.target_name.clone(),
+                    };
+                    (b.id.clone(), listed)
                 })
                 .collect();
-            let tests: Vec<_> = chosen
+            let tests = chosen
                 .iter()
-                .map(|(t, s)| {
-                    serde_json::json!({
-                        "id": t.id, "binary": t.id.binary, "name": t.id.name,
-                        "ignored": t.ignored, "will_run": *s == Selection::Run,
-                        "attributes": t.attributes,
-                    })
+                .map(|(t, s)| ListedTest {
+                    attributes: t.attributes.clone(),
+                    binary: t.id.binary.clone(),
+                    id: t.id.clone(),
+                    ignored: t.ignored,
+                    name: t.id.name.clone(),
+                    will_run: *s == Selection::Run,
                 })
                 .collect();
-            let doc = serde_json::json!({
-                "version": 1, "shard": spec.to_string(), "fingerprint": plan.fingerprint,
-                "binaries": binaries, "tests": tests,
-            });
+            let doc = ListReport {
+                binaries,
+                fingerprint: plan.fingerprint.clone(),
+                shard: spec.to_string(),
+                tests,
+                version: LIST_VERSION,
+            };
             serde_json::to_writer_pretty(&mut stdout, &doc).context("writing JSON to stdout")?;
             writeln!(stdout).context("writing to stdout")?;
         }

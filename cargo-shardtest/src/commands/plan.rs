@@ -10,13 +10,86 @@ pub use crate::cli::plan::{PlanArgs, PlanFormat};
 use crate::cli::{self};
 use crate::exit::UsageError;
 use crate::pipeline;
-use crate::plan;
+use crate::plan::{self, SuggestReason};
 use anyhow::Context;
+use shardtest_protocol::plan::{PlanReport, Suggestion};
 use std::io::Write;
 use std::time::Duration;
 
 fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
+}
+
+/// A duration as the advice reads it: whole seconds from 10 s on, tenths below.
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 10_000 {
+        format!("{} s", (ms + 500) / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// Why a shard count is recommended, in one sentence.
+///
+/// ```
+/// # use shardtest::commands::plan::reason_text;
+/// # use shardtest::plan::SuggestReason;
+/// # use std::time::Duration;
+/// let r = SuggestReason::SetupDominates { shards: 8, tests: Duration::from_secs(5),
+///     setup: Duration::from_secs(60) };
+/// assert_eq!(reason_text(&r), "at 8 shards each job spends 5.0 s on tests against 60 s of setup: more shards mostly pay setup");
+/// ```
+pub fn reason_text(reason: &SuggestReason) -> String {
+    match reason {
+        SuggestReason::LongestTestDominates {
+            shards,
+            longest,
+            earlier,
+        } => {
+            let mut s = format!(
+                "shard count beyond {shards} buys nothing: test {} alone takes {}",
+                longest.id,
+                human(longest.duration)
+            );
+            if let Some((recommended, fastest)) = earlier {
+                s.push_str(&format!(
+                    "; {recommended} shards already finish within 10% of the fastest ({})",
+                    human(*fastest)
+                ));
+            }
+            s
+        }
+        SuggestReason::SetupDominates {
+            shards,
+            tests,
+            setup,
+        } => format!(
+            "at {shards} shards each job spends {} on tests against {} of setup: more shards mostly pay setup",
+            human(*tests),
+            human(*setup)
+        ),
+        SuggestReason::WithinTenPercent {
+            shards,
+            wall,
+            fastest,
+            machine,
+        } => format!(
+            "{shards} shards finish in {} (fastest in range: {}) for {} of machine time",
+            human(*wall),
+            human(*fastest),
+            human(*machine)
+        ),
+    }
+}
+
+/// The advice as the `plan` document carries it: the reason in words.
+fn suggestion_doc(s: plan::Suggestion) -> Suggestion {
+    Suggestion {
+        reason: reason_text(&s.reason),
+        rows: s.rows,
+        recommended: s.recommended,
+    }
 }
 
 /// Runs `plan`: builds and lists the tests, plans them, prints the plan.
@@ -66,16 +139,25 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         .count();
     let suggestion = args.suggest.then(|| {
         let max = args.max_shards.max(1);
-        plan::suggest(&suite.items, args.setup_cost, 1..=max, workers)
+        suggestion_doc(plan::suggest(
+            &suite.items,
+            args.setup_cost,
+            1..=max,
+            workers,
+        ))
     });
     let mut stdout = std::io::stdout().lock();
     match args.format {
         PlanFormat::Json => {
-            let doc = serde_json::json!({
-                "timings": timings, "workers": workers, "tests_to_run": to_run,
-                "tests_skipped": skipped.len(), "tests_with_history": known,
-                "plan": plan, "suggestion": suggestion,
-            });
+            let doc = PlanReport {
+                plan: plan.clone(),
+                suggestion,
+                tests_skipped: skipped.len(),
+                tests_to_run: to_run,
+                tests_with_history: known,
+                timings: timings.clone(),
+                workers,
+            };
             serde_json::to_writer_pretty(&mut stdout, &doc).context("writing JSON to stdout")?;
             writeln!(stdout).context("writing to stdout")?;
         }
@@ -198,4 +280,46 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(cli::EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlanItem, suggest};
+
+    #[test]
+    fn the_advice_names_the_test_that_sets_the_finish_time() {
+        let mut items: Vec<PlanItem> = (0..30)
+            .map(|i| PlanItem::new(format!("p t{i}").parse().unwrap(), Duration::from_secs(1)))
+            .collect();
+        items.push(PlanItem::new(
+            "p huge".parse().unwrap(),
+            Duration::from_secs(55),
+        ));
+        let s = suggest(&items, Duration::from_secs(10), 1..=8, 1);
+        let text = reason_text(&s.reason);
+        assert!(
+            text.contains("beyond 2 buys nothing: test p huge alone takes 55 s"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_advice_says_when_setup_dominates() {
+        let items: Vec<PlanItem> = (0..400)
+            .map(|i| {
+                PlanItem::new(
+                    format!("p t{i:03}").parse().unwrap(),
+                    Duration::from_secs(1),
+                )
+            })
+            .collect();
+        let s = suggest(&items, Duration::from_secs(60), 1..=16, 1);
+        let text = reason_text(&s.reason);
+        assert!(text.contains("setup"), "{text}");
+        assert!(
+            text.starts_with(&format!("at {} shards", s.recommended)),
+            "{text}"
+        );
+    }
 }

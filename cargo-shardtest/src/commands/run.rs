@@ -6,6 +6,7 @@ use crate::cli::{self, RunArgs};
 use crate::event::{EventConsumer, Fanout};
 use crate::exit::{ExitStatus, Failure, UsageError};
 use crate::filter::{Selection, TestFilter};
+use crate::id::Fingerprint;
 use crate::plan::ShardPlan;
 use crate::report::json::JsonReportBuilder;
 use crate::report::terminal::TerminalReporter;
@@ -148,7 +149,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
     let artifact_root = args
         .artifact_dir
         .clone()
-        .unwrap_or_else(|| run::default_artifact_root(&suite.out.target_dir, &run_id));
+        .unwrap_or_else(|| run::default_artifact_root(&suite.out.target_dir, run_id.as_str()));
     let config = RunnerConfig {
         workers,
         shard: spec,
@@ -227,7 +228,7 @@ struct RerunSet {
     /// Tests whose latest recorded outcome is a failure.
     failed: std::collections::BTreeSet<crate::id::TestId>,
     /// Fingerprints of the original plans these reports ran.
-    fingerprints: Vec<String>,
+    fingerprints: Vec<Fingerprint>,
     /// How many reports were read.
     reports: usize,
 }

@@ -4,7 +4,7 @@
 
 pub mod doctests;
 
-use crate::id::BinaryId;
+use crate::id::{BinaryId, BinaryKind};
 use crate::list::TestBinary;
 use cargo_metadata::{Message, MetadataCommand, PackageId, TargetKind};
 use std::collections::BTreeMap;
@@ -150,7 +150,7 @@ pub fn build(
                     .iter()
                     .any(|(k, n)| *k == kind && (k == "lib" || *n == a.target.name))
             }),
-            kind,
+            kind: BinaryKind::from(kind.as_str()),
             doctest: None,
         });
     }

@@ -35,9 +35,6 @@ pub use moved::moved_history;
 use crate::list::TestBinary;
 use std::path::Path;
 
-/// The target kind recorded for a package's doctests ([`TestBinary::kind`]).
-pub const DOC_KIND: &str = "doc";
-
 /// Suffixes libtest appends to a doctest's name when it reports its result (`no_run`,
 /// `compile_fail` and, in edition 2024, `should_panic` doctests); the listing has none.
 pub const RESULT_SUFFIXES: [&str; 3] = [" - compile fail", " - compile", " - should panic"];

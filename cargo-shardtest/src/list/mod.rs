@@ -7,7 +7,7 @@ pub mod doc_target;
 pub use doc_target::DocTarget;
 
 use crate::attrs::{self, TestAttributes};
-use crate::id::{BinaryId, TestId, TestName};
+use crate::id::{BinaryId, BinaryKind, TestId, TestName};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,7 @@ pub struct TestBinary {
     /// Directory of the package's `Cargo.toml`: the tests' working directory.
     pub package_dir: PathBuf,
     /// Cargo target kind (`lib`, `test`, `bin`, ...).
-    pub kind: String,
+    pub kind: BinaryKind,
     /// Cargo target name.
     pub target_name: String,
     /// `CARGO_BIN_EXE_<name>` values: binaries of the same package, for integration tests.

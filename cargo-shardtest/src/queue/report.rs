@@ -64,9 +64,9 @@ pub fn build_report(
     let report = JsonReport {
         version: REPORT_VERSION,
         run: RunInfo {
-            run_id: format!("queue:{run}"),
+            run_id: format!("queue:{run}").into(),
             shard: ShardSpec::WHOLE,
-            fingerprint: fingerprint.to_string(),
+            fingerprint: fingerprint.to_string().into(),
             workers: 0,
             to_run: seeded.len(),
             predicted: Duration::ZERO,

@@ -3,7 +3,7 @@
 //! `timings` can work from reports alone.
 
 use crate::event::{EventConsumer, RunEvent, RunInfo};
-use crate::id::TestId;
+use crate::id::{Fingerprint, TestId};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ pub struct JsonReportBuilder {
     tests: BTreeMap<TestId, TestRecord>,
     elapsed: Duration,
     complete: bool,
-    rerun_of: Option<Vec<String>>,
+    rerun_of: Option<Vec<Fingerprint>>,
 }
 
 impl JsonReportBuilder {
@@ -38,7 +38,7 @@ impl JsonReportBuilder {
     }
 
     /// Marks the report as a `--rerun-failed` run of the plans with these fingerprints.
-    pub fn set_rerun_of(&mut self, fingerprints: Vec<String>) {
+    pub fn set_rerun_of(&mut self, fingerprints: Vec<Fingerprint>) {
         self.rerun_of = Some(fingerprints);
     }
 

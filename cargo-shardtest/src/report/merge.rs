@@ -151,7 +151,7 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
         to_run += r.run.to_run;
         shards.push(ShardSummary {
             shard: r.run.shard,
-            run_id: r.run.run_id.clone(),
+            run_id: r.run.run_id.to_string(),
             workers: r.run.workers,
             started_at: r.run.started_at,
             predicted: r.run.predicted,
@@ -170,7 +170,7 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
         report: JsonReport {
             version: REPORT_VERSION,
             run: RunInfo {
-                run_id: format!("merged:{}", ids.join(",")),
+                run_id: format!("merged:{}", ids.join(",")).into(),
                 shard: ShardSpec::WHOLE,
                 fingerprint: first.run.fingerprint.clone(),
                 workers,

@@ -347,7 +347,7 @@ pub(super) fn run_batch(
             .collect(),
     );
     st.pid = pgid;
-    st.run_id = &config.run_id;
+    st.run_id = config.run_id.as_str();
     if doc_args.is_some() {
         st.doc_started = Some(start);
     }

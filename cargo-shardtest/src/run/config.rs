@@ -3,7 +3,7 @@
 //! artifact root), plus the run id that keeps concurrent runs apart.
 
 use super::artifacts;
-use crate::id::TestId;
+use crate::id::{Fingerprint, RunId, TestId};
 use crate::shard::ShardSpec;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -28,9 +28,9 @@ pub struct RunnerConfig {
     /// The shard being run.
     pub shard: ShardSpec,
     /// Unique run id.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Plan fingerprint (reported).
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// Predicted wall time of the shard (reported).
     pub predicted: Duration,
     /// Warn about a test running longer than this (and each multiple of it).
@@ -100,7 +100,7 @@ impl RunnerConfig {
             workers: 1,
             shard,
             run_id: "test-run".into(),
-            fingerprint: String::new(),
+            fingerprint: Fingerprint::default(),
             predicted: Duration::ZERO,
             slow_after: Duration::from_secs(60),
             timeout: None,
@@ -154,11 +154,11 @@ fn path_component(s: &str) -> String {
 /// ```
 /// assert_ne!(shardtest::run::new_run_id(), "");
 /// ```
-pub fn new_run_id() -> String {
+pub fn new_run_id() -> RunId {
     let t = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{:x}-{:x}", t.as_millis(), std::process::id())
+    RunId::from(format!("{:x}-{:x}", t.as_millis(), std::process::id()))
 }
 
 /// Directory under the target dir where a run keeps its artifacts.

@@ -59,7 +59,7 @@ pub fn run_from(
     std::fs::create_dir_all(&config.logs_dir)?;
     os::become_subreaper();
     // Removes everything the run started if this process dies (see `guardian.rs`).
-    let guardian = guardian::start(&config.run_id);
+    let guardian = guardian::start(config.run_id.as_str());
     let run_start = Instant::now();
     let order = start_order(&tests, config.shuffle_seed);
     let to_run = tests.iter().filter(|t| !t.skip).count();
@@ -91,7 +91,7 @@ pub fn run_from(
     workers.join();
     let outcome = s.into_outcome();
     // The test-side library's end-of-run work (dropping `shard::pg` databases).
-    end_of_run::finish(&config.run_id);
+    end_of_run::finish(config.run_id.as_str());
     drop(guardian);
     // The live capture files hold only the last test of each slot (failures were copied to
     // their artifact directories): nothing of a passing test's output is kept.

@@ -41,7 +41,7 @@ pub(super) fn as_test_process(cmd: &mut Command, config: &RunnerConfig, slot: u3
     cmd.env(env::WORKER_ID, slot.to_string())
         .env(env::WORKERS, config.workers.to_string())
         .env(env::SHARD, config.shard.to_string())
-        .env(env::RUN_ID, &config.run_id)
+        .env(env::RUN_ID, config.run_id.as_str())
         .env(env::ATTEMPT, attempt.to_string());
     cmd.stdin(Stdio::null());
     cmd.process_group(0);
@@ -181,7 +181,7 @@ pub(super) fn kill_group(pgid: i32, signal: Signal) {
 /// daemonised and handed back to the runner) were still alive after the leak grace (they
 /// are killed).
 pub(super) fn reap_group(pgid: i32, slot: u32, config: &RunnerConfig) -> bool {
-    super::leak::reap_leftovers(pgid, &config.run_id, slot, config.leak_grace)
+    super::leak::reap_leftovers(pgid, config.run_id.as_str(), slot, config.leak_grace)
 }
 
 /// A short description of how a test process ended, for messages.

@@ -5,8 +5,7 @@
 mod cache;
 
 use crate::cli::BuildArgs;
-use crate::doctest::*;
-use crate::id::{BinaryId, TestId, TestName};
+use crate::id::{BinaryId, BinaryKind, TestId, TestName};
 use crate::list::DocTarget;
 use crate::list::{TestBinary, TestCase};
 use rayon::prelude::*;
@@ -329,7 +328,7 @@ pub fn discover(build: &BuildArgs) -> Result<(Vec<TestBinary>, Vec<TestCase>), D
                     .parent()
                     .map(|d| d.as_std_path().to_path_buf())
                     .unwrap_or_default(),
-                kind: DOC_KIND.to_string(),
+                kind: BinaryKind::Doc,
                 target_name: t.name.clone(),
                 bin_exes: Default::default(),
                 out_dir: None,

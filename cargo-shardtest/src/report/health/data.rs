@@ -84,7 +84,7 @@ pub struct ReportInput {
 pub fn load_report(path: &Path) -> Result<ReportInput, crate::report::merge::LoadError> {
     let report = crate::report::merge::load(path)?;
     let mut merged_from = Vec::new();
-    if report.run.run_id.starts_with("merged:") {
+    if report.run.run_id.as_str().starts_with("merged:") {
         #[derive(serde::Deserialize)]
         struct Shards {
             #[serde(default)]
@@ -639,7 +639,7 @@ fn balance(reports: &[ReportInput]) -> Option<Balance> {
     let per_slot = total_work / (shard_total * workers).max(1);
     let lower_bound = longest.as_ref().map_or(per_slot, |l| l.1.max(per_slot));
     Some(Balance {
-        fingerprint: fp.clone(),
+        fingerprint: fp.to_string(),
         shards: shards.into_iter().map(|(_, s)| s).collect(),
         shard_total,
         workers,

@@ -241,3 +241,76 @@ impl Auditor<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> TestId {
+        s.parse().unwrap()
+    }
+
+    fn in_process() -> PairPlace {
+        PairPlace::InProcess(Arc::new(TestBinary {
+            id: crate::id::BinaryId::new("demo"),
+            path: "/t/demo".into(),
+            package_name: "demo".into(),
+            package_version: "1.0.0".into(),
+            package_dir: "/w".into(),
+            kind: "lib".into(),
+            target_name: "demo".into(),
+            bin_exes: Default::default(),
+            out_dir: None,
+            custom_harness: false,
+            doctest: None,
+        }))
+    }
+
+    #[test]
+    fn both_places_replay_the_candidate_then_the_suspect() {
+        let (suspect, other) = (id("demo tests::victim"), id("demo tests::holder"));
+        match PairPlace::Processes.trial_run(&other, &suspect) {
+            TrialRun::Process { order, workers } => {
+                assert_eq!(order, [other.clone(), suspect.clone()]);
+                assert_eq!(workers, 2);
+            }
+            TrialRun::InProcess { .. } => panic!("a -jN pair runs one process per test"),
+        }
+        match in_process().trial_run(&other, &suspect) {
+            TrialRun::InProcess { names, threads, .. } => {
+                assert_eq!(names, [other, suspect]);
+                assert_eq!(threads, None, "libtest's default threads");
+            }
+            TrialRun::Process { .. } => panic!("an in-process pair runs in one process"),
+        }
+    }
+
+    #[test]
+    fn the_labels_and_notes_say_where_the_pair_met() {
+        let (suspect, other) = (id("demo tests::victim"), id("demo tests::holder"));
+        assert_eq!(
+            PairPlace::Processes.label(3, &suspect, &other),
+            "beside x3: demo tests::victim + tests::holder"
+        );
+        assert_eq!(
+            in_process().label(3, &suspect, &other),
+            "in-process beside x3: demo tests::victim + tests::holder"
+        );
+        assert_eq!(
+            PairPlace::Processes.exhausted(3),
+            "no single test reproduces it beside it (tried 3 of the tests running while it failed)"
+        );
+        assert_eq!(
+            PairPlace::Processes.exhausted(10),
+            "no single test reproduces it beside it (tried 8 of the tests running while it failed; 2 more not tried)"
+        );
+        assert_eq!(
+            in_process().exhausted(10),
+            "no single test of its binary reproduces it in one process (tried 8 of 10)"
+        );
+        assert_eq!(
+            (PairPlace::Processes.processes(), in_process().processes()),
+            (2, 1)
+        );
+    }
+}

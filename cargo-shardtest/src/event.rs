@@ -68,10 +68,43 @@ pub enum RunEvent {
     },
 }
 
+/// A consumer could not take an event: writing its output failed. The run goes on; the
+/// other consumers still get every event, and the command names the failed output and exits
+/// with [`ExitStatus::OutputFailed`](crate::exit::ExitStatus::OutputFailed).
+///
+/// ```
+/// # use shardtest::event::ConsumerError;
+/// let e = ConsumerError::new("terminal output", std::io::ErrorKind::BrokenPipe.into());
+/// assert_eq!(e.to_string(), "the terminal output: broken pipe");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("the {consumer}: {source}")]
+pub struct ConsumerError {
+    /// Which output failed (`terminal output`, `JUnit report`, ...).
+    pub consumer: &'static str,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl ConsumerError {
+    /// The error of `consumer`.
+    ///
+    /// ```
+    /// # use shardtest::event::ConsumerError;
+    /// let e = ConsumerError::new("JUnit report", std::io::Error::other("disk full"));
+    /// assert_eq!(e.consumer, "JUnit report");
+    /// ```
+    pub fn new(consumer: &'static str, source: std::io::Error) -> Self {
+        ConsumerError { consumer, source }
+    }
+}
+
 /// A consumer of the event stream (terminal output, reports, timings store).
 pub trait EventConsumer {
-    /// Called for every event, in order.
-    fn on_event(&mut self, event: &RunEvent);
+    /// Called for every event, in order. An error means the consumer's output is lost from
+    /// here on: it gets no further events, and the run reports the error at its end.
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ConsumerError>;
 
     /// Called when the runner is about to wait (no event is pending): a consumer that
     /// buffers its output writes it out now. Events often arrive in bursts (a batch reports
@@ -79,42 +112,138 @@ pub trait EventConsumer {
     /// of one per event, and nothing stays unwritten while the runner waits for a test.
     ///
     /// ```
-    /// # use shardtest::event::{EventConsumer, RunEvent};
+    /// # use shardtest::event::{ConsumerError, EventConsumer, RunEvent};
     /// struct Counter(usize);
     /// impl EventConsumer for Counter {
-    ///     fn on_event(&mut self, _: &RunEvent) { self.0 += 1; }
+    ///     fn on_event(&mut self, _: &RunEvent) -> Result<(), ConsumerError> {
+    ///         self.0 += 1;
+    ///         Ok(())
+    ///     }
     /// }
     /// let mut c = Counter(0);
-    /// c.flush(); // the default does nothing
+    /// c.flush().unwrap(); // the default does nothing
     /// assert_eq!(c.0, 0);
     /// ```
-    fn flush(&mut self) {}
+    fn flush(&mut self) -> Result<(), ConsumerError> {
+        Ok(())
+    }
 }
 
-/// Sends each event to several consumers in turn.
+/// Sends each event to several consumers in turn. A consumer that fails is cut off (it gets
+/// no further events) while the others go on; its error is returned once, from the call
+/// that failed.
+///
+/// ```
+/// # use shardtest::event::{ConsumerError, EventConsumer, Fanout, RunEvent};
+/// struct Broken;
+/// impl EventConsumer for Broken {
+///     fn on_event(&mut self, _: &RunEvent) -> Result<(), ConsumerError> {
+///         Err(ConsumerError::new("test output", std::io::Error::other("gone")))
+///     }
+/// }
+/// struct Counter(usize);
+/// impl EventConsumer for Counter {
+///     fn on_event(&mut self, _: &RunEvent) -> Result<(), ConsumerError> {
+///         self.0 += 1;
+///         Ok(())
+///     }
+/// }
+/// let (mut broken, mut counter) = (Broken, Counter(0));
+/// let mut fan = Fanout::default();
+/// fan.push(&mut broken);
+/// fan.push(&mut counter);
+/// let done = RunEvent::RunFinished { elapsed: Default::default(), interrupted: false };
+/// assert!(fan.on_event(&done).is_err());
+/// assert!(fan.on_event(&done).is_ok()); // the broken one is cut off
+/// drop(fan);
+/// assert_eq!(counter.0, 2);
+/// ```
 #[derive(Default)]
 pub struct Fanout<'a> {
-    consumers: Vec<&'a mut dyn EventConsumer>,
+    consumers: Vec<(&'a mut dyn EventConsumer, bool)>,
 }
 
 impl<'a> Fanout<'a> {
     /// Adds a consumer.
     pub fn push(&mut self, c: &'a mut dyn EventConsumer) {
-        self.consumers.push(c);
+        self.consumers.push((c, true));
+    }
+
+    /// Calls `f` on every consumer still live; cuts off the ones that fail and returns the
+    /// first failure.
+    fn each(
+        &mut self,
+        mut f: impl FnMut(&mut dyn EventConsumer) -> Result<(), ConsumerError>,
+    ) -> Result<(), ConsumerError> {
+        let mut first = None;
+        for (c, live) in self.consumers.iter_mut().filter(|(_, live)| *live) {
+            if let Err(e) = f(&mut **c) {
+                *live = false;
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 }
 
 impl EventConsumer for Fanout<'_> {
-    fn on_event(&mut self, event: &RunEvent) {
-        for c in &mut self.consumers {
-            c.on_event(event);
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ConsumerError> {
+        self.each(|c| c.on_event(event))
+    }
+
+    fn flush(&mut self) -> Result<(), ConsumerError> {
+        self.each(|c| c.flush())
+    }
+}
+
+/// The runner's end of the stream: it sends every event to its consumer and keeps the
+/// errors instead of stopping the run (tests that are running must still be finished,
+/// reported to the other consumers and cleaned up). The errors come back with the outcome.
+///
+/// ```
+/// # use shardtest::event::{ConsumerError, EventConsumer, EventSink, RunEvent};
+/// struct Broken;
+/// impl EventConsumer for Broken {
+///     fn on_event(&mut self, _: &RunEvent) -> Result<(), ConsumerError> {
+///         Err(ConsumerError::new("timeline", std::io::Error::other("disk full")))
+///     }
+/// }
+/// let mut broken = Broken;
+/// let mut sink = EventSink::new(&mut broken);
+/// sink.emit(&RunEvent::RunFinished { elapsed: Default::default(), interrupted: false });
+/// assert_eq!(sink.into_errors(), vec!["the timeline: disk full".to_string()]);
+/// ```
+pub struct EventSink<'a> {
+    consumer: &'a mut dyn EventConsumer,
+    errors: Vec<String>,
+}
+
+impl<'a> EventSink<'a> {
+    /// A sink feeding `consumer`.
+    pub fn new(consumer: &'a mut dyn EventConsumer) -> Self {
+        EventSink {
+            consumer,
+            errors: Vec::new(),
         }
     }
 
-    fn flush(&mut self) {
-        for c in &mut self.consumers {
-            c.flush();
+    /// Sends `event`; an error is kept for the outcome.
+    pub fn emit(&mut self, event: &RunEvent) {
+        if let Err(e) = self.consumer.on_event(event) {
+            self.errors.push(e.to_string());
         }
+    }
+
+    /// Lets buffering consumers write what they hold; an error is kept for the outcome.
+    pub fn flush(&mut self) {
+        if let Err(e) = self.consumer.flush() {
+            self.errors.push(e.to_string());
+        }
+    }
+
+    /// The errors the consumers reported, in order, as `the <output>: <why>`.
+    pub fn into_errors(self) -> Vec<String> {
+        self.errors
     }
 }
 

@@ -230,11 +230,13 @@ mod tests {
                 output_tail: String::new(),
             }],
             attributes: Default::default(),
-        });
+        })
+        .unwrap();
         t.on_event(&RunEvent::RunFinished {
             elapsed: Duration::from_millis(5),
             interrupted: false,
-        });
+        })
+        .unwrap();
         String::from_utf8(t.into_inner()).unwrap()
     }
 

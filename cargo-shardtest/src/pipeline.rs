@@ -415,7 +415,7 @@ pub fn record_timings(
 }
 
 /// Plan items for the listed tests from the history: each test's recorded mean and failure
-/// rate, handed to the planner as plain numbers ([`plan::estimate`]).
+/// rate, handed to the planner as plain numbers ([`plan::estimate()`]).
 ///
 /// ```
 /// # use shardtest::pipeline::estimate_items;

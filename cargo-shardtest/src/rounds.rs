@@ -92,7 +92,7 @@ pub enum Recorded {
 /// let dir = tempfile::tempdir().unwrap();
 /// let history = dir.path().join("timings.json");
 /// if let Some(report) = get_report() {
-///     let r = record(&history, "fp", ShardSpec::new(1, 2).unwrap(), &report, None).unwrap();
+///     let r = record(&history, &"fp".into(), ShardSpec::new(1, 2).unwrap(), &report, None).unwrap();
 ///     assert!(matches!(r, Recorded::Waiting { .. } | Recorded::Nothing));
 /// }
 /// ```

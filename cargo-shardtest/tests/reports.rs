@@ -240,7 +240,7 @@ fn color_always_colours_labels_but_never_the_summary_line() {
         "green PASS: {all}"
     );
     assert!(
-        all.contains("\x1b[1;31m        FAIL\x1b[0m ["),
+        all.contains("\x1b[1m\x1b[31m        FAIL\x1b[0m ["),
         "red FAIL: {all}"
     );
     assert_eq!(lines.last().unwrap(), "1 passed, 1 failed, 0 skipped");

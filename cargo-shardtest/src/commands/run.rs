@@ -432,6 +432,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     {
         failed_outputs.push(format!("the JUnit report {}: {e:#}", path.display()));
     }
+    failed_outputs.extend(outcome.output_errors.iter().cloned());
     if let Err(e) = redactor.redact_dir(&config.logs_dir) {
         failed_outputs.push(format!(
             "masking secrets in the logs under {}: {e:#}",

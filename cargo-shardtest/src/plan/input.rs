@@ -12,7 +12,7 @@ pub struct PlanItem {
     /// The test.
     pub id: TestId,
     /// Predicted duration (recorded, or estimated when `known` is false), including the
-    /// expected cost of flaky retries ([`expected_cost`]; [`estimate`] adds it).
+    /// expected cost of flaky retries ([`expected_cost`](super::expected_cost); [`estimate`](super::estimate()) adds it).
     pub estimate: Duration,
     /// True when `estimate` comes from recorded history.
     pub known: bool,

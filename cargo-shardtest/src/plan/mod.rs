@@ -1,6 +1,6 @@
 //! Shard planning: which test runs in which shard. Pure code: no I/O, no clocks, no hash-map
 //! iteration order; the same [`PlanInput`] gives the same [`ShardPlan`] on every machine and
-//! for every input order (ties are broken by [`TestId`]). All arithmetic is in integer
+//! for every input order (ties are broken by [`TestId`](crate::id::TestId)). All arithmetic is in integer
 //! microseconds, so no float rounding can leak into a decision.
 //!
 //! # Cost model
@@ -34,8 +34,8 @@
 //! # Layout
 //! [`input`] is what the planner takes (plain estimates, no history store), [`cost`] the
 //! expected cost of one test, `model` the predicted time of a shard, [`partition`] the
-//! algorithm, [`fingerprint`] the hash that proves two jobs planned alike, [`estimate`] how
-//! history becomes estimates, and [`suggest`] the shard-count advice. The plan itself
+//! algorithm, [`fingerprint`](mod@fingerprint) the hash that proves two jobs planned alike, [`estimate`](mod@estimate) how
+//! history becomes estimates, and [`suggest`](mod@suggest) the shard-count advice. The plan itself
 //! ([`ShardPlan`]) is a schema type of `shardtest-protocol`.
 
 pub mod cost;

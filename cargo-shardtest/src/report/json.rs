@@ -2,7 +2,7 @@
 //! attempt ended, the plan fingerprint and the full planned test list, so that `verify` and
 //! `timings` can work from reports alone.
 
-use crate::event::{EventConsumer, RunEvent, RunInfo};
+use crate::event::{ConsumerError, EventConsumer, RunEvent, RunInfo};
 use crate::id::{Fingerprint, TestId};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -72,7 +72,9 @@ impl JsonReportBuilder {
 }
 
 impl EventConsumer for JsonReportBuilder {
-    fn on_event(&mut self, event: &RunEvent) {
+    /// Collects in memory: never fails (the file is written by the command, which reports
+    /// its own errors).
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ConsumerError> {
         match event {
             RunEvent::RunStarted(info) => self.run = Some(info.clone()),
             RunEvent::TestSkipped {
@@ -117,5 +119,6 @@ impl EventConsumer for JsonReportBuilder {
             | RunEvent::TestSlow { .. }
             | RunEvent::TestRetrying { .. } => {}
         }
+        Ok(())
     }
 }

@@ -11,7 +11,9 @@
 //! Captured output is bounded to [`MAX_OUTPUT_BYTES`] per attempt.
 
 use crate::event::describe;
-use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
+use crate::event::{
+    AttemptOutcome, AttemptRecord, ConsumerError, EventConsumer, RunEvent, TestStatus,
+};
 use crate::report::json::{JsonReport, JsonReportBuilder, TestRecord};
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
@@ -382,11 +384,14 @@ fn mark_skipped_non_critical(report: &mut Report, tests: &[crate::id::TestId]) {
 }
 
 impl EventConsumer for JunitReporter {
-    fn on_event(&mut self, event: &RunEvent) {
-        self.builder.on_event(event);
+    /// The file is written when the run finishes; a failure to write it is kept for
+    /// [`JunitReporter::finish`], which names the file in its error.
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ConsumerError> {
+        self.builder.on_event(event)?;
         if let RunEvent::RunFinished { .. } = event {
             self.result = Some(self.write_now());
         }
+        Ok(())
     }
 }
 

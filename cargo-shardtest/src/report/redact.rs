@@ -6,7 +6,7 @@
 //! [`Redacting`] wraps the event consumers so every one of them (terminal, JSON, JUnit) sees the
 //! masked text, and it also masks the kept full logs on disk.
 
-use crate::event::{AttemptRecord, EventConsumer, RunEvent};
+use crate::event::{AttemptRecord, ConsumerError, EventConsumer, RunEvent};
 use std::path::Path;
 
 /// Name suffixes (after an `_`, or the whole name) that mark a variable as secret.
@@ -211,10 +211,15 @@ impl Redactor {
 /// use shardtest::event::{EventConsumer, RunEvent};
 /// use shardtest::report::redact::{Redacting, Redactor};
 /// struct Sink(usize);
-/// impl EventConsumer for Sink { fn on_event(&mut self, _: &RunEvent) { self.0 += 1; } }
+/// impl EventConsumer for Sink {
+///     fn on_event(&mut self, _: &RunEvent) -> Result<(), shardtest::event::ConsumerError> {
+///         self.0 += 1;
+///         Ok(())
+///     }
+/// }
 /// let mut sink = Sink(0);
 /// let mut r = Redacting::new(Redactor::none(), &mut sink);
-/// r.on_event(&RunEvent::RunFinished { elapsed: Default::default(), interrupted: false });
+/// r.on_event(&RunEvent::RunFinished { elapsed: Default::default(), interrupted: false }).unwrap();
 /// assert_eq!(sink.0, 1);
 /// ```
 pub struct Redacting<'a> {
@@ -230,7 +235,7 @@ impl<'a> Redacting<'a> {
 }
 
 impl EventConsumer for Redacting<'_> {
-    fn on_event(&mut self, event: &RunEvent) {
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ConsumerError> {
         if self.redactor.is_empty() {
             return self.inner.on_event(event);
         }
@@ -246,7 +251,7 @@ impl EventConsumer for Redacting<'_> {
                     id: id.clone(),
                     failed,
                     backoff: *backoff,
-                });
+                })
             }
             RunEvent::TestFinished {
                 id,
@@ -263,14 +268,14 @@ impl EventConsumer for Redacting<'_> {
                     status: *status,
                     attempts,
                     attributes: attributes.clone(),
-                });
+                })
             }
             other => self.inner.on_event(other),
         }
     }
 
-    fn flush(&mut self) {
-        self.inner.flush();
+    fn flush(&mut self) -> Result<(), ConsumerError> {
+        self.inner.flush()
     }
 }
 

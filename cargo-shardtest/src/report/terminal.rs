@@ -8,8 +8,9 @@
 
 use super::json::{StatusCounts, count};
 use super::progress::Progress;
-use crate::event::{AttemptRecord, EventConsumer, RunEvent, TestStatus};
+use crate::event::{AttemptRecord, ConsumerError, EventConsumer, RunEvent, RunInfo, TestStatus};
 use crate::id::TestId;
+use anstyle::{AnsiColor, Style};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -90,15 +91,23 @@ impl TerminalOptions {
     }
 }
 
-/// The ANSI colour of a status label.
-fn label_color(label: &str) -> &'static str {
+/// The style of a status label: green passes, bold red failures, yellow warnings.
+///
+/// ```
+/// # use shardtest::report::terminal::label_style;
+/// use anstyle::AnsiColor;
+/// assert_eq!(label_style("PASS").get_fg_color(), Some(AnsiColor::Green.into()));
+/// assert_eq!(label_style("RETRY 2").get_fg_color(), Some(AnsiColor::Yellow.into()));
+/// assert!(label_style("FAIL (non-critical)").get_effects().contains(anstyle::Effects::BOLD));
+/// ```
+pub fn label_style(label: &str) -> Style {
     let word = label.split_whitespace().next().unwrap_or("");
     match word {
-        "PASS" => "\x1b[32m",
-        "FAIL" | "CRASH" | "TIMEOUT" | "ERROR" => "\x1b[1;31m",
-        "FLAKY" | "RETRY" | "SLOW" | "LEAK" => "\x1b[33m",
-        "INTERRUPTED" => "\x1b[35m",
-        _ => "\x1b[1m",
+        "PASS" => AnsiColor::Green.on_default(),
+        "FAIL" | "CRASH" | "TIMEOUT" | "ERROR" => AnsiColor::Red.on_default().bold(),
+        "FLAKY" | "RETRY" | "SLOW" | "LEAK" => AnsiColor::Yellow.on_default(),
+        "INTERRUPTED" => AnsiColor::Magenta.on_default(),
+        _ => Style::new().bold(),
     }
 }
 
@@ -232,12 +241,13 @@ impl<W: Write> TerminalReporter<W> {
     }
 
     /// Writes one line (above the bar when there is one).
-    fn emit(&mut self, line: &str) {
+    fn emit(&mut self, line: &str) -> std::io::Result<()> {
         match &self.progress {
-            Some(p) => p.println(line),
-            None => {
-                let _ = writeln!(self.out, "{line}");
+            Some(p) => {
+                p.println(line);
+                Ok(())
             }
+            None => writeln!(self.out, "{line}"),
         }
     }
 
@@ -245,24 +255,25 @@ impl<W: Write> TerminalReporter<W> {
     fn label(&self, label: &str, width: usize) -> String {
         let padded = format!("{label:>width$}");
         if self.options.color {
-            format!("{}{padded}\x1b[0m", label_color(label))
+            let style = label_style(label);
+            format!("{style}{padded}{style:#}")
         } else {
             padded
         }
     }
 
-    fn line(&mut self, label: &str, d: Duration, id: &TestId, extra: &str) {
+    fn line(&mut self, label: &str, d: Duration, id: &TestId, extra: &str) -> std::io::Result<()> {
         let l = format!(
             "{} [{:>8.3}s] {id}{extra}",
             self.label(label, 12),
             d.as_secs_f64()
         );
-        self.emit(&l);
+        self.emit(&l)
     }
 
-    fn show_output(&mut self, id: &TestId, a: &AttemptRecord) {
+    fn show_output(&mut self, id: &TestId, a: &AttemptRecord) -> std::io::Result<()> {
         if a.output_tail.trim().is_empty() && a.log.is_none() {
-            return;
+            return Ok(());
         }
         let tail: Vec<&str> = a.output_tail.lines().collect();
         let from = tail.len().saturating_sub(self.tail_lines);
@@ -275,58 +286,27 @@ impl<W: Write> TerminalReporter<W> {
             Some(log) => block.push_str(&format!("\n--- full log: {} ---", log.display())),
             None => block.push_str("\n---"),
         }
-        self.emit(&block);
+        self.emit(&block)
     }
 }
 
 pub use crate::event::describe;
 
 impl<W: Write> EventConsumer for TerminalReporter<W> {
-    fn on_event(&mut self, event: &RunEvent) {
-        match event {
-            RunEvent::RunStarted(info) => {
-                self.repeat = info.repeat.max(1);
-                self.predicted = info.predicted;
-                self.to_run = info.to_run;
-                let l = format!(
-                    "{} {} tests of shard {} on {} workers (run {}, plan {})",
-                    self.label("Starting", 12),
-                    info.to_run,
-                    info.shard,
-                    info.workers,
-                    info.run_id,
-                    info.fingerprint
-                );
-                self.emit(&l);
-                match self.history {
-                    Some((0, n)) if n > 0 => {
-                        let l = format!(
-                            "{} no history yet: shards are balanced by test count; the next runs plan from the durations this one records",
-                            self.label("Timings", 12)
-                        );
-                        self.emit(&l);
-                    }
-                    Some((known, n)) if known < n => {
-                        let l = format!(
-                            "{} {} of {n} tests have no history yet; their durations are estimated",
-                            self.label("Timings", 12),
-                            n - known
-                        );
-                        self.emit(&l);
-                    }
-                    _ => {}
-                }
-                if self.options.progress {
-                    self.progress = Some(Progress::stderr(info.to_run, info.predicted));
-                }
-            }
+    fn on_event(&mut self, event: &RunEvent) -> Result<(), ConsumerError> {
+        let written = match event {
+            RunEvent::RunStarted(info) => self.started(info),
             RunEvent::TestSkipped {
                 status, attributes, ..
-            } => count(&mut self.counts, *status, attributes, &[]),
+            } => {
+                count(&mut self.counts, *status, attributes, &[]);
+                Ok(())
+            }
             RunEvent::TestStarted { .. } => {
                 if let Some(p) = &mut self.progress {
                     p.started();
                 }
+                Ok(())
             }
             RunEvent::TestSlow { id, elapsed } => {
                 let l = format!(
@@ -334,220 +314,289 @@ impl<W: Write> EventConsumer for TerminalReporter<W> {
                     self.label("SLOW", 12),
                     elapsed.as_secs_f64()
                 );
-                self.emit(&l);
+                self.emit(&l)
             }
             RunEvent::TestRetrying {
                 id,
                 failed,
                 backoff,
-            } => {
-                let extra = format!(
-                    " ({}; retrying in {})",
-                    describe(&failed.outcome),
-                    humantime::format_duration(*backoff)
-                );
-                let label = format!("{} {}", "RETRY", failed.attempt);
-                if let Some(p) = &mut self.progress {
-                    p.retrying();
-                }
-                self.line(&label, failed.duration, id, &extra);
-                self.show_output(id, failed);
-            }
+            } => self.retrying(id, failed, *backoff),
             RunEvent::TestFinished {
                 id,
                 status,
                 attempts,
                 attributes,
-            } => {
-                count(&mut self.counts, *status, attributes, attempts);
-                let Some(last) = attempts.last() else {
-                    return;
-                };
-                self.done += 1;
-                if let Some(p) = &mut self.progress {
-                    p.finished(*status == TestStatus::Failed);
-                }
-                let progress = format!("{}/{}", self.done, self.to_run);
-                let leaked = attempts.iter().any(|a| a.leaked);
-                if leaked {
-                    self.leaky.push(id.clone());
-                }
-                self.slowest.push((last.duration, id.clone()));
-                let nc = if attributes.non_critical {
-                    " [non-critical]"
-                } else {
-                    ""
-                };
-                let leak = if leaked {
-                    " [LEAK: left processes behind, killed]"
-                } else {
-                    ""
-                };
-                match status {
-                    TestStatus::Passed => {
-                        let label = if leaked { "LEAK" } else { "PASS" };
-                        let runs = if self.repeat > 1 {
-                            format!(" (passed {0} of {0} runs)", attempts.len())
-                        } else {
-                            String::new()
-                        };
-                        self.line(
-                            label,
-                            last.duration,
-                            id,
-                            &format!("{runs}{leak}  ({progress})"),
-                        );
-                    }
-                    TestStatus::Flaky => {
-                        self.flaky.push((id.clone(), attempts.len()));
-                        let extra = if self.repeat > 1 {
-                            let passes = attempts.iter().filter(|a| a.outcome.is_pass()).count();
-                            format!(
-                                " (passed {passes} of {} runs){leak}  ({progress})",
-                                attempts.len()
-                            )
-                        } else {
-                            format!(" (passed on attempt {}){leak}  ({progress})", last.attempt)
-                        };
-                        self.line("FLAKY", last.duration, id, &extra);
-                    }
-                    TestStatus::Failed => {
-                        let extra =
-                            format!(" ({}){nc}{leak}  ({progress})", describe(&last.outcome));
-                        self.line(last.outcome.label(), last.duration, id, &extra);
-                        self.show_output(id, last);
-                        self.failures.push((
-                            id.clone(),
-                            describe(&last.outcome),
-                            attributes.non_critical,
-                        ));
-                    }
-                    TestStatus::NotRun => {
-                        self.line("INTERRUPTED", last.duration, id, "");
-                    }
-                    TestStatus::Skipped => {}
-                }
-            }
+            } => self.finished(id, *status, attempts, attributes),
             RunEvent::RunFinished {
                 elapsed,
                 interrupted,
-            } => {
-                if let Some(p) = self.progress.take() {
-                    p.clear();
-                }
-                let c = self.counts.clone();
-                let _ = writeln!(self.out, "------------");
-                if *interrupted {
-                    let _ = writeln!(
-                        self.out,
-                        "{}: {} tests did not run or were stopped",
-                        self.label("INTERRUPTED", 12),
-                        c.not_run
-                    );
-                }
-                if !self.skipped_non_critical.is_empty() {
-                    let names: Vec<String> = self
-                        .skipped_non_critical
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect();
-                    let _ = writeln!(
-                        self.out,
-                        "{}: {} non-critical tests were NOT RUN (--skip-non-critical): {}",
-                        self.label("SKIPPED NC", 12),
-                        names.len(),
-                        names.join(", ")
-                    );
-                }
-                let predicted = if self.no_history() {
-                    "no history yet".to_string()
-                } else {
-                    format!("predicted {:.3}s", self.predicted.as_secs_f64())
-                };
-                let _ = writeln!(
-                    self.out,
-                    "     Summary [{:>8.3}s] ({predicted}) {} passed ({} flaky), {} failed, {} non-critical failed, {} skipped",
-                    elapsed.as_secs_f64(),
-                    c.passed + c.flaky,
-                    c.flaky,
-                    c.failed,
-                    c.failed_non_critical,
-                    c.skipped
+            } => self.summary(*elapsed, *interrupted),
+        };
+        written.map_err(|e| ConsumerError::new("terminal output", e))
+    }
+
+    fn flush(&mut self) -> Result<(), ConsumerError> {
+        self.out
+            .flush()
+            .map_err(|e| ConsumerError::new("terminal output", e))
+    }
+}
+
+/// One method per event: the lines each writes.
+impl<W: Write> TerminalReporter<W> {
+    /// The header line, and what the plan knows of the tests' durations.
+    fn started(&mut self, info: &RunInfo) -> std::io::Result<()> {
+        self.repeat = info.repeat.max(1);
+        self.predicted = info.predicted;
+        self.to_run = info.to_run;
+        let l = format!(
+            "{} {} tests of shard {} on {} workers (run {}, plan {})",
+            self.label("Starting", 12),
+            info.to_run,
+            info.shard,
+            info.workers,
+            info.run_id,
+            info.fingerprint
+        );
+        self.emit(&l)?;
+        match self.history {
+            Some((0, n)) if n > 0 => {
+                let l = format!(
+                    "{} no history yet: shards are balanced by test count; the next runs plan from the durations this one records",
+                    self.label("Timings", 12)
                 );
-                let failures = std::mem::take(&mut self.failures);
-                for (id, why, nc) in &failures {
-                    let label = if *nc { "FAIL (non-critical)" } else { "FAIL" };
-                    let spike = self
-                        .spikes
-                        .as_ref()
-                        .and_then(|h| h.spike(id))
-                        .map(|s| format!(" [{s}]"))
-                        .unwrap_or_default();
-                    let owner = self
-                        .owners
-                        .as_ref()
-                        .and_then(|o| o.get(id))
-                        .map(|o| format!(" (owner {o})"))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        self.out,
-                        "{} {id} ({why}){owner}{spike}",
-                        self.label(label, 20)
-                    );
-                }
-                for (id, n) in &self.flaky {
-                    let _ = writeln!(self.out, "{} {id} ({n} attempts)", self.label("FLAKY", 20));
-                }
-                for id in &self.leaky {
-                    let _ = writeln!(
-                        self.out,
-                        "{} {id} (left processes behind)",
-                        self.label("LEAK", 20)
-                    );
-                }
-                self.slowest
-                    .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-                if self.slowest.len() > 1 {
-                    let _ = writeln!(self.out, "     Slowest:");
-                    for (d, id) in self.slowest.iter().take(SLOWEST_SHOWN) {
-                        let _ = writeln!(self.out, "{:>12.3}s {id}", d.as_secs_f64());
-                    }
-                }
-                let predicted = if self.no_history() {
-                    Duration::ZERO
-                } else {
-                    self.predicted
-                };
-                let _ = writeln!(self.out, "{}", wall_time_line(predicted, *elapsed));
-                let extras: Vec<String> = [
-                    (c.flaky, "flaky"),
-                    (c.timed_out, "timed out"),
-                    (c.crashed, "crashed"),
-                    (c.leaky, "leaky"),
-                    (c.failed_non_critical, "non-critical failed"),
-                    (c.not_run, "not run"),
-                ]
-                .into_iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|(n, what)| format!("{n} {what}"))
-                .collect();
-                if !extras.is_empty() {
-                    let _ = writeln!(self.out, "({})", extras.join(", "));
-                }
-                let _ = writeln!(
-                    self.out,
-                    "{} passed, {} failed, {} skipped",
-                    c.passed + c.flaky,
-                    c.failed + c.failed_non_critical,
-                    c.skipped
-                );
-                let _ = self.out.flush();
+                self.emit(&l)?;
             }
+            Some((known, n)) if known < n => {
+                let l = format!(
+                    "{} {} of {n} tests have no history yet; their durations are estimated",
+                    self.label("Timings", 12),
+                    n - known
+                );
+                self.emit(&l)?;
+            }
+            _ => {}
+        }
+        if self.options.progress {
+            self.progress = Some(Progress::stderr(info.to_run, info.predicted));
+        }
+        Ok(())
+    }
+
+    /// A failed attempt that will run again, with its output.
+    fn retrying(
+        &mut self,
+        id: &TestId,
+        failed: &AttemptRecord,
+        backoff: Duration,
+    ) -> std::io::Result<()> {
+        let extra = format!(
+            " ({}; retrying in {})",
+            describe(&failed.outcome),
+            humantime::format_duration(backoff)
+        );
+        let label = format!("{} {}", "RETRY", failed.attempt);
+        if let Some(p) = &mut self.progress {
+            p.retrying();
+        }
+        self.line(&label, failed.duration, id, &extra)?;
+        self.show_output(id, failed)
+    }
+
+    /// A test's final line (and a failure's output), remembered for the summary.
+    fn finished(
+        &mut self,
+        id: &TestId,
+        status: TestStatus,
+        attempts: &[AttemptRecord],
+        attributes: &crate::attrs::TestAttributes,
+    ) -> std::io::Result<()> {
+        count(&mut self.counts, status, attributes, attempts);
+        let Some(last) = attempts.last() else {
+            return Ok(());
+        };
+        self.done += 1;
+        if let Some(p) = &mut self.progress {
+            p.finished(status == TestStatus::Failed);
+        }
+        let progress = format!("{}/{}", self.done, self.to_run);
+        let leaked = attempts.iter().any(|a| a.leaked);
+        if leaked {
+            self.leaky.push(id.clone());
+        }
+        self.slowest.push((last.duration, id.clone()));
+        let nc = if attributes.non_critical {
+            " [non-critical]"
+        } else {
+            ""
+        };
+        let leak = if leaked {
+            " [LEAK: left processes behind, killed]"
+        } else {
+            ""
+        };
+        match status {
+            TestStatus::Passed => {
+                let label = if leaked { "LEAK" } else { "PASS" };
+                let runs = if self.repeat > 1 {
+                    format!(" (passed {0} of {0} runs)", attempts.len())
+                } else {
+                    String::new()
+                };
+                let extra = format!("{runs}{leak}  ({progress})");
+                self.line(label, last.duration, id, &extra)
+            }
+            TestStatus::Flaky => {
+                self.flaky.push((id.clone(), attempts.len()));
+                let extra = if self.repeat > 1 {
+                    let passes = attempts.iter().filter(|a| a.outcome.is_pass()).count();
+                    format!(
+                        " (passed {passes} of {} runs){leak}  ({progress})",
+                        attempts.len()
+                    )
+                } else {
+                    format!(" (passed on attempt {}){leak}  ({progress})", last.attempt)
+                };
+                self.line("FLAKY", last.duration, id, &extra)
+            }
+            TestStatus::Failed => {
+                let extra = format!(" ({}){nc}{leak}  ({progress})", describe(&last.outcome));
+                self.line(last.outcome.label(), last.duration, id, &extra)?;
+                self.show_output(id, last)?;
+                self.failures
+                    .push((id.clone(), describe(&last.outcome), attributes.non_critical));
+                Ok(())
+            }
+            TestStatus::NotRun => self.line("INTERRUPTED", last.duration, id, ""),
+            TestStatus::Skipped => Ok(()),
         }
     }
 
-    fn flush(&mut self) {
-        let _ = self.out.flush();
+    /// The final block: what did not run, the summary, failures, flaky and leaky tests, the
+    /// slowest tests, wall time against the prediction, and the plain last line.
+    fn summary(&mut self, elapsed: Duration, interrupted: bool) -> std::io::Result<()> {
+        if let Some(p) = self.progress.take() {
+            p.clear();
+        }
+        let c = self.counts.clone();
+        writeln!(self.out, "------------")?;
+        if interrupted {
+            writeln!(
+                self.out,
+                "{}: {} tests did not run or were stopped",
+                self.label("INTERRUPTED", 12),
+                c.not_run
+            )?;
+        }
+        if !self.skipped_non_critical.is_empty() {
+            let names: Vec<String> = self
+                .skipped_non_critical
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            writeln!(
+                self.out,
+                "{}: {} non-critical tests were NOT RUN (--skip-non-critical): {}",
+                self.label("SKIPPED NC", 12),
+                names.len(),
+                names.join(", ")
+            )?;
+        }
+        let predicted = if self.no_history() {
+            "no history yet".to_string()
+        } else {
+            format!("predicted {:.3}s", self.predicted.as_secs_f64())
+        };
+        writeln!(
+            self.out,
+            "     Summary [{:>8.3}s] ({predicted}) {} passed ({} flaky), {} failed, {} non-critical failed, {} skipped",
+            elapsed.as_secs_f64(),
+            c.passed + c.flaky,
+            c.flaky,
+            c.failed,
+            c.failed_non_critical,
+            c.skipped
+        )?;
+        self.problem_lists()?;
+        self.slowest_list()?;
+        let predicted = if self.no_history() {
+            Duration::ZERO
+        } else {
+            self.predicted
+        };
+        writeln!(self.out, "{}", wall_time_line(predicted, elapsed))?;
+        let extras: Vec<String> = [
+            (c.flaky, "flaky"),
+            (c.timed_out, "timed out"),
+            (c.crashed, "crashed"),
+            (c.leaky, "leaky"),
+            (c.failed_non_critical, "non-critical failed"),
+            (c.not_run, "not run"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !extras.is_empty() {
+            writeln!(self.out, "({})", extras.join(", "))?;
+        }
+        writeln!(
+            self.out,
+            "{} passed, {} failed, {} skipped",
+            c.passed + c.flaky,
+            c.failed + c.failed_non_critical,
+            c.skipped
+        )?;
+        self.out.flush()
+    }
+
+    /// The failed (with owners and spikes), flaky and leaky tests of the summary.
+    fn problem_lists(&mut self) -> std::io::Result<()> {
+        let failures = std::mem::take(&mut self.failures);
+        for (id, why, nc) in &failures {
+            let label = if *nc { "FAIL (non-critical)" } else { "FAIL" };
+            let spike = self
+                .spikes
+                .as_ref()
+                .and_then(|h| h.spike(id))
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default();
+            let owner = self
+                .owners
+                .as_ref()
+                .and_then(|o| o.get(id))
+                .map(|o| format!(" (owner {o})"))
+                .unwrap_or_default();
+            writeln!(
+                self.out,
+                "{} {id} ({why}){owner}{spike}",
+                self.label(label, 20)
+            )?;
+        }
+        for (id, n) in &self.flaky {
+            writeln!(self.out, "{} {id} ({n} attempts)", self.label("FLAKY", 20))?;
+        }
+        for id in &self.leaky {
+            writeln!(
+                self.out,
+                "{} {id} (left processes behind)",
+                self.label("LEAK", 20)
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The slowest tests of the run, when there is more than one.
+    fn slowest_list(&mut self) -> std::io::Result<()> {
+        self.slowest
+            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        if self.slowest.len() > 1 {
+            writeln!(self.out, "     Slowest:")?;
+            for (d, id) in self.slowest.iter().take(SLOWEST_SHOWN) {
+                writeln!(self.out, "{:>12.3}s {id}", d.as_secs_f64())?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use super::messages::{Job, WorkerMsg};
 use super::scheduler::Scheduler;
 use super::test::ShardTest;
 use super::{batch, doctest, end_of_run, guardian, os, process, source};
-use crate::event::{EventConsumer, RunEvent, RunInfo, TestStatus};
+use crate::event::{EventConsumer, EventSink, RunEvent, RunInfo, TestStatus};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +29,9 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// Each doctest batch's start-up, for the timings history.
     pub doc_setups: Vec<crate::schema::DocSetup>,
+    /// Outputs that failed during the run (`the terminal output: broken pipe`): each was
+    /// cut off at its first error while the run and the other outputs went on.
+    pub output_errors: Vec<String>,
 }
 
 /// Runs the tests of one shard and reports every event to `consumer`.
@@ -57,6 +60,8 @@ pub fn run_from(
     source: Option<&mut dyn source::WorkSource>,
 ) -> std::io::Result<RunOutcome> {
     std::fs::create_dir_all(&config.logs_dir)?;
+    let mut sink = EventSink::new(consumer);
+    let consumer = &mut sink;
     os::become_subreaper();
     // Removes everything the run started if this process dies (see `guardian.rs`).
     let guardian = guardian::start(config.run_id.as_str());
@@ -89,17 +94,19 @@ pub fn run_from(
     s.event_loop(&rx, &workers.jobs, consumer);
     interrupter.detach();
     workers.join();
-    let outcome = s.into_outcome();
+    let mut outcome = s.into_outcome();
     // The test-side library's end-of-run work (dropping `shard::pg` databases).
     end_of_run::finish(config.run_id.as_str());
     drop(guardian);
     // The live capture files hold only the last test of each slot (failures were copied to
     // their artifact directories): nothing of a passing test's output is kept.
     let _ = std::fs::remove_dir_all(&config.logs_dir);
-    consumer.on_event(&RunEvent::RunFinished {
+    consumer.emit(&RunEvent::RunFinished {
         elapsed: run_start.elapsed(),
         interrupted: outcome.interrupted,
     });
+    consumer.flush();
+    outcome.output_errors = sink.into_errors();
     Ok(outcome)
 }
 
@@ -124,9 +131,9 @@ fn announce(
     order: &[usize],
     config: &RunnerConfig,
     to_run: usize,
-    consumer: &mut dyn EventConsumer,
+    consumer: &mut EventSink<'_>,
 ) {
-    consumer.on_event(&RunEvent::RunStarted(RunInfo {
+    consumer.emit(&RunEvent::RunStarted(RunInfo {
         run_id: config.run_id.clone(),
         shard: config.shard,
         fingerprint: config.fingerprint.clone(),
@@ -138,7 +145,7 @@ fn announce(
     }));
     for &i in order {
         if tests[i].skip {
-            consumer.on_event(&RunEvent::TestSkipped {
+            consumer.emit(&RunEvent::TestSkipped {
                 id: tests[i].case.id.clone(),
                 status: TestStatus::Skipped,
                 attributes: tests[i].case.attributes.clone(),
@@ -217,5 +224,80 @@ fn worker_loop(
             batch::run_batch(slot, &job, tests, config, tx, stop);
         }
         let _ = tx.send(WorkerMsg::JobDone { slot });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Fanout;
+    use crate::list::{TestBinary, TestCase};
+    use crate::report::json::JsonReportBuilder;
+    use crate::report::terminal::TerminalReporter;
+    use crate::shard::ShardSpec;
+    use std::time::Duration;
+
+    /// A writer on a full disk.
+    struct Full;
+
+    impl std::io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn true_tests(n: usize) -> Vec<ShardTest> {
+        let bin = Arc::new(TestBinary {
+            id: crate::id::BinaryId::new("b"),
+            path: "/bin/true".into(),
+            package_name: "b".into(),
+            package_version: "0.1.0".into(),
+            package_dir: ".".into(),
+            kind: "lib".into(),
+            target_name: "b".into(),
+            bin_exes: Default::default(),
+            out_dir: None,
+            custom_harness: false,
+            doctest: None,
+        });
+        (0..n)
+            .map(|i| ShardTest {
+                case: TestCase {
+                    id: format!("b t{i}").parse().unwrap(),
+                    ignored: false,
+                    attributes: Default::default(),
+                },
+                binary: Arc::clone(&bin),
+                estimate: Duration::from_millis(1),
+                skip: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_output_is_cut_off_and_reported_while_the_run_and_other_outputs_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RunnerConfig::for_tests(dir.path().to_path_buf(), ShardSpec::WHOLE);
+        config.workers = 2;
+        let mut terminal = TerminalReporter::new(Full);
+        let mut json = JsonReportBuilder::new(Vec::new(), None);
+        let outcome = {
+            let mut fan = Fanout::default();
+            fan.push(&mut terminal);
+            fan.push(&mut json);
+            run_shard(true_tests(3), &config, &mut fan, &Interrupter::default()).unwrap()
+        };
+        assert_eq!((outcome.passed, outcome.failed), (3, 0), "{outcome:?}");
+        assert_eq!(outcome.output_errors.len(), 1, "{outcome:?}");
+        assert!(
+            outcome.output_errors[0].starts_with("the terminal output: "),
+            "{outcome:?}"
+        );
+        let report = json.into_report().unwrap();
+        assert_eq!(report.counts.passed, 3);
+        assert!(report.complete);
     }
 }

@@ -13,7 +13,7 @@ use super::driver::RunOutcome;
 use super::messages::{Job, WorkerMsg};
 use super::source;
 use super::test::ShardTest;
-use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer};
+use crate::event::{AttemptOutcome, AttemptRecord, EventSink};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -122,7 +122,7 @@ impl<'a, 's> Scheduler<'a, 's> {
         &mut self,
         rx: &Receiver<WorkerMsg>,
         jobs: &[Sender<Job>],
-        consumer: &mut dyn EventConsumer,
+        consumer: &mut EventSink<'_>,
     ) {
         loop {
             self.release_delayed(Instant::now());

@@ -5,6 +5,7 @@
 mod cache;
 
 use crate::cli::BuildArgs;
+use crate::event::ConsumerError;
 use crate::id::{BinaryId, BinaryKind, TestId, TestName};
 use crate::list::DocTarget;
 use crate::list::{TestBinary, TestCase};
@@ -100,21 +101,22 @@ pub struct NotRunDoctests<'a> {
 }
 
 impl crate::event::EventConsumer for NotRunDoctests<'_> {
-    fn on_event(&mut self, event: &crate::event::RunEvent) {
-        self.inner.on_event(event);
+    fn on_event(&mut self, event: &crate::event::RunEvent) -> Result<(), ConsumerError> {
+        self.inner.on_event(event)?;
         if matches!(event, crate::event::RunEvent::RunStarted(_)) {
             for t in std::mem::take(&mut self.tests) {
                 self.inner.on_event(&crate::event::RunEvent::TestSkipped {
                     id: t.id,
                     status: crate::event::TestStatus::NotRun,
                     attributes: t.attributes,
-                });
+                })?;
             }
         }
+        Ok(())
     }
 
-    fn flush(&mut self) {
-        self.inner.flush();
+    fn flush(&mut self) -> Result<(), ConsumerError> {
+        self.inner.flush()
     }
 }
 

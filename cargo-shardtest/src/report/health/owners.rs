@@ -373,16 +373,18 @@ mod tests {
 
     fn run_with_a_failure(consumer: &mut dyn EventConsumer) {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        consumer.on_event(&RunEvent::RunStarted(RunInfo {
-            run_id: "r".into(),
-            shard: crate::shard::ShardSpec::WHOLE,
-            fingerprint: "f".into(),
-            workers: 1,
-            to_run: 2,
-            predicted: Duration::ZERO,
-            started_at: at,
-            repeat: 1,
-        }));
+        consumer
+            .on_event(&RunEvent::RunStarted(RunInfo {
+                run_id: "r".into(),
+                shard: crate::shard::ShardSpec::WHOLE,
+                fingerprint: "f".into(),
+                workers: 1,
+                to_run: 2,
+                predicted: Duration::ZERO,
+                started_at: at,
+                repeat: 1,
+            }))
+            .unwrap();
         for (name, outcome, status) in [
             (
                 "app net::tests::dns",
@@ -395,26 +397,30 @@ mod tests {
                 TestStatus::Passed,
             ),
         ] {
-            consumer.on_event(&RunEvent::TestFinished {
-                id: name.parse().unwrap(),
-                status,
-                attempts: vec![AttemptRecord {
-                    attempt: 1,
-                    outcome,
-                    duration: Duration::from_millis(5),
-                    started_at: at,
-                    worker: 0,
-                    leaked: false,
-                    log: None,
-                    output_tail: String::new(),
-                }],
-                attributes: Default::default(),
-            });
+            consumer
+                .on_event(&RunEvent::TestFinished {
+                    id: name.parse().unwrap(),
+                    status,
+                    attempts: vec![AttemptRecord {
+                        attempt: 1,
+                        outcome,
+                        duration: Duration::from_millis(5),
+                        started_at: at,
+                        worker: 0,
+                        leaked: false,
+                        log: None,
+                        output_tail: String::new(),
+                    }],
+                    attributes: Default::default(),
+                })
+                .unwrap();
         }
-        consumer.on_event(&RunEvent::RunFinished {
-            elapsed: Duration::from_millis(10),
-            interrupted: false,
-        });
+        consumer
+            .on_event(&RunEvent::RunFinished {
+                elapsed: Duration::from_millis(10),
+                interrupted: false,
+            })
+            .unwrap();
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! group, SIGKILL after the grace period).
 
 use super::Scheduler;
-use crate::event::{AttemptOutcome, EventConsumer, RunEvent};
+use crate::event::{AttemptOutcome, EventSink, RunEvent};
 use crate::run::config::RunnerConfig;
 use crate::run::process::{self, signal_name};
 use crate::run::test::ShardTest;
@@ -57,7 +57,7 @@ impl Scheduler<'_, '_> {
         next
     }
 
-    pub(super) fn check_deadlines(&mut self, consumer: &mut dyn EventConsumer) {
+    pub(super) fn check_deadlines(&mut self, consumer: &mut EventSink<'_>) {
         let now = Instant::now();
         for r in self.slots.iter_mut().flatten() {
             let Some((test, started)) = r.clock() else {
@@ -101,7 +101,7 @@ impl Scheduler<'_, '_> {
             }
             if test != usize::MAX && elapsed >= slow_after * (r.slow_warnings + 1) {
                 r.slow_warnings += 1;
-                consumer.on_event(&RunEvent::TestSlow {
+                consumer.emit(&RunEvent::TestSlow {
                     id: self.tests[test].case.id.clone(),
                     elapsed,
                 });

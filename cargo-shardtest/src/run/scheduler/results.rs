@@ -2,7 +2,7 @@
 //! worker free again; from that, retries, final statuses, interrupting and failing fast.
 
 use super::{MAX_UNRUN, Scheduler};
-use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
+use crate::event::{AttemptOutcome, AttemptRecord, EventSink, RunEvent, TestStatus};
 use crate::id::TestId;
 use crate::run::messages::{Job, WorkerMsg};
 use crate::run::process;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 impl Scheduler<'_, '_> {
     /// Acts on one message from a worker.
-    pub(super) fn handle(&mut self, msg: WorkerMsg, consumer: &mut dyn EventConsumer) {
+    pub(super) fn handle(&mut self, msg: WorkerMsg, consumer: &mut EventSink<'_>) {
         match msg {
             WorkerMsg::Interrupt => self.interrupt(consumer),
             WorkerMsg::Spawned { slot, pgid } => self.spawned(slot, pgid),
@@ -48,12 +48,12 @@ impl Scheduler<'_, '_> {
     }
 
     /// A test of the job in `slot` began at `at`.
-    fn began(&mut self, slot: u32, test: usize, at: Instant, consumer: &mut dyn EventConsumer) {
+    fn began(&mut self, slot: u32, test: usize, at: Instant, consumer: &mut EventSink<'_>) {
         if let Some(r) = self.slots[slot as usize].as_mut() {
             r.current = Some((test, at));
             r.spawned_at = None;
             r.slow_warnings = 0;
-            consumer.on_event(&RunEvent::TestStarted {
+            consumer.emit(&RunEvent::TestStarted {
                 id: self.tests[test].case.id.clone(),
                 attempt: r.job.attempt,
                 worker: slot,
@@ -68,7 +68,7 @@ impl Scheduler<'_, '_> {
         tests: Vec<usize>,
         attempt: u32,
         output: Option<&str>,
-        consumer: &mut dyn EventConsumer,
+        consumer: &mut EventSink<'_>,
     ) {
         if self.interrupted || self.stopping {
             for t in tests {
@@ -102,7 +102,7 @@ impl Scheduler<'_, '_> {
 
     /// A batch's binary would not run several tests: these go first, one per process, and
     /// so do the queued batches of the same binary.
-    fn split(&mut self, tests: Vec<usize>, attempt: u32, consumer: &mut dyn EventConsumer) {
+    fn split(&mut self, tests: Vec<usize>, attempt: u32, consumer: &mut EventSink<'_>) {
         if self.interrupted {
             for t in tests {
                 self.outstanding[t] = 0;
@@ -171,13 +171,13 @@ impl Scheduler<'_, '_> {
         test: usize,
         attempt: u32,
         output: &str,
-        consumer: &mut dyn EventConsumer,
+        consumer: &mut EventSink<'_>,
     ) {
         if self.outstanding[test] == 0 {
             return;
         }
         let id = self.tests[test].case.id.clone();
-        consumer.on_event(&RunEvent::TestStarted {
+        consumer.emit(&RunEvent::TestStarted {
             id,
             attempt,
             worker: 0,
@@ -201,7 +201,7 @@ impl Scheduler<'_, '_> {
         self.emit_finished(test, TestStatus::Failed, consumer);
     }
 
-    fn interrupt(&mut self, consumer: &mut dyn EventConsumer) {
+    fn interrupt(&mut self, consumer: &mut EventSink<'_>) {
         if self.interrupted {
             return;
         }
@@ -217,7 +217,7 @@ impl Scheduler<'_, '_> {
     }
 
     /// Reports every queued or delayed test that is not running as not run.
-    fn cancel_pending(&mut self, consumer: &mut dyn EventConsumer) {
+    fn cancel_pending(&mut self, consumer: &mut EventSink<'_>) {
         let mut pending: Vec<usize> = self.queue.drain(..).flat_map(|j| j.tests).collect();
         pending.extend(self.delayed.drain(..).flat_map(|(_, j)| j.tests));
         pending.sort_by(|&a, &b| self.tests[a].case.id.cmp(&self.tests[b].case.id));
@@ -258,7 +258,7 @@ impl Scheduler<'_, '_> {
         }
     }
 
-    fn emit_finished(&mut self, test: usize, status: TestStatus, consumer: &mut dyn EventConsumer) {
+    fn emit_finished(&mut self, test: usize, status: TestStatus, consumer: &mut EventSink<'_>) {
         let t = &self.tests[test];
         match status {
             TestStatus::Passed | TestStatus::Flaky => self.outcome.passed += 1,
@@ -277,7 +277,7 @@ impl Scheduler<'_, '_> {
         {
             source.finished(&t.case.id, status, &attempts);
         }
-        consumer.on_event(&RunEvent::TestFinished {
+        consumer.emit(&RunEvent::TestFinished {
             id: t.case.id.clone(),
             status,
             attempts,
@@ -299,7 +299,7 @@ impl Scheduler<'_, '_> {
         test: usize,
         attempt: u32,
         out: TestResult,
-        consumer: &mut dyn EventConsumer,
+        consumer: &mut EventSink<'_>,
     ) {
         let record = self.record_of(slot, test, attempt, out);
         if self.outstanding[test] == 0 {
@@ -350,7 +350,7 @@ impl Scheduler<'_, '_> {
 
     /// Repeat mode: one copy of `test` ended; once the last one has, the test is passed (all
     /// passed), flaky (some did), not run (all interrupted) or failed.
-    fn repeat_ended(&mut self, test: usize, consumer: &mut dyn EventConsumer) {
+    fn repeat_ended(&mut self, test: usize, consumer: &mut EventSink<'_>) {
         self.outstanding[test] -= 1;
         if self.outstanding[test] == 0 {
             let runs = &self.attempts[test];
@@ -379,7 +379,7 @@ impl Scheduler<'_, '_> {
         test: usize,
         attempt: u32,
         record: AttemptRecord,
-        consumer: &mut dyn EventConsumer,
+        consumer: &mut EventSink<'_>,
     ) {
         let passed = record.outcome.is_pass();
         let interrupted = record.outcome == AttemptOutcome::Interrupted;
@@ -406,7 +406,7 @@ impl Scheduler<'_, '_> {
                 .flaky
                 .as_ref()
                 .map_or(self.config.retry_backoff, |f| f.backoff_before(attempt));
-            consumer.on_event(&RunEvent::TestRetrying {
+            consumer.emit(&RunEvent::TestRetrying {
                 id: t.case.id.clone(),
                 failed: record,
                 backoff,

@@ -8,10 +8,10 @@
 
 use proptest::prelude::*;
 use shardtest::event::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
+use shardtest::history::TimingStore;
 use shardtest::id::TestId;
 use shardtest::plan::{self, PlanInput, ShardSpec};
 use shardtest::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
-use shardtest::timings::TimingStore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -29,7 +29,7 @@
 //! skipped when it does not fit the budget.
 
 pub mod culprit;
-pub use crate::flakiness as flaky;
+pub use crate::history::flakiness as flaky;
 pub mod inproc;
 
 use crate::event::AttemptOutcome;

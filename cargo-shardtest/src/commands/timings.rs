@@ -8,7 +8,7 @@
 use crate::cli;
 pub use crate::cli::timings::{TimingsArgs, TimingsCommand};
 use crate::exit::UsageError;
-use crate::timings::TimingStore;
+use crate::history::TimingStore;
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -125,7 +125,9 @@ pub fn run(args: TimingsArgs) -> anyhow::Result<u8> {
             if flaky {
                 println!(
                     "{}",
-                    crate::flakiness::FlakyTable(crate::flakiness::flakiness_table(&store))
+                    crate::history::flakiness::FlakyTable(
+                        crate::history::flakiness::flakiness_table(&store)
+                    )
                 );
             } else {
                 println!("{}", store.summary(None, top));

@@ -7,6 +7,7 @@ use crate::event::{EventConsumer, Fanout};
 use crate::exit::{ExitStatus, Failure, UsageError};
 use crate::filter::{Selection, TestFilter};
 use crate::history::TimingStore;
+use crate::history::flakiness::SpikeHistory;
 use crate::plan::ShardPlan;
 use crate::report::json::JsonReportBuilder;
 use crate::report::terminal::TerminalReporter;
@@ -330,9 +331,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     terminal.set_history_coverage(history_coverage.0, history_coverage.1);
     terminal.set_skipped_non_critical(skipped_non_critical.clone());
     // A failure of a test that has almost always passed is flagged as a spike.
-    terminal.set_spike_history(crate::history::flakiness::SpikeHistory::from_store(
-        &history,
-    ));
+    terminal.set_spike_history(SpikeHistory::from_store(&history));
     // Owners from the repository's CODEOWNERS, if it has one: in the failure list and JUnit.
     let owners =
         crate::report::health::owners::TestOwners::discover(args.build.manifest_path.as_deref())

@@ -14,10 +14,10 @@
 //! `PLANNING_TESTS=N` changes the suite size.
 
 use shardtest::attrs::TestAttributes;
+use shardtest::history::{RunStamp, Sample, SampleStatus, TimingStore};
 use shardtest::id::TestId;
 use shardtest::pipeline::estimate_items;
 use shardtest::plan::{PlanInput, plan};
-use shardtest::timings::{RunStamp, Sample, SampleStatus, TimingStore};
 use std::time::{Duration, Instant};
 
 mod support;

@@ -2,12 +2,13 @@
 //!
 //! Data flows one way (a test, `tests/import_cycles.rs`, keeps it so): [`discover`] builds
 //! the test binaries through cargo and lists doctests, [`list`] asks each binary for its
-//! tests, [`filter`] selects, [`timings`] holds the history, [`pipeline`] turns it into
-//! plain estimates for [`plan`], which places tests into shards, [`run`] executes one shard
-//! (its work from a [`run::source::WorkSource`]: a static plan or the [`queue`]) and emits a
-//! stream of [`event`]s, and the consumers in [`report`] turn that stream into terminal
-//! output, JUnit and JSON reports, from which the history is recorded. The front end is
-//! [`cli`] (clap types), [`settings`] (configuration layers) and [`commands`] (one module per
+//! tests, [`filter`] selects, [`history`] holds the recorded durations and outcomes (and the
+//! flakiness they show), [`pipeline`] turns them into plain estimates for [`plan`], which
+//! places tests into shards, [`run`] executes one shard (its work from a
+//! [`run::source::WorkSource`]: a static plan or the [`queue`]) and emits a stream of
+//! [`event`]s, and the consumers in [`report`] turn that stream into terminal output, JUnit
+//! and JSON reports, from which the history records its samples. The front end is [`cli`]
+//! (clap types), [`settings`] (configuration layers) and [`commands`] (one module per
 //! subcommand); the formats shared with the test-side library live in `shardtest-protocol`
 //! and are re-exported here ([`id`], [`attrs`], [`shard`], [`schema`]).
 #![warn(missing_docs)]
@@ -28,8 +29,8 @@ pub mod event;
 pub mod exit;
 pub mod filter;
 pub mod filterset;
-pub mod flakiness;
 pub mod fsutil;
+pub mod history;
 pub mod list;
 pub mod nextest_config;
 pub mod pipeline;
@@ -41,6 +42,5 @@ pub mod run;
 pub mod runs_dir;
 pub mod settings;
 pub mod test_env;
-pub mod timings;
 pub mod toolchain;
 pub mod verify;

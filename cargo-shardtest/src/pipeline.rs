@@ -8,11 +8,11 @@ use crate::cli::{BuildArgs, FilterArgs};
 use crate::discover::{self, BuildOutput, DiscoverError};
 use crate::exit::{BuildError, UsageError};
 use crate::filter::{Selection, TestFilter};
+use crate::history::TimingStore;
 use crate::id::TestId;
 use crate::list::{self, TestList};
 use crate::plan::{self, PlanInput, ShardPlan};
 use crate::shard::ShardSpec;
-use crate::timings::TimingStore;
 use anyhow::{Context, Result};
 use std::time::Duration;
 
@@ -184,7 +184,7 @@ pub fn timings_path(
 /// A timings history as read from its file.
 struct LoadedHistory {
     path: std::path::PathBuf,
-    stamp: Option<crate::timings::FileStamp>,
+    stamp: Option<crate::history::FileStamp>,
     store: TimingStore,
     /// A corrupt or future-version file: the plan falls back to estimates (the same in every
     /// shard, so they still agree).
@@ -192,7 +192,7 @@ struct LoadedHistory {
 }
 
 fn read_history(path: std::path::PathBuf) -> LoadedHistory {
-    let stamp = crate::timings::FileStamp::of(&path);
+    let stamp = crate::history::FileStamp::of(&path);
     let (store, warning) = TimingStore::load_or_fallback(&path);
     LoadedHistory {
         path,
@@ -219,7 +219,7 @@ pub struct PlannedSuite {
     /// The history read from it.
     pub history: TimingStore,
     /// The timings file as it was when `history` was read.
-    pub history_stamp: Option<crate::timings::FileStamp>,
+    pub history_stamp: Option<crate::history::FileStamp>,
     /// The planner's input, one item per selected test, in `selected` order. Ignored tests
     /// cost nothing but still belong to exactly one shard, so the shards' reports together
     /// account for every selected test.
@@ -400,7 +400,7 @@ pub fn record_timings(
     path: &std::path::Path,
     report: &crate::report::json::JsonReport,
     spec: ShardSpec,
-    loaded: Option<(TimingStore, Option<crate::timings::FileStamp>)>,
+    loaded: Option<(TimingStore, Option<crate::history::FileStamp>)>,
 ) {
     use crate::rounds::Recorded;
     match crate::rounds::record(path, &report.run.fingerprint, spec, report, loaded) {
@@ -419,7 +419,7 @@ pub fn record_timings(
 ///
 /// ```
 /// # use shardtest::pipeline::estimate_items;
-/// # use shardtest::timings::*;
+/// # use shardtest::history::*;
 /// # use std::time::Duration;
 /// let mut store = TimingStore::default();
 /// for (t, ms) in [("a x", 100), ("a y", 300), ("a z", 500), ("b w", 40)] {
@@ -442,13 +442,13 @@ pub fn estimate_items(
 }
 
 /// Like [`estimate_items`], but a test with at least two kept samples taken with `workers`
-/// workers uses their mean ([`crate::timings::TestStats::planning_mean`]): a test's duration
+/// workers uses their mean ([`crate::history::TestStats::planning_mean`]): a test's duration
 /// depends on what runs beside it.
 ///
 /// ```
 /// # use shardtest::pipeline::estimate_items_for_workers;
 /// # use shardtest::plan::DEFAULT_ESTIMATE;
-/// # use shardtest::timings::TimingStore;
+/// # use shardtest::history::TimingStore;
 /// let listed = vec![("p t".parse().unwrap(), Default::default())];
 /// let items = estimate_items_for_workers(&listed, &TimingStore::default(), Some(2));
 /// assert_eq!(items[0].estimate, DEFAULT_ESTIMATE);
@@ -489,7 +489,7 @@ mod tests {
         };
         let ten = Duration::from_secs(10);
         // From the store: 1 flaky run of 4 -> 25% -> 10 + 2.5*1... with backoff
-        use crate::timings::*;
+        use crate::history::*;
         let mut store = TimingStore::default();
         for (i, st) in [
             SampleStatus::Passed,
@@ -528,7 +528,7 @@ mod tests {
 
     #[test]
     fn unknown_tests_get_binary_then_suite_median_then_default() {
-        use crate::timings::*;
+        use crate::history::*;
         let mut store = TimingStore::default();
         let rec = |s: &mut TimingStore, t: &str, ms: u64| {
             s.record(

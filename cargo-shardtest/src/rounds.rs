@@ -18,10 +18,10 @@
 //! the durations stay in the pending directory, and the warning names both paths.
 
 use crate::fsutil::write_atomic;
+use crate::history::{FileLock, FileStamp, TimingStore, TimingsError, measured_in, run_record};
 use crate::id::Fingerprint;
 use crate::schema::JsonReport;
 use crate::shard::ShardSpec;
-use crate::timings::{FileLock, FileStamp, TimingStore, TimingsError};
 use std::path::{Path, PathBuf};
 
 /// The directory where shards' durations wait for the rest of their round.
@@ -104,7 +104,7 @@ pub fn record(
     loaded: Option<(TimingStore, Option<FileStamp>)>,
 ) -> Result<Recorded, TimingsError> {
     let sharded = spec.total > 1;
-    if !sharded && TimingStore::measured_in(report) == 0 {
+    if !sharded && measured_in(report) == 0 {
         return Ok(Recorded::Nothing);
     }
     let _lock = FileLock::acquire(history)?;
@@ -119,7 +119,7 @@ pub fn record(
         };
         return match read {
             Ok(mut store) => {
-                store.record_report(report);
+                store.record_run(run_record(report));
                 write_store(history, &store)?;
                 Ok(Recorded::Folded {
                     history: history.to_path_buf(),
@@ -296,7 +296,7 @@ fn ignore_default_dir(history: &Path) {
 
 fn store_of(report: &JsonReport) -> TimingStore {
     let mut s = TimingStore::default();
-    s.record_report(report);
+    s.record_run(run_record(report));
     s
 }
 

@@ -147,12 +147,12 @@ fn a_four_job_matrix_runs_every_test_exactly_once() {
     let mut stores = Vec::new();
     for k in 1..=N {
         let x = std::fs::read_to_string(ci.path().join(format!("job-{k}/junit-{k}.xml"))).unwrap();
-        let mut store = shardtest::timings::TimingStore::default();
+        let mut store = shardtest::history::TimingStore::default();
         let summary = store.import_junit(&x, Some(&listed), 0).unwrap();
         assert_eq!(summary.unmapped, 0, "junit-{k}.xml: {summary:?}");
         stores.push(store);
     }
-    let merged_timings = shardtest::timings::TimingStore::merge_all(&stores);
+    let merged_timings = shardtest::history::TimingStore::merge_all(&stores);
     let known = listed
         .iter()
         .filter(|id| merged_timings.stats(id).is_some())

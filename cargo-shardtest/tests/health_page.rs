@@ -10,10 +10,10 @@ mod common;
 
 use common::{run, shardtest, text};
 use shardtest::event::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
+use shardtest::history::{RunStamp, Sample, SampleStatus, TimingStore};
 use shardtest::id::TestId;
 use shardtest::plan::ShardSpec;
 use shardtest::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
-use shardtest::timings::{RunStamp, Sample, SampleStatus, TimingStore};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};

@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 use shardtest::attrs::{FlakyPolicy, GroupLimit, TestAttributes};
+use shardtest::history::{RunStamp, Sample, SampleStatus, TimingStore, TimingsError};
 use shardtest::id::TestId;
 use shardtest::plan::{PlanInput, PlanItem, plan};
-use shardtest::timings::{RunStamp, Sample, SampleStatus, TimingStore, TimingsError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

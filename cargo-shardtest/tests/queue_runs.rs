@@ -205,7 +205,7 @@ fn a_job_that_joins_late_gets_work() {
 /// A timings file that gets the suite badly wrong: one 50 ms test recorded as 10 s, the
 /// 300 ms tests as 1 ms, the other 50 ms tests as 20 ms.
 fn wrong_timings(path: &Path) {
-    use shardtest::timings::*;
+    use shardtest::history::*;
     let mut store = TimingStore::default();
     let mut put = |name: String, ms: u64| {
         for run in ["r1", "r2"] {

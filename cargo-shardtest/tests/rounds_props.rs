@@ -8,10 +8,11 @@
 
 use proptest::prelude::*;
 use shardtest::event::{AttemptOutcome, AttemptRecord, RunInfo, TestStatus};
+use shardtest::history::TimingStore;
 use shardtest::id::{Fingerprint, TestId};
+
 use shardtest::plan::{self, PlanInput, ShardSpec};
 use shardtest::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord};
-use shardtest::timings::TimingStore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -47,7 +47,7 @@
 //! [`RunnerConfig`]: crate::run::RunnerConfig
 
 pub mod culprit;
-pub use crate::flakiness as flaky;
+pub use crate::history::flakiness as flaky;
 pub mod inproc;
 
 mod auditor;

@@ -63,7 +63,7 @@ fn html_command(args: HtmlArgs) -> anyhow::Result<u8> {
         .into());
     }
     let store =
-        crate::timings::TimingStore::load(&timings).map_err(|e| UsageError(e.to_string()))?;
+        crate::history::TimingStore::load(&timings).map_err(|e| UsageError(e.to_string()))?;
     let mut reports = Vec::new();
     for p in &args.reports {
         reports.push(health::data::load_report(p).map_err(|e| UsageError(e.to_string()))?);

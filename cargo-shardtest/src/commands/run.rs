@@ -6,12 +6,13 @@ use crate::cli::{self, RunArgs};
 use crate::event::{EventConsumer, Fanout};
 use crate::exit::{ExitStatus, Failure, UsageError};
 use crate::filter::{Selection, TestFilter};
+use crate::history::TimingStore;
+use crate::history::flakiness::SpikeHistory;
 use crate::id::Fingerprint;
 use crate::plan::ShardPlan;
 use crate::report::json::JsonReportBuilder;
 use crate::report::terminal::TerminalReporter;
 use crate::run::{self, Interrupter, RunnerConfig, ShardTest};
-use crate::timings::TimingStore;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ pub struct PreparedRun {
     /// The timings history the plan was made from.
     pub history: TimingStore,
     /// The timings file as it was when `history` was read from it.
-    pub history_stamp: Option<crate::timings::FileStamp>,
+    pub history_stamp: Option<crate::history::FileStamp>,
     /// How many of this shard's tests to run have recorded history, of how many.
     pub history_coverage: (usize, usize),
     /// This shard's `#[shard::non_critical]` tests that `--skip-non-critical` left out (they
@@ -331,7 +332,7 @@ pub fn run_command(mut args: RunArgs, interrupter: &Interrupter) -> Result<u8> {
     terminal.set_history_coverage(history_coverage.0, history_coverage.1);
     terminal.set_skipped_non_critical(skipped_non_critical.clone());
     // A failure of a test that has almost always passed is flagged as a spike.
-    terminal.set_spike_history(crate::flakiness::SpikeHistory::from_store(&history));
+    terminal.set_spike_history(SpikeHistory::from_store(&history));
     // Owners from the repository's CODEOWNERS, if it has one: in the failure list and JUnit.
     let owners =
         crate::report::health::owners::TestOwners::discover(args.build.manifest_path.as_deref())

@@ -8,7 +8,8 @@
 use crate::cli;
 pub use crate::cli::timings::{TimingsArgs, TimingsCommand};
 use crate::exit::UsageError;
-use crate::timings::TimingStore;
+use crate::history::TimingStore;
+use crate::history::flakiness::{FlakyTable, flakiness_table};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -123,10 +124,7 @@ pub fn run(args: TimingsArgs) -> anyhow::Result<u8> {
             let store = TimingStore::load(&path)
                 .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
             if flaky {
-                println!(
-                    "{}",
-                    crate::flakiness::FlakyTable(crate::flakiness::flakiness_table(&store))
-                );
+                println!("{}", FlakyTable(flakiness_table(&store)));
             } else {
                 println!("{}", store.summary(None, top));
             }

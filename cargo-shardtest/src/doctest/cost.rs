@@ -1,13 +1,13 @@
 //! The start-up cost of doctest batches in the plan: learned from the history's recorded
 //! batches, spread over a package's doctests, and how many batches a shard should start.
 
+use crate::history::TimingStore;
 use crate::id::BinaryId;
 use crate::list::doc_target::{DocCost, batch_setup, merged};
-use crate::timings::TimingStore;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The batch cost learned from a package's recorded start-ups ([`crate::timings::DocCostRuns`]),
+/// The batch cost learned from a package's recorded start-ups ([`crate::history::DocCostRuns`]),
 /// `None` without any. Before edition 2024 (`merged` false) it is the median start-up. In
 /// edition 2024 and later, with runs at two or more package sizes, it is the least-squares
 /// line through them (when both its terms are non-negative); otherwise the default model
@@ -16,7 +16,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use shardtest::doctest::{learned_cost, DocCost};
-/// use shardtest::timings::{DocCostRuns, DocCostSample};
+/// use shardtest::history::{DocCostRuns, DocCostSample};
 /// use std::time::Duration;
 /// let mut runs = DocCostRuns::default();
 /// runs.insert("r1".into(), DocCostSample { at: 1, setup_us: 2_000_000, doctests: 10 });
@@ -29,7 +29,7 @@ use std::time::Duration;
 /// let c = learned_cost(&runs, true).unwrap();
 /// assert_eq!(c, DocCost { fixed: Duration::from_millis(1900), per_doctest: Duration::from_millis(10) });
 /// ```
-pub fn learned_cost(runs: &crate::timings::DocCostRuns, merged: bool) -> Option<DocCost> {
+pub fn learned_cost(runs: &crate::history::DocCostRuns, merged: bool) -> Option<DocCost> {
     let samples: Vec<(f64, f64)> = runs
         .iter()
         .map(|(_, s)| (f64::from(s.doctests), s.setup_us as f64 / 1e6))

@@ -49,8 +49,8 @@ pub(crate) fn work_dir(b: &TestBinary) -> &Path {
 mod tests {
     use super::moved::parts;
     use super::*;
+    use crate::history::TimingStore;
     use crate::id::TestId;
-    use crate::timings::TimingStore;
     use std::collections::BTreeSet;
 
     fn check(batch: &[&str], all: &[&str]) -> DocArgs {
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn moved_doctests_take_the_nearest_unused_history_once() {
-        use crate::timings::{RunStamp, Sample, SampleStatus};
+        use crate::history::{RunStamp, Sample, SampleStatus};
         let mut store = TimingStore::default();
         for (name, ms) in [
             ("p::doc src/lib.rs - f (line 10)", 1000),

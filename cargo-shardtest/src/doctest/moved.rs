@@ -1,7 +1,7 @@
 //! Doctests whose line moved: matching them to the history of their old line.
 
+use crate::history::TimingStore;
 use crate::id::TestId;
-use crate::timings::TimingStore;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A doctest name's parts: file, item path and line (`src/lib.rs - a::B (line 7)`).
@@ -22,7 +22,7 @@ pub(super) fn parts(name: &str) -> Option<(&str, &str, u32)> {
 /// Returns listed id -> historical id.
 ///
 /// ```
-/// use shardtest::timings::*;
+/// use shardtest::history::*;
 /// use std::time::Duration;
 /// let mut store = TimingStore::default();
 /// let old: shardtest::id::TestId = "p::doc src/lib.rs - f (line 10)".parse().unwrap();

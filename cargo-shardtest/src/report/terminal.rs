@@ -136,7 +136,7 @@ pub struct TerminalReporter<W: Write> {
     /// Lines of a failure's output shown on screen.
     pub tail_lines: usize,
     /// Recorded history: a failing test that almost never failed before is marked a spike.
-    spikes: Option<crate::flakiness::SpikeHistory>,
+    spikes: Option<crate::history::flakiness::SpikeHistory>,
     /// Owners (CODEOWNERS) shown beside failures.
     owners: Option<crate::report::health::owners::OwnerLookup>,
     repeat: u32,
@@ -215,11 +215,11 @@ impl<W: Write> TerminalReporter<W> {
     ///
     /// ```
     /// use shardtest::report::terminal::TerminalReporter;
-    /// use shardtest::flakiness::SpikeHistory;
+    /// use shardtest::history::flakiness::SpikeHistory;
     /// let mut t = TerminalReporter::new(Vec::new());
     /// t.set_spike_history(SpikeHistory::default());
     /// ```
-    pub fn set_spike_history(&mut self, history: crate::flakiness::SpikeHistory) {
+    pub fn set_spike_history(&mut self, history: crate::history::flakiness::SpikeHistory) {
         self.spikes = Some(history);
     }
 

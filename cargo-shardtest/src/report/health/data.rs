@@ -6,16 +6,16 @@
 //!   names them), oldest first. A run's *work* is the sum of its tests' durations; its wall
 //!   time is the report's when a given report has its run id, else an estimate:
 //!   `max(work / workers, longest test)`. Its pass rate is the share of its tests that passed
-//!   at once. Only the explicit runs a test keeps ([`crate::timings::KEEP_RUNS`]) have run
+//!   at once. Only the explicit runs a test keeps ([`crate::history::KEEP_RUNS`]) have run
 //!   ids; older runs live folded in the test's base and count in its totals only.
 //! * **Got slower**: the mean of a test's newest [`RECENT_RUNS`] samples against the mean of
 //!   its older history (the folded base weighted by its samples, plus the older explicit
 //!   runs); listed when recent / older is at least [`HealthOptions::slower_ratio_percent`]
 //!   and the difference at least [`HealthOptions::min_slowdown`].
-//! * **Flakiest**: [`crate::flakiness::flakiness_table`]'s order (rate, then samples). The
-//!   trend compares the rate over the newest explicit runs with the rate before them. A
-//!   *spike* is the run summary's rule ([`crate::flakiness::spike`]) applied to the test's
-//!   latest sample: it failed, and the history before it passed almost always.
+//! * **Flakiest**: [`crate::history::flakiness::flakiness_table`]'s order (rate, then
+//!   samples). The trend compares the rate over the newest explicit runs with the rate before
+//!   them. A *spike* is the run summary's rule ([`crate::history::flakiness::spike`]) applied
+//!   to the test's latest sample: it failed, and the history before it passed almost always.
 //! * **Ownership**: failing tests (latest sample failed) and flaky tests (any non-passing
 //!   sample in the history) grouped by their owners.
 //! * **Balance**: the latest matrix among the reports (the fingerprint of the newest report;
@@ -23,11 +23,11 @@
 //!   bound `max(longest test, total work / (shards x workers))` from the reports' durations.
 
 use super::owners::TestOwners;
-use crate::flakiness::{Spike, flakiness_table, spike};
+use crate::history::flakiness::{Spike, flakiness_table, spike};
+use crate::history::{SampleStatus, TestStats, TimingStore};
 use crate::id::TestId;
 use crate::report::json::JsonReport;
 use crate::report::merge::ShardSummary;
-use crate::timings::{SampleStatus, TestStats, TimingStore};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -309,7 +309,7 @@ pub struct HealthData {
 ///
 /// ```
 /// use shardtest::report::health::data::*;
-/// use shardtest::timings::*;
+/// use shardtest::history::*;
 /// use std::time::Duration;
 /// let mut store = TimingStore::default();
 /// for i in 0..4u64 {

@@ -14,7 +14,7 @@ pub mod page;
 pub use data::{HealthData, HealthOptions, ReportInput};
 pub use owners::TestOwners;
 
-use crate::timings::TimingStore;
+use crate::history::TimingStore;
 
 /// The health page of `store` and `reports`, with owners when given.
 ///

@@ -20,8 +20,8 @@
 //! (`prefers-color-scheme`) and reflows on narrow screens.
 
 use super::data::{Balance, HealthData, RunPoint, utc_minute};
+use crate::history::SampleStatus;
 use crate::report::timeline::escape;
-use crate::timings::SampleStatus;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ fn owner_cell(owner: Option<&str>) -> String {
 ///
 /// ```
 /// use shardtest::report::health::page::sparkline;
-/// use shardtest::timings::SampleStatus::*;
+/// use shardtest::history::SampleStatus::*;
 /// let svg = sparkline(&[(10, Passed), (30, Failed), (20, Passed)]);
 /// assert!(svg.starts_with("<svg") && svg.contains("polyline") && svg.contains("class=\"mk fail\""));
 /// ```
@@ -508,7 +508,7 @@ fn owners(d: &HealthData, owners_note: &str, out: &mut String) {
 ///
 /// ```
 /// use shardtest::report::health::{data::*, page::table_json};
-/// use shardtest::timings::*;
+/// use shardtest::history::*;
 /// let mut store = TimingStore::default();
 /// for name in ["p a::one", "p a::two"] {
 ///     store.record(name.parse().unwrap(), Sample { run: RunStamp { id: "r".into(), at_unix_ms: 1 },

@@ -1,10 +1,10 @@
-//! Flakiness history from the timings store: a per-test flakiness rate
+//! Flakiness derived from the recorded history: a per-test flakiness rate
 //! ([`flakiness_table`], for `timings show --flaky`) and the *spike* check of the run summary
 //! ([`SpikeHistory`]): a test that fails now although it almost never failed before points at
 //! something systemic (the machine, a dependency, a shared service), not at the test.
 
+use crate::history::{TestStats, TimingStore};
 use crate::id::TestId;
-use crate::timings::{TestStats, TimingStore};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -34,8 +34,8 @@ pub struct FlakyRow {
 /// samples first, then by id).
 ///
 /// ```
-/// use shardtest::flakiness::flakiness_table;
-/// use shardtest::timings::*;
+/// use shardtest::history::flakiness::flakiness_table;
+/// use shardtest::history::*;
 /// use std::time::Duration;
 /// let mut store = TimingStore::default();
 /// for (i, status) in [SampleStatus::Passed, SampleStatus::Flaky, SampleStatus::Passed, SampleStatus::Passed].into_iter().enumerate() {
@@ -46,7 +46,7 @@ pub struct FlakyRow {
 /// let rows = flakiness_table(&store);
 /// assert_eq!(rows.len(), 1);
 /// assert_eq!(rows[0].rate_ppm, 250_000);
-/// assert!(shardtest::flakiness::FlakyTable(rows).to_string().contains("25.0%"));
+/// assert!(shardtest::history::flakiness::FlakyTable(rows).to_string().contains("25.0%"));
 /// ```
 pub fn flakiness_table(store: &TimingStore) -> Vec<FlakyRow> {
     let mut rows: Vec<FlakyRow> = store
@@ -130,8 +130,8 @@ impl fmt::Display for Spike {
 /// [`SPIKE_MIN_SAMPLES`] samples and a failure rate below [`SPIKE_MAX_RATE_PPM`].
 ///
 /// ```
-/// use shardtest::flakiness::spike;
-/// use shardtest::timings::TestStats;
+/// use shardtest::history::flakiness::spike;
+/// use shardtest::history::TestStats;
 /// let steady = TestStats { samples: 20, passed: 20, ..Default::default() };
 /// assert_eq!(spike(&steady).unwrap().to_string(),
 ///     "SPIKE: fails now, passed 20 of 20 before: look for a systemic cause");
@@ -153,8 +153,8 @@ pub fn spike(stats: &TestStats) -> Option<Spike> {
 /// [`TerminalReporter::set_spike_history`](crate::report::terminal::TerminalReporter::set_spike_history).
 ///
 /// ```
-/// use shardtest::flakiness::SpikeHistory;
-/// use shardtest::timings::TimingStore;
+/// use shardtest::history::flakiness::SpikeHistory;
+/// use shardtest::history::TimingStore;
 /// let h = SpikeHistory::from_store(&TimingStore::default());
 /// assert!(h.spike(&"p t".parse().unwrap()).is_none());
 /// ```
@@ -189,8 +189,8 @@ impl SpikeHistory {
 mod tests {
     use super::*;
     use crate::event::{AttemptOutcome, AttemptRecord, EventConsumer, RunEvent, TestStatus};
+    use crate::history::{RunStamp, Sample, SampleStatus};
     use crate::report::terminal::TerminalReporter;
-    use crate::timings::{RunStamp, Sample, SampleStatus};
     use std::time::{Duration, SystemTime};
 
     fn store(id: &TestId, history: &[SampleStatus]) -> TimingStore {

@@ -71,7 +71,7 @@ fn main() {
             .expect("valid id");
         let attributes = if rng.next_u64().is_multiple_of(100) {
             TestAttributes {
-                serial: Some(String::new()),
+                serial: Some(shardtest::attrs::SerialKey::Global),
                 ..Default::default()
             }
         } else {

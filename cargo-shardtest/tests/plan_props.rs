@@ -20,7 +20,7 @@ fn duration_us() -> impl Strategy<Value = u64> {
 fn attributes() -> impl Strategy<Value = TestAttributes> {
     prop_oneof![
         8 => Just(TestAttributes::default()),
-        1 => Just(TestAttributes { serial: Some(String::new()), ..Default::default() }),
+        1 => Just(TestAttributes { serial: Some(shardtest::attrs::SerialKey::Global), ..Default::default() }),
         1 => Just(TestAttributes { serial: Some("redis".into()), ..Default::default() }),
         1 => (1u32..3).prop_map(|max| TestAttributes {
             group: Some(GroupLimit { name: "db".into(), max }),

@@ -84,8 +84,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::__private::TESTS;
 
 /// Environment variable that asks a test binary to print its attribute lines with `--list`.
@@ -122,7 +120,9 @@ pub fn under_shardtest_runner() -> bool {
     std::env::var_os(RUN_ID_ENV).is_some_and(|v| !v.is_empty())
 }
 
-/// A concurrency group and a flaky test's retry policy, as the runner reads them (one
+use shardtest_protocol::attrs::AttributeLine;
+/// The attribute record: a concurrency group, a flaky test's retry policy, a serial set and the
+/// worker slots, as the runner reads them (one
 /// definition, in `shardtest-protocol`).
 ///
 /// ```
@@ -132,7 +132,9 @@ pub fn under_shardtest_runner() -> bool {
 /// let p = shard::attrs::FlakyPolicy { retries: 3, backoff_ms: 100 };
 /// assert_eq!(p.backoff_before(3), Duration::from_millis(400));
 /// ```
-pub use shardtest_protocol::attrs::{FlakyPolicy, GroupLimit};
+pub use shardtest_protocol::attrs::{
+    FlakyPolicy, GroupLimit, SerialKey, TestAttributes, ThreadsRequired,
+};
 
 /// An attributed test of this binary, as registered by the macros.
 ///
@@ -141,51 +143,13 @@ pub use shardtest_protocol::attrs::{FlakyPolicy, GroupLimit};
 ///     assert!(!t.name.is_empty());
 /// }
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RegisteredTest {
     /// libtest name (module path without the crate name, then the function name).
-    #[serde(skip)]
     pub name: String,
-    /// Serial key (`""` for the global set).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// Concurrency group.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<GroupLimit>,
-    /// Retry policy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub flaky: Option<FlakyPolicy>,
-    /// A failure is reported but does not fail the run.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub non_critical: bool,
-    /// Worker slots the test takes (`#[shard::threads]`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub threads: Option<Threads>,
-}
-
-/// The worker slots a `#[shard::threads]` test takes: written as a number, or as
-/// `"num-cpus"` for all of them (the runner reads the same two forms).
-///
-/// ```
-/// use shard::attrs::Threads;
-/// assert_eq!(serde_json::to_string(&Threads::Count(2)).unwrap(), "2");
-/// assert_eq!(serde_json::to_string(&Threads::AllWorkers).unwrap(), r#""num-cpus""#);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Threads {
-    /// This many slots.
-    Count(u32),
-    /// Every worker slot.
-    AllWorkers,
-}
-
-impl Serialize for Threads {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Threads::Count(n) => s.serialize_u32(*n),
-            Threads::AllWorkers => s.serialize_str("num-cpus"),
-        }
-    }
+    /// Its attributes, in the record format the runner reads (one definition, in
+    /// `shardtest-protocol`).
+    pub attributes: TestAttributes,
 }
 
 /// The attributed tests linked into this binary, one entry per test, sorted by name. (When
@@ -206,8 +170,9 @@ pub fn registered_tests() -> Vec<RegisteredTest> {
                 name,
                 ..RegisteredTest::default()
             });
+        let t = &mut t.attributes;
         if t.serial.is_none() {
-            t.serial = rec.serial.map(str::to_owned);
+            t.serial = rec.serial.map(SerialKey::from);
         }
         if t.group.is_none() {
             t.group = rec.group.map(|g| GroupLimit {
@@ -224,20 +189,12 @@ pub fn registered_tests() -> Vec<RegisteredTest> {
         t.non_critical |= rec.non_critical;
         if t.threads.is_none() {
             t.threads = rec.threads.map(|n| match n {
-                u32::MAX => Threads::AllWorkers,
-                n => Threads::Count(n),
+                u32::MAX => ThreadsRequired::all(),
+                n => ThreadsRequired::Count(n),
             });
         }
     }
     by_name.into_values().collect()
-}
-
-#[derive(Serialize)]
-struct Line<'a> {
-    v: u32,
-    name: &'a str,
-    #[serde(flatten)]
-    attributes: &'a RegisteredTest,
 }
 
 /// The attribute lines of this binary, exactly as the listing prints them (one per test,
@@ -251,17 +208,13 @@ struct Line<'a> {
 pub fn attribute_lines() -> Vec<String> {
     registered_tests()
         .iter()
-        .filter_map(|t| {
-            let line = Line {
+        .map(|t| {
+            AttributeLine {
                 v: ATTRIBUTE_PROTOCOL_VERSION,
-                name: &t.name,
-                attributes: t,
-            };
-            // Serialising these plain structs cannot fail; skip rather than panic in a
-            // constructor if it ever did.
-            serde_json::to_string(&line)
-                .ok()
-                .map(|json| format!("{ATTRIBUTE_LINE_PREFIX}{json}"))
+                name: t.name.clone(),
+                attributes: t.attributes.clone(),
+            }
+            .to_line()
         })
         .collect()
 }

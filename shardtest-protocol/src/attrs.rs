@@ -25,6 +25,76 @@ pub const ATTRIBUTE_LINE_PREFIX: &str = "shardtest-attrs: ";
 /// Version of the attribute line format this runner understands.
 pub const ATTRIBUTE_PROTOCOL_VERSION: u32 = 1;
 
+/// The set a `#[shard::serial]` test is serial in: no two tests of one set overlap.
+/// `#[shard::serial]` is the global set, `#[shard::serial(key)]` the set named `key`; the two
+/// do not exclude each other. In the attribute record the global set is written `""`.
+///
+/// ```
+/// # use shardtest_protocol::attrs::SerialKey;
+/// assert_eq!(SerialKey::from(""), SerialKey::Global);
+/// assert_eq!(SerialKey::from("redis").name(), Some("redis"));
+/// assert_eq!(serde_json::to_string(&SerialKey::Global).unwrap(), r#""""#);
+/// let k: SerialKey = serde_json::from_str(r#""redis""#).unwrap();
+/// assert_eq!(k, SerialKey::Named("redis".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SerialKey {
+    /// `#[shard::serial]`: serial against every other test of the global set.
+    Global,
+    /// `#[shard::serial(key)]`: serial against the tests of the same key only.
+    Named(String),
+}
+
+impl SerialKey {
+    /// The key's name; `None` for the global set.
+    ///
+    /// ```
+    /// # use shardtest_protocol::attrs::SerialKey;
+    /// assert_eq!(SerialKey::Global.name(), None);
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            SerialKey::Global => None,
+            SerialKey::Named(k) => Some(k),
+        }
+    }
+
+    /// The key as the attribute record writes it (`""` for the global set), which is also
+    /// the name of its lock file.
+    ///
+    /// ```
+    /// # use shardtest_protocol::attrs::SerialKey;
+    /// assert_eq!(SerialKey::Global.as_record(), "");
+    /// assert_eq!(SerialKey::from("db").as_record(), "db");
+    /// ```
+    pub fn as_record(&self) -> &str {
+        self.name().unwrap_or("")
+    }
+}
+
+impl From<&str> for SerialKey {
+    fn from(key: &str) -> Self {
+        if key.is_empty() {
+            SerialKey::Global
+        } else {
+            SerialKey::Named(key.to_owned())
+        }
+    }
+}
+
+impl Serialize for SerialKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_record())
+    }
+}
+
+impl<'de> Deserialize<'de> for SerialKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = std::borrow::Cow::<str>::deserialize(d)?;
+        Ok(SerialKey::from(&*key))
+    }
+}
+
 /// A concurrency group: at most `max` of its tests run at the same time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupLimit {
@@ -69,9 +139,9 @@ impl FlakyPolicy {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TestAttributes {
-    /// Serial key: never overlaps another test with the same key (`""` is the global set).
+    /// Serial set: never overlaps another test of the same set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
+    pub serial: Option<SerialKey>,
     /// Concurrency group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupLimit>,
@@ -163,8 +233,20 @@ impl TestAttributes {
     }
 }
 
-/// One decoded attribute line.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// One attribute line: the test binary writes it ([`AttributeLine::to_line`]), the runner
+/// reads it ([`parse_attribute_line`]).
+///
+/// ```
+/// # use shardtest_protocol::attrs::*;
+/// let line = AttributeLine {
+///     v: ATTRIBUTE_PROTOCOL_VERSION,
+///     name: "db::migrates".into(),
+///     attributes: TestAttributes { serial: Some(SerialKey::Global), ..Default::default() },
+/// };
+/// assert_eq!(line.to_line(), r#"shardtest-attrs: {"v":1,"name":"db::migrates","serial":""}"#);
+/// assert_eq!(parse_attribute_line(&line.to_line()).unwrap().unwrap(), line);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeLine {
     /// Format version (see [`ATTRIBUTE_PROTOCOL_VERSION`]).
     pub v: u32,
@@ -175,15 +257,24 @@ pub struct AttributeLine {
     pub attributes: TestAttributes,
 }
 
+impl AttributeLine {
+    /// The line as a listing prints it: [`ATTRIBUTE_LINE_PREFIX`] and the record as JSON.
+    pub fn to_line(&self) -> String {
+        // Plain structs with string keys: serialising them cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{ATTRIBUTE_LINE_PREFIX}{json}")
+    }
+}
+
 /// Decodes a listing line if it is an attribute line. Returns `None` for ordinary lines, and
 /// `Some(Err(..))` for an attribute line this runner cannot read.
 ///
 /// ```
-/// # use shardtest_protocol::attrs::parse_attribute_line;
+/// # use shardtest_protocol::attrs::{SerialKey, parse_attribute_line};
 /// let line = r#"shardtest-attrs: {"v":1,"name":"t::a","serial":""}"#;
 /// let parsed = parse_attribute_line(line).unwrap().unwrap();
 /// assert_eq!(parsed.name, "t::a");
-/// assert_eq!(parsed.attributes.serial.as_deref(), Some(""));
+/// assert_eq!(parsed.attributes.serial, Some(SerialKey::Global));
 /// assert!(parse_attribute_line("t::a: test").is_none());
 /// ```
 pub fn parse_attribute_line(line: &str) -> Option<Result<AttributeLine, String>> {
@@ -206,7 +297,7 @@ mod tests {
     fn full_line_decodes() {
         let line = r#"shardtest-attrs: {"v":1,"name":"db::m","serial":"redis","group":{"name":"db","max":2},"flaky":{"retries":3,"backoff_ms":200},"non_critical":true}"#;
         let l = parse_attribute_line(line).unwrap().unwrap();
-        assert_eq!(l.attributes.serial.as_deref(), Some("redis"));
+        assert_eq!(l.attributes.serial, Some(SerialKey::from("redis")));
         assert_eq!(
             l.attributes.group,
             Some(GroupLimit {

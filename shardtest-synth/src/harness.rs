@@ -17,6 +17,9 @@
 
 use crate::{Mode, Outcome, Spec, SpecError, SynthTest, find, generate};
 use libtest_mimic::{Arguments, Failed, Trial};
+use shardtest_protocol::attrs::{
+    ATTRIBUTE_PROTOCOL_VERSION, AttributeLine, SerialKey, TestAttributes,
+};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -31,13 +34,13 @@ pub const SPEC_ENV: &str = "SHARDTEST_SYNTH_SPEC";
 /// Name of the spec file looked for next to the executable when [`SPEC_ENV`] is unset.
 pub const SPEC_FILE_NAME: &str = "synth-spec.json";
 /// Variable through which a runner asks for attribute lines (the shardtest listing protocol).
-pub const LIST_ATTRIBUTES_ENV: &str = "SHARDTEST_LIST_ATTRIBUTES";
+pub const LIST_ATTRIBUTES_ENV: &str = shardtest_protocol::env::LIST_ATTRIBUTES;
 /// Variable naming a file to which every test that runs appends its name and a newline (one
 /// `O_APPEND` write, so concurrent processes do not interleave): lets a benchmark check that a
 /// runner really ran every test exactly once.
 pub const RECORD_ENV: &str = "SHARDTEST_SYNTH_RECORD";
 /// Variable overriding the directory of the cross-process serial locks.
-pub const LOCK_DIR_ENV: &str = "SHARDTEST_LOCK_DIR";
+pub const LOCK_DIR_ENV: &str = shardtest_protocol::env::LOCK_DIR;
 
 /// Flags this harness adds to libtest's.
 const PRINT_SPEC: &str = "--print-spec";
@@ -268,8 +271,15 @@ fn list(
     let mut result = Ok(());
     if want_attrs {
         for t in tests.iter().filter(listed).filter(|t| t.serial) {
-            let line = serde_json::json!({"v": 1, "name": t.name, "serial": serial_key});
-            result = result.and_then(|()| writeln!(out, "shardtest-attrs: {line}"));
+            let line = AttributeLine {
+                v: ATTRIBUTE_PROTOCOL_VERSION,
+                name: t.name.clone(),
+                attributes: TestAttributes {
+                    serial: Some(SerialKey::from(serial_key)),
+                    ..TestAttributes::default()
+                },
+            };
+            result = result.and_then(|()| writeln!(out, "{}", line.to_line()));
         }
     }
     for t in tests.iter().filter(listed) {

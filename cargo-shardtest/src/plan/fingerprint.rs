@@ -83,7 +83,7 @@ mod tests {
         b.items[0].estimate = Duration::from_millis(6);
         assert_ne!(fingerprint(&a), fingerprint(&b));
         let mut c = a.clone();
-        c.items[0].attributes.serial = Some(String::new());
+        c.items[0].attributes.serial = Some(crate::attrs::SerialKey::Global);
         assert_ne!(fingerprint(&a), fingerprint(&c));
         let mut d = a.clone();
         d.workers = 2;

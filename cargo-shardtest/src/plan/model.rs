@@ -4,6 +4,7 @@
 
 use super::cost::cost_us;
 use super::input::PlanItem;
+use crate::attrs::SerialKey;
 
 /// A concurrency limit a test counts against: a `#[shard::group]` or the one-at-a-time set
 /// of a keyed `#[shard::serial(key)]`. Groups and serial keys are separate name spaces.
@@ -43,7 +44,7 @@ impl Model {
     pub(super) fn new(sorted: &[&PlanItem], workers: u32) -> Model {
         let mut limits: Vec<(Limit<'_>, u64)> = Vec::new();
         for it in sorted {
-            if let Some(k) = it.attributes.serial.as_deref().filter(|k| !k.is_empty()) {
+            if let Some(k) = it.attributes.serial.as_ref().and_then(SerialKey::name) {
                 limits.push((Limit::Serial(k), 1));
             }
             if let Some(g) = &it.attributes.group {
@@ -70,12 +71,12 @@ impl Model {
             group_max: limits.iter().map(|(_, m)| *m).collect(),
         };
         for it in sorted {
-            let serial = it.attributes.serial.as_deref() == Some("");
+            let serial = it.attributes.serial == Some(SerialKey::Global);
             let keyed = it
                 .attributes
                 .serial
-                .as_deref()
-                .filter(|k| !k.is_empty())
+                .as_ref()
+                .and_then(SerialKey::name)
                 .and_then(|k| group_index(Limit::Serial(k)));
             let group = it
                 .attributes

@@ -226,7 +226,7 @@ mod tests {
     fn serial_tests_are_not_divided_by_workers() {
         let mut v: Vec<PlanItem> = (0..4).map(|i| item(&format!("p t{i}"), 10_000)).collect();
         for it in &mut v[..2] {
-            it.attributes.serial = Some(String::new());
+            it.attributes.serial = Some(crate::attrs::SerialKey::Global);
         }
         let p = plan(&PlanInput {
             items: v,

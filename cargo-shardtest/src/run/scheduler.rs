@@ -60,7 +60,7 @@ pub(super) struct Scheduler<'a, 's> {
     next: Vec<Option<Job>>,
     /// Tells the workers not to start the jobs they hold (set on interrupt).
     stop: Arc<AtomicBool>,
-    serial_busy: BTreeMap<String, usize>,
+    serial_busy: BTreeMap<crate::attrs::SerialKey, usize>,
     group_busy: BTreeMap<String, u32>,
     attempts: Vec<Vec<AttemptRecord>>,
     /// Attempts still outstanding per test (repeat mode runs several at once).

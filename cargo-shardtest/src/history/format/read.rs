@@ -328,7 +328,7 @@ mod tests {
         let a = store.stats(&id("p a")).unwrap();
         assert_eq!((a.samples, a.passed, a.flaky, a.failed), (5, 3, 1, 1));
         assert_eq!(a.last, Duration::from_micros(1200));
-        assert_eq!(a.attributes.serial.as_deref(), Some("db"));
+        assert_eq!(a.attributes.serial, Some("db".into()));
         let v2 = store.to_json();
         assert!(
             v2.starts_with("{\"version\":2,\"runs\":[\n[\"r0\",5],\n[\"r1\",10],\n[\"r2\",20]\n]"),

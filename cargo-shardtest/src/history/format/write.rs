@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(back, s, "{json}");
         assert!(back.stats(&odd).is_some());
         let serial = back.stats(&id("p serial")).unwrap();
-        assert_eq!(serial.attributes.serial.as_deref(), Some("db"));
+        assert_eq!(serial.attributes.serial, Some("db".into()));
         assert!(
             back.tests[&id("p serial")]
                 .base

@@ -2,7 +2,8 @@
 //! `[workspace.metadata.shardtest]` table in the root `Cargo.toml` (the first wins when both
 //! exist). Precedence is flag > environment variable > file > built-in default: the file's
 //! values become the defaults of the flags that read the same `SHARDTEST_*` variables (see
-//! [`crate::settings`]); the process environment is never changed.
+//! [`crate::settings`]); the process environment is never changed. The workspace root is the
+//! one cargo names (`cargo locate-project --workspace`, see [`locate_workspace`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -153,8 +154,16 @@ pub fn locate_workspace(
     start: &Path,
     manifest_path: Option<&Path>,
 ) -> Result<PathBuf, LocateError> {
-    let cargo = crate::toolchain::cargo_command();
-    let mut cmd = std::process::Command::new(&cargo);
+    locate_with(&crate::toolchain::cargo_command(), start, manifest_path)
+}
+
+/// [`locate_workspace`] with this cargo executable.
+fn locate_with(
+    cargo: &str,
+    start: &Path,
+    manifest_path: Option<&Path>,
+) -> Result<PathBuf, LocateError> {
+    let mut cmd = std::process::Command::new(cargo);
     cmd.args(["locate-project", "--workspace", "--message-format", "plain"])
         .current_dir(start)
         .stdin(std::process::Stdio::null());
@@ -162,7 +171,7 @@ pub fn locate_workspace(
         cmd.arg("--manifest-path").arg(manifest);
     }
     let out = cmd.output().map_err(|source| LocateError::Spawn {
-        cargo: cargo.clone(),
+        cargo: cargo.to_string(),
         source,
     })?;
     if !out.status.success() {
@@ -182,6 +191,9 @@ pub fn locate_workspace(
 
 /// The workspace root for a directory, as cargo sees it (see [`locate_workspace`]), or `None`
 /// outside a cargo project (or when cargo cannot read the manifests: the build says why).
+/// Where there is no cargo to ask (`run --archive` on a machine without a toolchain), the
+/// nearest directory upwards whose `Cargo.toml` has a `[workspace]` table, else the nearest
+/// with a `Cargo.toml`.
 ///
 /// ```
 /// let tmp = tempfile::tempdir().unwrap();
@@ -194,7 +206,37 @@ pub fn locate_workspace(
 /// assert_eq!(root, dir);
 /// ```
 pub fn workspace_root(start: &Path) -> Option<PathBuf> {
-    locate_workspace(start, None).ok()
+    root_or_fallback(locate_workspace(start, None), start)
+}
+
+/// cargo's answer, or without cargo the nearest workspace-looking directory from `start`.
+fn root_or_fallback(located: Result<PathBuf, LocateError>, start: &Path) -> Option<PathBuf> {
+    match located {
+        Ok(root) => Some(root),
+        Err(LocateError::Spawn { .. }) => root_without_cargo(start),
+        Err(_) => None,
+    }
+}
+
+/// The workspace root guessed from the manifests alone, for when cargo cannot be run: the
+/// nearest directory upwards whose `Cargo.toml` has a `[workspace]` table, else the nearest
+/// with a `Cargo.toml`.
+fn root_without_cargo(start: &Path) -> Option<PathBuf> {
+    let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
+    let mut nearest = None;
+    for dir in start.ancestors() {
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        if text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("workspace"))
+        {
+            return Some(dir.to_path_buf());
+        }
+        nearest.get_or_insert_with(|| dir.to_path_buf());
+    }
+    nearest
 }
 
 fn settings_of(
@@ -322,7 +364,14 @@ pub fn settings_for(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<FileConfig, ConfigError> {
     // Relative to the current directory, where the arguments were given.
-    let Ok(root) = locate_workspace(Path::new("."), manifest_arg(args).as_deref()) else {
+    let manifest = manifest_arg(args);
+    let located = locate_workspace(Path::new("."), manifest.as_deref());
+    let start = manifest
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(root) = root_or_fallback(located, start) else {
         return Ok(FileConfig::default());
     };
     let mut config = load(&root)?;
@@ -445,6 +494,25 @@ mod tests {
             settings_for(&args, &|_| None).unwrap(),
             FileConfig::default()
         );
+    }
+
+    #[test]
+    fn without_cargo_the_manifests_alone_name_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        manifest(root, "[workspace]\nmembers = [\"a\"]\n");
+        manifest(&root.join("a"), "[package]\nname = \"a\"\n");
+        let missing = root.join("no-such-cargo");
+        let start = root.join("a/src");
+        let e = locate_with(&missing.display().to_string(), &start, None).unwrap_err();
+        assert!(matches!(e, LocateError::Spawn { .. }), "{e}");
+        assert_eq!(root_or_fallback(Err(e), &start).as_deref(), Some(root));
+        // cargo's own failure is no reason to guess.
+        let failed = LocateError::Cargo {
+            message: "could not find `Cargo.toml`".into(),
+        };
+        assert_eq!(root_or_fallback(Err(failed), &start), None);
     }
 
     #[test]

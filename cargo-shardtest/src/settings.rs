@@ -216,6 +216,35 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_flags_take_layer_values_everywhere_but_clean() {
+        let l = layers(&[("SHARDTEST_JOBS", "4"), ("SHARDTEST_TIMINGS", "/t.json")]);
+        let t = Some(std::path::Path::new("/t.json"));
+        let Command::List(list) = l.parse(args(&["list"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (list.jobs.get(), list.sharding.timings.path()),
+            (Some(4), t)
+        );
+        let Command::Audit(audit) = l.parse(args(&["audit"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(audit.timings.path(), t);
+        let Command::Report(report) = l.parse(args(&["report", "html"])).unwrap().command else {
+            panic!()
+        };
+        let crate::cli::report::ReportCommand::Html(html) = report.command else {
+            panic!()
+        };
+        assert_eq!(html.timings.path(), t);
+        // `clean --timings` deletes the history: a layer must never ask for that.
+        let Command::Clean(clean) = l.parse(args(&["clean"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(clean.timings, None);
+    }
+
+    #[test]
     fn help_shows_the_built_in_defaults_and_bad_values_are_usage_errors() {
         let l = layers(&[("SHARDTEST_SLOW_TIMEOUT", "7s"), ("SHARDTEST_JOBS", "x")]);
         let help = l.parse(args(&["run", "--help"])).unwrap_err();

@@ -2,7 +2,8 @@
 //! `[workspace.metadata.shardtest]` table in the root `Cargo.toml` (the first wins when both
 //! exist). Precedence is flag > environment variable > file > built-in default: the file's
 //! values become the defaults of the flags that read the same `SHARDTEST_*` variables (see
-//! [`crate::settings`]); the process environment is never changed.
+//! [`crate::settings`]); the process environment is never changed. The workspace root is the
+//! one cargo names (`cargo locate-project --workspace`, see [`locate_workspace`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,32 +109,132 @@ pub struct FileConfig {
     pub settings: BTreeMap<&'static str, String>,
 }
 
-/// The workspace root for a manifest path (or the current directory): the nearest directory
-/// upwards whose `Cargo.toml` has a `[workspace]` table, else the nearest with a `Cargo.toml`.
+/// Why cargo could not name the workspace root (see [`locate_workspace`]).
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    /// cargo could not be started.
+    #[error("could not run `{cargo} locate-project`: {source}")]
+    Spawn {
+        /// The cargo executable.
+        cargo: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// cargo ran and failed: not in a cargo project, or a manifest it cannot read.
+    #[error("`cargo locate-project` failed: {message}")]
+    Cargo {
+        /// What cargo said on stderr.
+        message: String,
+    },
+    /// cargo printed something that is not a manifest path.
+    #[error("`cargo locate-project` printed no manifest path: {output:?}")]
+    Output {
+        /// What cargo printed on stdout.
+        output: String,
+    },
+}
+
+/// The workspace root as cargo sees it: the directory of the manifest that
+/// `cargo locate-project --workspace` prints, run in `start` with `--manifest-path` when one is
+/// given (a relative manifest path is relative to `start`). cargo decides membership: a
+/// `package.workspace` key, `workspace.members` and `workspace.exclude` all count.
 ///
 /// ```
-/// let dir = tempfile::tempdir().unwrap();
-/// std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\n").unwrap();
-/// std::fs::create_dir(dir.path().join("a")).unwrap();
-/// std::fs::write(dir.path().join("a/Cargo.toml"), "[package]\nname = \"a\"\n").unwrap();
-/// let root = shardtest::config::workspace_root(&dir.path().join("a")).unwrap();
-/// assert_eq!(root, dir.path());
+/// let tmp = tempfile::tempdir().unwrap();
+/// let dir = tmp.path().canonicalize().unwrap(); // cargo reports real paths
+/// std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"solo\"\n").unwrap();
+/// std::fs::create_dir(dir.join("src")).unwrap();
+/// std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+/// let root = shardtest::config::locate_workspace(&dir.join("src"), None).unwrap();
+/// assert_eq!(root, dir);
+/// let manifest = std::path::Path::new("Cargo.toml");
+/// assert_eq!(shardtest::config::locate_workspace(&dir, Some(manifest)).unwrap(), dir);
+/// ```
+pub fn locate_workspace(
+    start: &Path,
+    manifest_path: Option<&Path>,
+) -> Result<PathBuf, LocateError> {
+    locate_with(&crate::toolchain::cargo_command(), start, manifest_path)
+}
+
+/// [`locate_workspace`] with this cargo executable.
+fn locate_with(
+    cargo: &str,
+    start: &Path,
+    manifest_path: Option<&Path>,
+) -> Result<PathBuf, LocateError> {
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["locate-project", "--workspace", "--message-format", "plain"])
+        .current_dir(start)
+        .stdin(std::process::Stdio::null());
+    if let Some(manifest) = manifest_path {
+        cmd.arg("--manifest-path").arg(manifest);
+    }
+    let out = cmd.output().map_err(|source| LocateError::Spawn {
+        cargo: cargo.to_string(),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(LocateError::Cargo {
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let manifest = Path::new(printed.trim_end_matches(['\n', '\r']));
+    match manifest.parent() {
+        Some(root) if manifest.is_absolute() => Ok(root.to_path_buf()),
+        _ => Err(LocateError::Output {
+            output: printed.into_owned(),
+        }),
+    }
+}
+
+/// The workspace root for a directory, as cargo sees it (see [`locate_workspace`]), or `None`
+/// outside a cargo project (or when cargo cannot read the manifests: the build says why).
+/// Where there is no cargo to ask (`run --archive` on a machine without a toolchain), the
+/// nearest directory upwards whose `Cargo.toml` has a `[workspace]` table, else the nearest
+/// with a `Cargo.toml`.
+///
+/// ```
+/// let tmp = tempfile::tempdir().unwrap();
+/// let dir = tmp.path().canonicalize().unwrap(); // cargo reports real paths
+/// std::fs::write(dir.join("Cargo.toml"), "[workspace]\nmembers = [\"a\"]\n").unwrap();
+/// std::fs::create_dir_all(dir.join("a/src")).unwrap();
+/// std::fs::write(dir.join("a/Cargo.toml"), "[package]\nname = \"a\"\n").unwrap();
+/// std::fs::write(dir.join("a/src/lib.rs"), "").unwrap();
+/// let root = shardtest::config::workspace_root(&dir.join("a")).unwrap();
+/// assert_eq!(root, dir);
 /// ```
 pub fn workspace_root(start: &Path) -> Option<PathBuf> {
+    root_or_fallback(locate_workspace(start, None), start)
+}
+
+/// cargo's answer, or without cargo the nearest workspace-looking directory from `start`.
+fn root_or_fallback(located: Result<PathBuf, LocateError>, start: &Path) -> Option<PathBuf> {
+    match located {
+        Ok(root) => Some(root),
+        Err(LocateError::Spawn { .. }) => root_without_cargo(start),
+        Err(_) => None,
+    }
+}
+
+/// The workspace root guessed from the manifests alone, for when cargo cannot be run: the
+/// nearest directory upwards whose `Cargo.toml` has a `[workspace]` table, else the nearest
+/// with a `Cargo.toml`.
+fn root_without_cargo(start: &Path) -> Option<PathBuf> {
+    let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
     let mut nearest = None;
     for dir in start.ancestors() {
-        let manifest = dir.join("Cargo.toml");
-        if let Ok(text) = std::fs::read_to_string(&manifest) {
-            if nearest.is_none() {
-                nearest = Some(dir.to_path_buf());
-            }
-            if text
-                .parse::<toml::Table>()
-                .is_ok_and(|t| t.contains_key("workspace"))
-            {
-                return Some(dir.to_path_buf());
-            }
+        let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        if text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("workspace"))
+        {
+            return Some(dir.to_path_buf());
         }
+        nearest.get_or_insert_with(|| dir.to_path_buf());
     }
     nearest
 }
@@ -262,19 +363,15 @@ pub fn settings_for(
     args: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<FileConfig, ConfigError> {
-    let start = match manifest_arg(args) {
-        Some(m) => {
-            let dir = m.parent().map(Path::to_path_buf).unwrap_or_default();
-            if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            }
-        }
-        None => PathBuf::from("."),
-    };
-    let start = std::fs::canonicalize(&start).unwrap_or(start);
-    let Some(root) = workspace_root(&start) else {
+    // Relative to the current directory, where the arguments were given.
+    let manifest = manifest_arg(args);
+    let located = locate_workspace(Path::new("."), manifest.as_deref());
+    let start = manifest
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(root) = root_or_fallback(located, start) else {
         return Ok(FileConfig::default());
     };
     let mut config = load(&root)?;
@@ -322,6 +419,118 @@ mod tests {
             PathBuf::from(&c.settings["SHARDTEST_TIMINGS"]),
             dir.path().join("ci/timings.json")
         );
+    }
+
+    /// Writes `dir/Cargo.toml` with `manifest`, and an empty `src/lib.rs` when it is a package.
+    fn manifest(dir: &Path, manifest: &str) {
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        if manifest.contains("[package]") {
+            std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn cargo_names_the_workspace_root_of_a_nested_member() {
+        let dir = tempfile::tempdir().unwrap();
+        // cargo reports real paths (a temporary directory may be behind a symlink).
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        manifest(root, "[workspace]\nmembers = [\"crates/*\"]\n");
+        manifest(&root.join("crates/a"), "[package]\nname = \"a\"\n");
+        assert_eq!(
+            workspace_root(&root.join("crates/a/src")).as_deref(),
+            Some(root)
+        );
+        let member = root.join("crates/a/Cargo.toml");
+        assert_eq!(
+            locate_workspace(Path::new("/"), Some(&member)).unwrap(),
+            root
+        );
+    }
+
+    #[test]
+    fn a_workspace_key_and_an_exclusion_are_cargo_s_to_decide() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = &dir.path().canonicalize().unwrap();
+        // `y/z` names its workspace (`x`), which is not an ancestor of it.
+        manifest(&top.join("x"), "[workspace]\nmembers = [\"../y/z\"]\n");
+        manifest(
+            &top.join("y/z"),
+            "[package]\nname = \"z\"\nworkspace = \"../../x\"\n",
+        );
+        assert_eq!(workspace_root(&top.join("y/z")), Some(top.join("x")));
+        // An excluded package below a workspace is a root of its own.
+        manifest(
+            &top.join("w"),
+            "[workspace]\nmembers = [\"in\"]\nexclude = [\"out\"]\n",
+        );
+        manifest(&top.join("w/in"), "[package]\nname = \"inside\"\n");
+        manifest(&top.join("w/out"), "[package]\nname = \"outside\"\n");
+        assert_eq!(workspace_root(&top.join("w/in")), Some(top.join("w")));
+        assert_eq!(workspace_root(&top.join("w/out")), Some(top.join("w/out")));
+    }
+
+    #[test]
+    fn outside_a_cargo_project_there_is_no_root_and_no_config() {
+        let dir = tempfile::tempdir().unwrap();
+        if dir
+            .path()
+            .ancestors()
+            .any(|d| d.join("Cargo.toml").exists())
+        {
+            return; // the temporary directory is inside a cargo project: nothing to test
+        }
+        assert_eq!(workspace_root(dir.path()), None);
+        let e = locate_workspace(dir.path(), None).unwrap_err();
+        assert!(matches!(e, LocateError::Cargo { .. }), "{e}");
+        assert!(e.to_string().contains("Cargo.toml"), "{e}");
+        let args = vec![
+            "x".to_string(),
+            "--manifest-path".into(),
+            dir.path().join("Cargo.toml").display().to_string(),
+        ];
+        assert_eq!(
+            settings_for(&args, &|_| None).unwrap(),
+            FileConfig::default()
+        );
+    }
+
+    #[test]
+    fn without_cargo_the_manifests_alone_name_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        manifest(root, "[workspace]\nmembers = [\"a\"]\n");
+        manifest(&root.join("a"), "[package]\nname = \"a\"\n");
+        let missing = root.join("no-such-cargo");
+        let start = root.join("a/src");
+        let e = locate_with(&missing.display().to_string(), &start, None).unwrap_err();
+        assert!(matches!(e, LocateError::Spawn { .. }), "{e}");
+        assert_eq!(root_or_fallback(Err(e), &start).as_deref(), Some(root));
+        // cargo's own failure is no reason to guess.
+        let failed = LocateError::Cargo {
+            message: "could not find `Cargo.toml`".into(),
+        };
+        assert_eq!(root_or_fallback(Err(failed), &start), None);
+    }
+
+    #[test]
+    fn a_member_s_manifest_path_reads_the_workspace_root_s_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let root = root.as_path();
+        manifest(root, "[workspace]\nmembers = [\"a\"]\n");
+        manifest(&root.join("a"), "[package]\nname = \"a\"\n");
+        std::fs::create_dir(root.join(".config")).unwrap();
+        std::fs::write(root.join(".config/shardtest.toml"), "jobs = 3\n").unwrap();
+        let args = vec![
+            "x".to_string(),
+            format!("--manifest-path={}", root.join("a/Cargo.toml").display()),
+        ];
+        let c = settings_for(&args, &|_| None).unwrap();
+        assert_eq!(c.settings["SHARDTEST_JOBS"], "3");
+        assert_eq!(c.source, Some(root.join(".config/shardtest.toml")));
     }
 
     #[test]

@@ -187,9 +187,9 @@ mod tests {
         let Command::Run(run) = l.parse(args(&["run"])).unwrap().command else {
             panic!()
         };
-        assert_eq!((run.jobs, run.retries), (Some(5), 2));
+        assert_eq!((run.jobs.get(), run.retries), (Some(5), 2));
         assert_eq!(
-            run.sharding.timings.unwrap(),
+            run.sharding.timings.path().unwrap(),
             std::path::Path::new("/t.json")
         );
         let Command::Run(run) = l
@@ -199,20 +199,49 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((run.jobs, run.retries), (Some(3), 0));
+        assert_eq!((run.jobs.get(), run.retries), (Some(3), 0));
         let Command::Plan(plan) = l.parse(args(&["plan", "--shards", "2"])).unwrap().command else {
             panic!()
         };
-        assert_eq!(plan.jobs, Some(5));
+        assert_eq!(plan.jobs.get(), Some(5));
         let Command::Audit(audit) = l.parse(args(&["audit"])).unwrap().command else {
             panic!()
         };
-        assert_eq!(audit.jobs, Some(5));
+        assert_eq!(audit.jobs.get(), Some(5));
         // Nothing else changed: built-in defaults stay.
         let Command::Run(run) = layers(&[]).parse(args(&["run"])).unwrap().command else {
             panic!()
         };
-        assert_eq!((run.jobs, run.retries), (None, 0));
+        assert_eq!((run.jobs.get(), run.retries), (None, 0));
+    }
+
+    #[test]
+    fn the_shared_flags_take_layer_values_everywhere_but_clean() {
+        let l = layers(&[("SHARDTEST_JOBS", "4"), ("SHARDTEST_TIMINGS", "/t.json")]);
+        let t = Some(std::path::Path::new("/t.json"));
+        let Command::List(list) = l.parse(args(&["list"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (list.jobs.get(), list.sharding.timings.path()),
+            (Some(4), t)
+        );
+        let Command::Audit(audit) = l.parse(args(&["audit"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(audit.timings.path(), t);
+        let Command::Report(report) = l.parse(args(&["report", "html"])).unwrap().command else {
+            panic!()
+        };
+        let crate::cli::report::ReportCommand::Html(html) = report.command else {
+            panic!()
+        };
+        assert_eq!(html.timings.path(), t);
+        // `clean --timings` deletes the history: a layer must never ask for that.
+        let Command::Clean(clean) = l.parse(args(&["clean"])).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(clean.timings, None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 // as rustdoc markup.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
-use crate::cli::{BuildArgs, FilterArgs};
+use crate::cli::{BuildArgs, FilterArgs, JobsArg, TimingsArg};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,15 +34,9 @@ pub struct AuditArgs {
     #[command(flatten)]
     /// Selection.
     pub filter: FilterArgs,
-    /// Workers of the parallel configuration ("-j max") [default: available parallelism; at least 2].
-    #[arg(
-        help_heading = "Audit options",
-        short = 'j',
-        long,
-        env = "SHARDTEST_JOBS",
-        value_name = "N"
-    )]
-    pub jobs: Option<u32>,
+    #[command(flatten, next_help_heading = "Audit options")]
+    /// Workers of the parallel configuration ("-j max"; at least 2).
+    pub jobs: JobsArg,
     /// Bound the audit's total time (after the build), e.g. `10m`: configurations that would
     /// not fit are skipped and reported; the first full run is always made (it measures the
     /// cost of the others).
@@ -67,21 +61,15 @@ pub struct AuditArgs {
     /// the first run; after it, ten times its slowest test, at least 60s].
     #[arg(help_heading = "Audit options", long, env = "SHARDTEST_TIMEOUT", value_name = "DURATION", value_parser = shardtest_protocol::duration::parse)]
     pub timeout: Option<Duration>,
-    /// Timings history, read only: its prediction of one full run is checked against
-    /// `--budget` before starting [default: <workspace>/.shardtest/timings.json]. The audit's
-    /// own runs are never recorded into it.
-    #[arg(
-        help_heading = "Audit options",
-        long,
-        value_name = "PATH",
-        env = "SHARDTEST_TIMINGS"
-    )]
-    pub timings: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Audit options")]
+    /// The timings history, read only: its prediction of one full run is checked against
+    /// `--budget`; the audit's own runs are never recorded into it.
+    pub timings: TimingsArg,
     /// Where to keep per-configuration artifacts and failure logs [default: <target-dir>/shardtest/runs/<run-id>].
     #[arg(help_heading = "Audit options", long, value_name = "DIR")]
     pub artifact_dir: Option<PathBuf>,
     /// Arguments after `--`: libtest-style filters are folded into the selection; anything
     /// else is passed to every test process.
-    #[arg(last = true, value_name = "TEST ARGS")]
+    #[arg(help_heading = "Test selection", last = true, value_name = "TEST ARGS")]
     pub test_args: Vec<String>,
 }

@@ -16,6 +16,9 @@ pub struct CleanArgs {
     /// Cargo's target directory [default: the workspace's].
     #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
+    // Not the shared `TimingsArg`: here the flag is a request to delete, so it reads no
+    // environment variable or configuration file (a `timings` key must not make every
+    // `clean` remove the history), and its value is optional.
     /// Also remove the timings history (`<workspace>/.shardtest/timings.json`, or the file
     /// given) and the shard durations waiting beside it: the next plan starts from estimates.
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]

@@ -12,12 +12,15 @@ pub mod clean;
 pub mod plan;
 pub mod queue;
 pub mod report;
+pub mod shared;
 pub mod timeline;
 pub mod timings;
 pub mod verify;
 
 use crate::filter::{IgnoredMode, TestFilter};
 use crate::run::Isolation;
+pub use shared::{JobsArg, TimingsArg};
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,6 +66,10 @@ pub enum Command {
     #[command(after_help = after_help())]
     Run(Box<RunArgs>),
     /// Build the tests and list them with their stable ids (and attributes in JSON).
+    ///
+    /// With `--shard K/N`, the tests of that shard: the plan places tests by their recorded
+    /// durations (`--timings`) on `-j` workers per shard, so give the same history, `N` and
+    /// `-j` as the run to see the same shard.
     List(Box<ListArgs>),
     /// Build the tests once and pack them into one file that `run --archive` runs anywhere.
     Archive(Box<archive::ArchiveArgs>),
@@ -72,6 +79,10 @@ pub enum Command {
     Timeline(timeline::TimelineArgs),
     /// Determinism audit: run the tests at -j max and -j 1, in declared, reversed and shuffled
     /// order, batched, alone and repeated, and report the tests whose outcome changes.
+    ///
+    /// `-j` is the workers of the parallel configuration ("-j max", at least 2). The timings
+    /// history is only read: its prediction of one full run is checked against `--budget`
+    /// before starting, and the audit's own runs are never recorded into it.
     Audit(Box<audit::AuditArgs>),
     /// Plan N shards from the timings history: predicted time per shard, lower bound, ratio,
     /// fingerprint; `--suggest` recommends a shard count for a per-job setup cost.
@@ -358,13 +369,9 @@ pub struct ShardingArgs {
     /// the number of shards.
     #[arg(long, value_name = "N", env = "SHARDTEST_SHARD_TOTAL")]
     pub shard_total: Option<u32>,
-    /// Timings history the plan is made from [default: <workspace>/.shardtest/timings.json].
-    /// A run never changes the history its round of shards plans from: shard K/N writes its
-    /// durations to `<PATH>.pending/`, and the run that completes the round (all N shards of
-    /// one plan) folds them in. In CI, collect the jobs' `.pending` files into one place and
-    /// run `cargo shardtest timings merge`.
-    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
-    pub timings: Option<PathBuf>,
+    #[command(flatten)]
+    /// The timings history (`--timings`).
+    pub timings: TimingsArg,
 }
 
 /// Output format of `list`.
@@ -401,9 +408,9 @@ pub struct ListArgs {
     #[command(flatten)]
     /// Which shard, and the history it is planned from.
     pub sharding: ShardingArgs,
-    /// Workers per shard assumed by the plan (affects placement when timings are known).
-    #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
-    pub jobs: Option<u32>,
+    #[command(flatten)]
+    /// Workers per shard the plan assumes (`-j`).
+    pub jobs: JobsArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: ListFormat,
@@ -431,9 +438,9 @@ pub struct RunArgs {
     /// Do not write this run's durations back to the timings file.
     #[arg(long)]
     pub no_record_timings: bool,
-    /// Number of tests run at once (worker processes) [default: available parallelism].
-    #[arg(short = 'j', long, env = "SHARDTEST_JOBS", value_name = "N")]
-    pub jobs: Option<u32>,
+    #[command(flatten)]
+    /// Tests run at once (`-j`).
+    pub jobs: JobsArg,
     /// Stop a test (its whole process group) after this long, e.g. `5m`, `90s`: SIGTERM, then
     /// SIGKILL after `--timeout-grace` [default: no limit]. `0` is rejected (omit the flag
     /// for no limit).
@@ -689,7 +696,7 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(run.filter.filters, vec!["db"]);
-        assert_eq!(run.jobs, Some(3));
+        assert_eq!(run.jobs.get(), Some(3));
         assert_eq!(run.test_args, vec!["--exact", "x"]);
     }
 }

@@ -5,8 +5,7 @@
 // as rustdoc markup.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
-use crate::cli::{BuildArgs, FilterArgs};
-use std::path::PathBuf;
+use crate::cli::{BuildArgs, FilterArgs, JobsArg, TimingsArg};
 use std::time::Duration;
 
 /// Output format.
@@ -31,13 +30,12 @@ pub struct PlanArgs {
     /// Number of shards to plan for.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub shards: u32,
-    /// Workers per shard (`-j` of each job) [default: this machine's available parallelism,
-    /// as `run` uses]. Every job must plan with the same `-j` to compute the same plan.
-    #[arg(short = 'j', long, value_name = "W", env = "SHARDTEST_JOBS")]
-    pub jobs: Option<u32>,
-    /// Timings history [default: <workspace>/.shardtest/timings.json].
-    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
-    pub timings: Option<PathBuf>,
+    #[command(flatten)]
+    /// Workers per shard (`-j` of each job).
+    pub jobs: JobsArg,
+    #[command(flatten)]
+    /// The timings history the plan is made from.
+    pub timings: TimingsArg,
     /// Compare shard counts from 1 to `--max-shards` and recommend one.
     #[arg(long)]
     pub suggest: bool,

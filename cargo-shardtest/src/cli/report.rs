@@ -1,4 +1,4 @@
-//! The arguments of `cargo shardtest report merge report-*.json --junit all.xml [--json all.json]` and (clap types only; the command is in
+//! The arguments of `cargo shardtest report merge|html` (clap types only; the command is in
 //! `commands/report.rs`).
 
 // Doc comments on clap items are the `--help` text users read, written for a terminal, not
@@ -25,6 +25,10 @@ pub enum ReportCommand {
     /// times and pass rates, shard balance, slowest tests, tests that got slower, flakiest
     /// tests (spikes flagged), failing and flaky tests by owner (CODEOWNERS), and a
     /// searchable table of every test.
+    ///
+    /// Outside a cargo workspace (when `cargo metadata` fails and no `--manifest-path` is
+    /// given), the timings history defaults to `.shardtest/timings.json` in the current
+    /// directory.
     Html(HtmlArgs),
 }
 
@@ -35,9 +39,9 @@ pub struct HtmlArgs {
     /// and measured wall times. Optional.
     #[arg(value_name = "REPORT")]
     pub reports: Vec<PathBuf>,
-    /// Timings history [default: <workspace or cwd>/.shardtest/timings.json].
-    #[arg(long, value_name = "PATH", env = "SHARDTEST_TIMINGS")]
-    pub timings: Option<PathBuf>,
+    #[command(flatten)]
+    /// The timings history the page is drawn from.
+    pub timings: crate::cli::TimingsArg,
     /// Write the page here.
     #[arg(short = 'o', long, value_name = "FILE", default_value = "health.html")]
     pub output: PathBuf,

@@ -38,7 +38,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
     if args.repeat == 0 {
         return Err(UsageError("`--repeat 0` runs nothing: give at least 1".into()).into());
     }
-    if args.jobs == Some(0) {
+    if args.jobs.get() == Some(0) {
         return Err(UsageError(
             "`-j 0` runs nothing: give at least one worker, e.g. `-j 4`".into(),
         )
@@ -46,6 +46,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
     }
     let max_workers = args
         .jobs
+        .get()
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     if max_workers < 2 {
         eprintln!(
@@ -59,14 +60,16 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
     run_args.filter = args.filter.clone();
     // An audit runs everything, whatever fail-fast setting the environment carries.
     run_args.max_fail = None;
-    run_args.jobs = Some(max_workers.max(2));
+    run_args.jobs = cli::JobsArg::new(Some(max_workers.max(2)));
     run_args.timeout = args.timeout;
     run_args.artifact_dir = args.artifact_dir.clone();
     run_args.test_args = args.test_args.clone();
     run_args.retries = 0;
     run_args.repeat = 1;
     run_args.shuffle = None;
-    run_args.sharding.timings = args.timings.clone().or(run_args.sharding.timings);
+    if args.timings.path().is_some() {
+        run_args.sharding.timings = args.timings.clone();
+    }
     let prepared = crate::commands::run::prepare_run(&mut run_args)?;
     let seed = match args.seed {
         Some(s) => s,

@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 /// `cargo shardtest list`.
 pub fn list_command(args: ListArgs) -> Result<u8> {
     let spec = parse_shard(args.sharding.shard.as_deref(), args.sharding.shard_total)?;
-    let workers = args.jobs.unwrap_or_else(default_workers).max(1);
+    let workers = args.jobs.get().unwrap_or_else(default_workers).max(1);
     let source = SuiteSource {
         build: &args.build,
         archive: args.archive.as_deref(),
         workspace_remap: args.workspace_remap.as_deref(),
-        timings: args.sharding.timings.as_deref(),
+        timings: args.sharding.timings.path(),
     };
     let suite = plan_suite(&source, &args.filter.to_filter(), spec.total, workers)?;
     let (list, plan) = (&suite.list, &suite.plan);

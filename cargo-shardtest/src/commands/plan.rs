@@ -109,7 +109,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let (workers, assumed) = match args.jobs {
+    let (workers, assumed) = match args.jobs.get() {
         Some(j) => (j.max(1), "from -j"),
         None => (
             pipeline::default_workers(),
@@ -120,7 +120,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         build: &args.build,
         archive: None,
         workspace_remap: None,
-        timings: args.timings.as_deref(),
+        timings: args.timings.path(),
     };
     let suite = pipeline::plan_suite(&source, &args.filter.to_filter(), args.shards, workers)?;
     let (selected, timings, plan) = (&suite.selected, &suite.timings, &suite.plan);

@@ -54,7 +54,7 @@ fn html_command(args: HtmlArgs) -> anyhow::Result<u8> {
             )
         }
     };
-    let timings = crate::pipeline::timings_path(args.timings.as_deref(), &root);
+    let timings = crate::pipeline::timings_path(args.timings.path(), &root);
     if !timings.exists() {
         return Err(UsageError(format!(
             "no timings history at {}: run the tests with `cargo shardtest` first, or give --timings PATH",

@@ -51,7 +51,7 @@ pub struct PreparedRun {
 pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
     let spec = parse_shard(args.sharding.shard.as_deref(), args.sharding.shard_total)?;
     let extra_args = fold_test_args(&mut args.filter, &args.test_args.clone())?;
-    let workers = args.jobs.unwrap_or_else(default_workers);
+    let workers = args.jobs.get().unwrap_or_else(default_workers);
     if workers == 0 {
         return Err(UsageError(
             "`-j 0` runs nothing: give at least one worker, e.g. `-j 4`".into(),
@@ -66,7 +66,7 @@ pub fn prepare_run(args: &mut RunArgs) -> Result<PreparedRun> {
         build: &args.build,
         archive: args.archive.as_deref(),
         workspace_remap: args.workspace_remap.as_deref(),
-        timings: args.sharding.timings.as_deref(),
+        timings: args.sharding.timings.path(),
     };
     let filter = args.filter.to_filter();
     let suite = plan_suite(&source, &filter, spec.total, workers)?;

@@ -37,6 +37,41 @@ macro_rules! text_serde {
     };
 }
 
+/// Conversions shared by the text ids: from `&str`/`String`, comparison with text, display.
+macro_rules! text_conversions {
+    ($ty:ident) => {
+        impl From<&str> for $ty {
+            fn from(s: &str) -> Self {
+                $ty(s.into())
+            }
+        }
+
+        impl From<String> for $ty {
+            fn from(s: String) -> Self {
+                $ty(s.into())
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                &*self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                &*self.0 == *other
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 text_serde!(BinaryId, "a binary id");
 text_serde!(TestName, "a test name");
 
@@ -151,6 +186,8 @@ pub struct RunId(Arc<str>);
 
 text_serde!(RunId, "a run id");
 text_serde!(Fingerprint, "a plan fingerprint");
+text_conversions!(RunId);
+text_conversions!(Fingerprint);
 
 impl RunId {
     /// The id as text.
@@ -164,39 +201,9 @@ impl RunId {
     }
 }
 
-impl From<&str> for RunId {
-    fn from(s: &str) -> Self {
-        RunId(s.into())
-    }
-}
-
-impl From<String> for RunId {
-    fn from(s: String) -> Self {
-        RunId(s.into())
-    }
-}
-
-impl PartialEq<str> for RunId {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for RunId {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
-    }
-}
-
 impl std::borrow::Borrow<str> for RunId {
     fn borrow(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -235,36 +242,6 @@ impl Fingerprint {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-impl From<&str> for Fingerprint {
-    fn from(s: &str) -> Self {
-        Fingerprint(s.into())
-    }
-}
-
-impl From<String> for Fingerprint {
-    fn from(s: String) -> Self {
-        Fingerprint(s.into())
-    }
-}
-
-impl PartialEq<str> for Fingerprint {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Fingerprint {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -231,7 +231,6 @@ fn worker_loop(
 mod tests {
     use super::*;
     use crate::event::Fanout;
-    use crate::list::{TestBinary, TestCase};
     use crate::report::json::JsonReportBuilder;
     use crate::report::terminal::TerminalReporter;
     use crate::shard::ShardSpec;
@@ -250,31 +249,12 @@ mod tests {
     }
 
     fn true_tests(n: usize) -> Vec<ShardTest> {
-        let bin = Arc::new(TestBinary {
-            id: crate::id::BinaryId::new("b"),
-            path: "/bin/true".into(),
-            package_name: "b".into(),
-            package_version: "0.1.0".into(),
-            package_dir: ".".into(),
-            kind: "lib".into(),
-            target_name: "b".into(),
-            bin_exes: Default::default(),
-            out_dir: None,
-            custom_harness: false,
-            doctest: None,
-        });
-        (0..n)
-            .map(|i| ShardTest {
-                case: TestCase {
-                    id: format!("b t{i}").parse().unwrap(),
-                    ignored: false,
-                    attributes: Default::default(),
-                },
-                binary: Arc::clone(&bin),
-                estimate: Duration::from_millis(1),
-                skip: false,
-            })
-            .collect()
+        crate::run::test::fake_tests(
+            "/bin/true",
+            n,
+            |i| format!("t{i}"),
+            |_| Duration::from_millis(1),
+        )
     }
 
     #[test]

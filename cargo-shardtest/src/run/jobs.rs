@@ -124,36 +124,15 @@ pub(super) fn make_plain_jobs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::list::{TestBinary, TestCase};
     use crate::shard::ShardSpec;
-    use std::sync::Arc;
 
     fn shard_tests(n: usize) -> Vec<ShardTest> {
-        let bin = Arc::new(TestBinary {
-            id: crate::id::BinaryId::new("b"),
-            path: "/bin/true".into(),
-            package_name: "b".into(),
-            package_version: "0.1.0".into(),
-            package_dir: ".".into(),
-            kind: "lib".into(),
-            target_name: "b".into(),
-            bin_exes: Default::default(),
-            out_dir: None,
-            custom_harness: false,
-            doctest: None,
-        });
-        (0..n)
-            .map(|i| ShardTest {
-                case: TestCase {
-                    id: format!("b t{i:02}").parse().unwrap(),
-                    ignored: false,
-                    attributes: Default::default(),
-                },
-                binary: Arc::clone(&bin),
-                estimate: Duration::from_millis((i % 7) as u64),
-                skip: false,
-            })
-            .collect()
+        crate::run::test::fake_tests(
+            "/bin/true",
+            n,
+            |i| format!("t{i:02}"),
+            |i| Duration::from_millis((i % 7) as u64),
+        )
     }
 
     #[test]

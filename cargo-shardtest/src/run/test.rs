@@ -49,3 +49,39 @@ impl TestResult {
         }
     }
 }
+
+/// `n` tests `b t<i>` of one fake binary at `path` (a lib target), estimated by `estimate`:
+/// what the engine's unit tests run.
+#[cfg(test)]
+pub(crate) fn fake_tests(
+    path: &str,
+    n: usize,
+    name: impl Fn(usize) -> String,
+    estimate: impl Fn(usize) -> Duration,
+) -> Vec<ShardTest> {
+    let bin = Arc::new(TestBinary {
+        id: crate::id::BinaryId::new("b"),
+        path: path.into(),
+        package_name: "b".into(),
+        package_version: "0.1.0".into(),
+        package_dir: ".".into(),
+        kind: "lib".into(),
+        target_name: "b".into(),
+        bin_exes: Default::default(),
+        out_dir: None,
+        custom_harness: false,
+        doctest: None,
+    });
+    (0..n)
+        .map(|i| ShardTest {
+            case: TestCase {
+                id: format!("b {}", name(i)).parse().unwrap(),
+                ignored: false,
+                attributes: Default::default(),
+            },
+            binary: Arc::clone(&bin),
+            estimate: estimate(i),
+            skip: false,
+        })
+        .collect()
+}

@@ -6,6 +6,7 @@
 //! (`verify`, `timings`, `timeline`) reads a merged one.
 
 use crate::event::RunInfo;
+use crate::id::RunId;
 use crate::report::json::{JsonReport, REPORT_VERSION, StatusCounts, TestRecord, count};
 use crate::shard::ShardSpec;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ pub struct ShardSummary {
     /// The shard.
     pub shard: ShardSpec,
     /// Its run id.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Workers it ran with.
     pub workers: u32,
     /// When it started.
@@ -151,7 +152,7 @@ pub fn merge(reports: &[JsonReport]) -> Option<MergedReport> {
         to_run += r.run.to_run;
         shards.push(ShardSummary {
             shard: r.run.shard,
-            run_id: r.run.run_id.to_string(),
+            run_id: r.run.run_id.clone(),
             workers: r.run.workers,
             started_at: r.run.started_at,
             predicted: r.run.predicted,

@@ -332,159 +332,164 @@ mod tests {
         )
     }
 
+    /// Environments `detect_shard` reads: variables, `--shard-total`, the shard, a word of
+    /// the source description.
+    const DETECTED: &[Case<'static>] = &[
+        (
+            &[("SHARDTEST_SHARD", "3/8")],
+            None,
+            (3, 8),
+            "SHARDTEST_SHARD=3/8",
+        ),
+        (
+            &[
+                ("GITLAB_CI", "true"),
+                ("CI_NODE_INDEX", "1"),
+                ("CI_NODE_TOTAL", "4"),
+            ],
+            None,
+            (1, 4),
+            "GitLab CI",
+        ),
+        (
+            &[("CIRCLE_NODE_INDEX", "3"), ("CIRCLE_NODE_TOTAL", "4")],
+            None,
+            (4, 4),
+            "CircleCI",
+        ),
+        (
+            &[
+                ("BUILDKITE_PARALLEL_JOB", "0"),
+                ("BUILDKITE_PARALLEL_JOB_COUNT", "2"),
+            ],
+            None,
+            (1, 2),
+            "Buildkite",
+        ),
+        (
+            &[
+                ("SYSTEM_JOBPOSITIONINPHASE", "2"),
+                ("SYSTEM_TOTALJOBSINPHASE", "3"),
+            ],
+            None,
+            (2, 3),
+            "Azure Pipelines",
+        ),
+        (
+            &[("SEMAPHORE_JOB_INDEX", "5"), ("SEMAPHORE_JOB_COUNT", "5")],
+            None,
+            (5, 5),
+            "Semaphore",
+        ),
+        (
+            &[("JOB_COMPLETION_INDEX", "0")],
+            Some(6),
+            (1, 6),
+            "Kubernetes",
+        ),
+        (
+            &[
+                ("JOB_COMPLETION_INDEX", "5"),
+                ("SHARDTEST_SHARD_TOTAL", "6"),
+            ],
+            None,
+            (6, 6),
+            "SHARDTEST_SHARD_TOTAL=6",
+        ),
+        // Our own variable wins over a CI system's.
+        (
+            &[
+                ("SHARDTEST_SHARD", "2/2"),
+                ("CIRCLE_NODE_INDEX", "0"),
+                ("CIRCLE_NODE_TOTAL", "2"),
+            ],
+            None,
+            (2, 2),
+            "SHARDTEST_SHARD",
+        ),
+        // CI_NODE_* without GITLAB_CI is not GitLab; CircleCI is used instead.
+        (
+            &[
+                ("CI_NODE_INDEX", "1"),
+                ("CI_NODE_TOTAL", "9"),
+                ("CIRCLE_NODE_INDEX", "1"),
+                ("CIRCLE_NODE_TOTAL", "2"),
+            ],
+            None,
+            (2, 2),
+            "CircleCI",
+        ),
+    ];
+
+    /// Environments `detect_shard` rejects: variables, `--shard-total`, a word of the error.
+    const REJECTED: &[(Vars<'static>, Option<u32>, &str)] = &[
+        (&[], None, "matrix"),
+        (
+            &[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "2")],
+            None,
+            "but not GITLAB_CI",
+        ),
+        (&[("SHARDTEST_SHARD", "9/8")], None, "SHARDTEST_SHARD"),
+        (&[("SHARDTEST_SHARD", "x")], None, "SHARDTEST_SHARD"),
+        (
+            &[("CIRCLE_NODE_INDEX", "one"), ("CIRCLE_NODE_TOTAL", "2")],
+            None,
+            "CIRCLE_NODE_INDEX",
+        ),
+        (
+            &[("CIRCLE_NODE_INDEX", "0"), ("CIRCLE_NODE_TOTAL", "-2")],
+            None,
+            "CIRCLE_NODE_TOTAL",
+        ),
+        (
+            &[("CIRCLE_NODE_INDEX", "2"), ("CIRCLE_NODE_TOTAL", "2")],
+            None,
+            "CIRCLE_NODE_INDEX",
+        ),
+        (
+            &[
+                ("SYSTEM_JOBPOSITIONINPHASE", "0"),
+                ("SYSTEM_TOTALJOBSINPHASE", "2"),
+            ],
+            None,
+            "1-based",
+        ),
+        (
+            &[("BUILDKITE_PARALLEL_JOB", "0")],
+            None,
+            "BUILDKITE_PARALLEL_JOB_COUNT",
+        ),
+        (
+            &[
+                ("GITLAB_CI", "1"),
+                ("CI_NODE_INDEX", "1"),
+                ("CI_NODE_TOTAL", "0"),
+            ],
+            None,
+            "at least one shard",
+        ),
+        (&[("JOB_COMPLETION_INDEX", "0")], None, "--shard-total"),
+        (
+            &[("JOB_COMPLETION_INDEX", "4")],
+            Some(4),
+            "JOB_COMPLETION_INDEX",
+        ),
+        (
+            &[("SEMAPHORE_JOB_INDEX", "1"), ("SEMAPHORE_JOB_COUNT", "4")],
+            Some(3),
+            "disagrees",
+        ),
+    ];
+
     #[test]
     fn table() {
-        let ok: &[Case<'_>] = &[
-            (
-                &[("SHARDTEST_SHARD", "3/8")],
-                None,
-                (3, 8),
-                "SHARDTEST_SHARD=3/8",
-            ),
-            (
-                &[
-                    ("GITLAB_CI", "true"),
-                    ("CI_NODE_INDEX", "1"),
-                    ("CI_NODE_TOTAL", "4"),
-                ],
-                None,
-                (1, 4),
-                "GitLab CI",
-            ),
-            (
-                &[("CIRCLE_NODE_INDEX", "3"), ("CIRCLE_NODE_TOTAL", "4")],
-                None,
-                (4, 4),
-                "CircleCI",
-            ),
-            (
-                &[
-                    ("BUILDKITE_PARALLEL_JOB", "0"),
-                    ("BUILDKITE_PARALLEL_JOB_COUNT", "2"),
-                ],
-                None,
-                (1, 2),
-                "Buildkite",
-            ),
-            (
-                &[
-                    ("SYSTEM_JOBPOSITIONINPHASE", "2"),
-                    ("SYSTEM_TOTALJOBSINPHASE", "3"),
-                ],
-                None,
-                (2, 3),
-                "Azure Pipelines",
-            ),
-            (
-                &[("SEMAPHORE_JOB_INDEX", "5"), ("SEMAPHORE_JOB_COUNT", "5")],
-                None,
-                (5, 5),
-                "Semaphore",
-            ),
-            (
-                &[("JOB_COMPLETION_INDEX", "0")],
-                Some(6),
-                (1, 6),
-                "Kubernetes",
-            ),
-            (
-                &[
-                    ("JOB_COMPLETION_INDEX", "5"),
-                    ("SHARDTEST_SHARD_TOTAL", "6"),
-                ],
-                None,
-                (6, 6),
-                "SHARDTEST_SHARD_TOTAL=6",
-            ),
-            // Our own variable wins over a CI system's.
-            (
-                &[
-                    ("SHARDTEST_SHARD", "2/2"),
-                    ("CIRCLE_NODE_INDEX", "0"),
-                    ("CIRCLE_NODE_TOTAL", "2"),
-                ],
-                None,
-                (2, 2),
-                "SHARDTEST_SHARD",
-            ),
-            // CI_NODE_* without GITLAB_CI is not GitLab; CircleCI is used instead.
-            (
-                &[
-                    ("CI_NODE_INDEX", "1"),
-                    ("CI_NODE_TOTAL", "9"),
-                    ("CIRCLE_NODE_INDEX", "1"),
-                    ("CIRCLE_NODE_TOTAL", "2"),
-                ],
-                None,
-                (2, 2),
-                "CircleCI",
-            ),
-        ];
-        for (vars, flag, (k, n), source) in ok {
+        for (vars, flag, (k, n), source) in DETECTED {
             let (spec, desc) = run(vars, *flag).unwrap_or_else(|e| panic!("{vars:?}: {e}"));
             assert_eq!((spec.index, spec.total), (*k, *n), "{vars:?}");
             assert!(desc.contains(source), "{vars:?}: {desc}");
         }
 
-        let bad: &[(Vars<'_>, Option<u32>, &str)] = &[
-            (&[], None, "matrix"),
-            (
-                &[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "2")],
-                None,
-                "but not GITLAB_CI",
-            ),
-            (&[("SHARDTEST_SHARD", "9/8")], None, "SHARDTEST_SHARD"),
-            (&[("SHARDTEST_SHARD", "x")], None, "SHARDTEST_SHARD"),
-            (
-                &[("CIRCLE_NODE_INDEX", "one"), ("CIRCLE_NODE_TOTAL", "2")],
-                None,
-                "CIRCLE_NODE_INDEX",
-            ),
-            (
-                &[("CIRCLE_NODE_INDEX", "0"), ("CIRCLE_NODE_TOTAL", "-2")],
-                None,
-                "CIRCLE_NODE_TOTAL",
-            ),
-            (
-                &[("CIRCLE_NODE_INDEX", "2"), ("CIRCLE_NODE_TOTAL", "2")],
-                None,
-                "CIRCLE_NODE_INDEX",
-            ),
-            (
-                &[
-                    ("SYSTEM_JOBPOSITIONINPHASE", "0"),
-                    ("SYSTEM_TOTALJOBSINPHASE", "2"),
-                ],
-                None,
-                "1-based",
-            ),
-            (
-                &[("BUILDKITE_PARALLEL_JOB", "0")],
-                None,
-                "BUILDKITE_PARALLEL_JOB_COUNT",
-            ),
-            (
-                &[
-                    ("GITLAB_CI", "1"),
-                    ("CI_NODE_INDEX", "1"),
-                    ("CI_NODE_TOTAL", "0"),
-                ],
-                None,
-                "at least one shard",
-            ),
-            (&[("JOB_COMPLETION_INDEX", "0")], None, "--shard-total"),
-            (
-                &[("JOB_COMPLETION_INDEX", "4")],
-                Some(4),
-                "JOB_COMPLETION_INDEX",
-            ),
-            (
-                &[("SEMAPHORE_JOB_INDEX", "1"), ("SEMAPHORE_JOB_COUNT", "4")],
-                Some(3),
-                "disagrees",
-            ),
-        ];
-        for (vars, flag, needle) in bad {
+        for (vars, flag, needle) in REJECTED {
             let err = run(vars, *flag).expect_err(&format!("{vars:?} should fail"));
             let msg = err.to_string();
             assert!(msg.contains(needle), "{vars:?}: {msg}");

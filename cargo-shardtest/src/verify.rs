@@ -295,62 +295,99 @@ pub fn verify_labelled(reports: &[(String, &JsonReport)]) -> Result<VerifySummar
     Ok(summary)
 }
 
+/// Verifies the shard reports proper (no `--rerun-failed` ones): one plan, every shard once,
+/// every planned test recorded exactly once.
 fn verify_originals(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, VerifyError> {
     let Some((_, first)) = reports.first() else {
         return Err(VerifyError::NoReports);
     };
-    let mut by_fp: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (label, r) in reports {
-        by_fp
-            .entry(r.run.fingerprint.as_str())
-            .or_default()
-            .push(label.clone());
-    }
-    if by_fp.len() > 1 {
-        return Err(VerifyError::FingerprintMismatch(
-            by_fp.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        ));
-    }
-    let mut by_total: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (label, r) in reports {
-        by_total
-            .entry(r.run.shard.total)
-            .or_default()
-            .push(label.clone());
-    }
-    if by_total.len() > 1 {
-        return Err(VerifyError::ShardTotalMismatch(
-            by_total.into_iter().collect(),
-        ));
-    }
+    agree_on_plan(reports)?;
     let total = first.run.shard.total;
     let mut p = CoverageProblems {
         total,
         ..Default::default()
     };
-
-    let mut by_index: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (label, r) in reports {
-        by_index
-            .entry(r.run.shard.index)
-            .or_default()
-            .push(label.clone());
+    shard_coverage(reports, &mut p);
+    let planned = planned_tests(first);
+    p.inconsistent_plans = inconsistent_plans(&reports[1..], &planned);
+    let skipped = test_coverage(reports, &planned, &mut p);
+    if p != (CoverageProblems {
+        total,
+        ..Default::default()
+    }) {
+        return Err(VerifyError::Coverage(Box::new(p)));
     }
-    p.missing_shards = (1..=total).filter(|k| !by_index.contains_key(k)).collect();
-    p.duplicate_shards = by_index.into_iter().filter(|(_, v)| v.len() > 1).collect();
+    Ok(VerifySummary {
+        fingerprint: first.run.fingerprint.clone(),
+        shards: total,
+        tests: planned.len(),
+        skipped,
+        reran: None,
+    })
+}
 
-    let mut planned: Vec<&TestId> = first.planned_tests.iter().collect();
+/// The labels of `reports` grouped by `key` of their report.
+fn labels_by<'r, K: Ord>(
+    reports: &[(String, &'r JsonReport)],
+    key: impl Fn(&'r JsonReport) -> K,
+) -> BTreeMap<K, Vec<String>> {
+    let mut groups: BTreeMap<K, Vec<String>> = BTreeMap::new();
+    for (label, r) in reports {
+        groups.entry(key(r)).or_default().push(label.clone());
+    }
+    groups
+}
+
+/// Checks that every report carries the same plan fingerprint and the same shard count.
+fn agree_on_plan(reports: &[(String, &JsonReport)]) -> Result<(), VerifyError> {
+    let by_fp = labels_by(reports, |r| r.run.fingerprint.as_str());
+    if by_fp.len() > 1 {
+        return Err(VerifyError::FingerprintMismatch(
+            by_fp.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ));
+    }
+    let by_total = labels_by(reports, |r| r.run.shard.total);
+    if by_total.len() > 1 {
+        return Err(VerifyError::ShardTotalMismatch(
+            by_total.into_iter().collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// Notes the shard indexes no report covers and those reported more than once.
+fn shard_coverage(reports: &[(String, &JsonReport)], p: &mut CoverageProblems) {
+    let by_index = labels_by(reports, |r| r.run.shard.index);
+    p.missing_shards = (1..=p.total)
+        .filter(|k| !by_index.contains_key(k))
+        .collect();
+    p.duplicate_shards = by_index.into_iter().filter(|(_, v)| v.len() > 1).collect();
+}
+
+/// A report's planned tests, sorted, each once.
+fn planned_tests(r: &JsonReport) -> Vec<&TestId> {
+    let mut planned: Vec<&TestId> = r.planned_tests.iter().collect();
     planned.sort();
     planned.dedup();
-    for (label, r) in &reports[1..] {
-        let mut other: Vec<&TestId> = r.planned_tests.iter().collect();
-        other.sort();
-        other.dedup();
-        if other != planned {
-            p.inconsistent_plans.push(label.clone());
-        }
-    }
+    planned
+}
 
+/// The labels of the reports whose planned test list is not `planned`.
+fn inconsistent_plans(reports: &[(String, &JsonReport)], planned: &[&TestId]) -> Vec<String> {
+    reports
+        .iter()
+        .filter(|(_, r)| planned_tests(r) != planned)
+        .map(|(label, _)| label.clone())
+        .collect()
+}
+
+/// Notes the planned tests no report ran (or only as not run), the tests run more than once
+/// and the tests run that are not planned; returns how many tests were skipped.
+fn test_coverage(
+    reports: &[(String, &JsonReport)],
+    planned: &[&TestId],
+    p: &mut CoverageProblems,
+) -> usize {
     // Test -> (reports that ran it, reports that recorded it as not run).
     let mut seen: BTreeMap<&TestId, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
     let mut skipped = 0;
@@ -367,7 +404,7 @@ fn verify_originals(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, 
             }
         }
     }
-    for id in &planned {
+    for id in planned {
         match seen.get(id) {
             None => p.missing_tests.push((*id).clone()),
             Some((ran, not_run)) if ran.is_empty() => {
@@ -386,19 +423,7 @@ fn verify_originals(reports: &[(String, &JsonReport)]) -> Result<VerifySummary, 
             p.unplanned_tests.push((*id).clone());
         }
     }
-    if p != (CoverageProblems {
-        total,
-        ..Default::default()
-    }) {
-        return Err(VerifyError::Coverage(Box::new(p)));
-    }
-    Ok(VerifySummary {
-        fingerprint: first.run.fingerprint.clone(),
-        shards: total,
-        tests: planned.len(),
-        skipped,
-        reran: None,
-    })
+    skipped
 }
 
 #[cfg(test)]

@@ -69,10 +69,12 @@ const CLASSES: &[(&str, &str, &str)] = &[
     ("error", "#F0E442", "could not start"),
 ];
 
+/// Seconds from `t0` to `t` (0 when `t` is earlier).
 fn secs_since(t: SystemTime, t0: SystemTime) -> f64 {
     t.duration_since(t0).unwrap_or_default().as_secs_f64()
 }
 
+/// The earliest start among the reports and their attempts: time 0 of the timeline.
 fn earliest(reports: &[JsonReport]) -> SystemTime {
     let mut t0 = reports
         .iter()
@@ -156,6 +158,7 @@ fn tick_step(total: f64) -> f64 {
     10.0 * pow
 }
 
+/// Seconds as the page shows them: `1m05s`, `42s`, `3.14s`.
 fn fmt_secs(s: f64) -> String {
     if s >= 60.0 {
         format!("{}m{:02.0}s", (s / 60.0).floor(), s % 60.0)
@@ -184,64 +187,131 @@ fn lanes_of(r: &JsonReport) -> u32 {
 /// assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg"));
 /// ```
 pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
-    let t0 = earliest(reports);
     let all = bars(reports);
-    let mut total: f64 = 0.0;
-    for r in reports {
-        let start = secs_since(r.run.started_at, t0);
-        total = total
-            .max(start + r.elapsed.as_secs_f64())
-            .max(start + r.run.predicted.as_secs_f64());
-    }
-    for b in &all {
-        total = total.max(b.start + b.duration);
-    }
-    let total = total.max(0.001);
-    const LABEL_W: f64 = 190.0;
-    const PLOT_W: f64 = 1000.0;
-    const LANE_H: f64 = 20.0;
-    const TOP: f64 = 30.0;
-    let scale = PLOT_W / total;
-    let lane_base: Vec<u32> = reports
-        .iter()
-        .scan(0u32, |acc, r| {
-            let base = *acc;
-            *acc += lanes_of(r);
-            Some(base)
-        })
-        .collect();
-    let lanes: u32 = reports.iter().map(lanes_of).sum::<u32>().max(1);
-    let height = TOP + lanes as f64 * LANE_H + 20.0;
-    let width = LABEL_W + PLOT_W + 20.0;
+    let layout = Layout::new(reports, &all);
+    let svg = svg(reports, labels, &all, &layout);
+    let slowest = slowest_report(reports);
+    let summary = summary(reports, layout.t0, slowest);
+    let table = slowest.map_or_else(String::new, |(i, _)| holding_back(&all, i));
+    page(&summary, &legend(), &svg, &table)
+}
 
+/// Width of the lane labels left of the plot.
+const LABEL_W: f64 = 190.0;
+/// Width of the plot.
+const PLOT_W: f64 = 1000.0;
+/// Height of a lane.
+const LANE_H: f64 = 20.0;
+/// Height above the first lane (the axis labels).
+const TOP: f64 = 30.0;
+
+/// Where the SVG puts things: the time scale and each report's first lane.
+struct Layout {
+    /// The earliest start: time 0.
+    t0: SystemTime,
+    /// Seconds the plot spans.
+    total: f64,
+    /// Pixels per second.
+    scale: f64,
+    /// Each report's first lane.
+    lane_base: Vec<u32>,
+    /// SVG height.
+    height: f64,
+    /// SVG width.
+    width: f64,
+}
+
+impl Layout {
+    /// The layout of `reports` and their bars: time runs to the latest end, predicted end
+    /// or bar end.
+    fn new(reports: &[JsonReport], all: &[Bar]) -> Layout {
+        let t0 = earliest(reports);
+        let mut total: f64 = 0.0;
+        for r in reports {
+            let start = secs_since(r.run.started_at, t0);
+            total = total
+                .max(start + r.elapsed.as_secs_f64())
+                .max(start + r.run.predicted.as_secs_f64());
+        }
+        for b in all {
+            total = total.max(b.start + b.duration);
+        }
+        let total = total.max(0.001);
+        let lane_base: Vec<u32> = reports
+            .iter()
+            .scan(0u32, |acc, r| {
+                let base = *acc;
+                *acc += lanes_of(r);
+                Some(base)
+            })
+            .collect();
+        let lanes: u32 = reports.iter().map(lanes_of).sum::<u32>().max(1);
+        Layout {
+            t0,
+            total,
+            scale: PLOT_W / total,
+            lane_base,
+            height: TOP + lanes as f64 * LANE_H + 20.0,
+            width: LABEL_W + PLOT_W + 20.0,
+        }
+    }
+
+    /// The x of `t` seconds after time 0.
+    fn x(&self, t: f64) -> f64 {
+        LABEL_W + t * self.scale
+    }
+
+    /// The top of lane `worker` of report `report`.
+    fn lane_y(&self, report: usize, worker: u32) -> f64 {
+        TOP + (self.lane_base[report] + worker) as f64 * LANE_H
+    }
+}
+
+/// The inline SVG: axis, lanes, a bar per attempt, and the shard ends.
+fn svg(reports: &[JsonReport], labels: &[String], all: &[Bar], l: &Layout) -> String {
     let mut svg = String::new();
+    let (width, height) = (l.width, l.height);
     let _ = write!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
     );
-    // Axis.
-    let step = tick_step(total);
+    svg_axis(&mut svg, l);
+    svg_lanes(&mut svg, reports, labels, l);
+    for b in all {
+        svg_bar(&mut svg, b, l);
+    }
+    svg_shard_ends(&mut svg, reports, l);
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The time axis: a grid line and a label per tick.
+fn svg_axis(svg: &mut String, l: &Layout) {
+    let step = tick_step(l.total);
     let mut t = 0.0;
-    while t <= total + 1e-9 {
-        let x = LABEL_W + t * scale;
+    while t <= l.total + 1e-9 {
+        let x = l.x(t);
         let _ = write!(
             svg,
             r##"<line class="grid" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#e0e0e0"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
             TOP - 4.0,
-            height - 20.0,
+            l.height - 20.0,
             TOP - 10.0,
             fmt_secs(t)
         );
         t += step;
     }
-    // Lanes.
+}
+
+/// A lane per worker of each report, shaded by report, with its label.
+fn svg_lanes(svg: &mut String, reports: &[JsonReport], labels: &[String], l: &Layout) {
     for (i, r) in reports.iter().enumerate() {
         let name = labels
             .get(i)
             .cloned()
             .unwrap_or_else(|| format!("shard {}", r.run.shard));
         for w in 0..lanes_of(r) {
-            let y = TOP + (lane_base[i] + w) as f64 * LANE_H;
+            let y = l.lane_y(i, w);
             let fill = if i % 2 == 0 { "#fafafa" } else { "#f0f4f8" };
             let _ = write!(
                 svg,
@@ -253,41 +323,46 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
             );
         }
     }
-    for b in &all {
-        let y = TOP + (lane_base[b.report] + b.worker) as f64 * LANE_H + 2.0;
-        let x = LABEL_W + b.start * scale;
-        let w = (b.duration * scale).max(1.0);
-        let color = CLASSES
-            .iter()
-            .find(|(c, _, _)| *c == b.class)
-            .map_or("#999", |(_, col, _)| col);
+}
+
+/// An attempt's bar with its tooltip, and its test's name on it when it is wide enough.
+fn svg_bar(svg: &mut String, b: &Bar, l: &Layout) {
+    let y = l.lane_y(b.report, b.worker) + 2.0;
+    let x = l.x(b.start);
+    let w = (b.duration * l.scale).max(1.0);
+    let color = CLASSES
+        .iter()
+        .find(|(c, _, _)| *c == b.class)
+        .map_or("#999", |(_, col, _)| col);
+    let _ = write!(
+        svg,
+        r##"<rect class="{}" x="{x:.2}" y="{y:.1}" width="{w:.2}" height="{:.1}" fill="{color}" stroke="#fff" stroke-width="0.5"><title>{} (attempt {}): {} in {}, from {}</title></rect>"##,
+        b.class,
+        LANE_H - 4.0,
+        escape(&b.id.to_string()),
+        b.attempt,
+        b.class,
+        fmt_secs(b.duration),
+        fmt_secs(b.start)
+    );
+    if w > 60.0 {
         let _ = write!(
             svg,
-            r##"<rect class="{}" x="{x:.2}" y="{y:.1}" width="{w:.2}" height="{:.1}" fill="{color}" stroke="#fff" stroke-width="0.5"><title>{} (attempt {}): {} in {}, from {}</title></rect>"##,
-            b.class,
-            LANE_H - 4.0,
-            escape(&b.id.to_string()),
-            b.attempt,
-            b.class,
-            fmt_secs(b.duration),
-            fmt_secs(b.start)
+            r##"<text class="on-bar" x="{:.2}" y="{:.1}" fill="#fff" pointer-events="none">{}</text>"##,
+            x + 3.0,
+            y + 12.0,
+            escape(&truncate(b.id.name.as_str(), (w / 6.5) as usize))
         );
-        if w > 60.0 {
-            let _ = write!(
-                svg,
-                r##"<text class="on-bar" x="{:.2}" y="{:.1}" fill="#fff" pointer-events="none">{}</text>"##,
-                x + 3.0,
-                y + 12.0,
-                escape(&truncate(b.id.name.as_str(), (w / 6.5) as usize))
-            );
-        }
     }
-    // Shard ends: actual (solid), predicted (dashed).
+}
+
+/// Each shard's actual end (a solid line) and predicted end (dashed, when it has one).
+fn svg_shard_ends(svg: &mut String, reports: &[JsonReport], l: &Layout) {
     for (i, r) in reports.iter().enumerate() {
-        let y1 = TOP + lane_base[i] as f64 * LANE_H;
+        let y1 = l.lane_y(i, 0);
         let y2 = y1 + lanes_of(r) as f64 * LANE_H;
-        let start = secs_since(r.run.started_at, t0);
-        let actual = LABEL_W + (start + r.elapsed.as_secs_f64()) * scale;
+        let start = secs_since(r.run.started_at, l.t0);
+        let actual = l.x(start + r.elapsed.as_secs_f64());
         let _ = write!(
             svg,
             r##"<line class="actual-end" x1="{actual:.1}" y1="{y1:.1}" x2="{actual:.1}" y2="{y2:.1}" stroke="#000" stroke-width="2"><title>shard {} ended at {}</title></line>"##,
@@ -295,7 +370,7 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
             fmt_secs(start + r.elapsed.as_secs_f64())
         );
         if !r.run.predicted.is_zero() {
-            let pred = LABEL_W + (start + r.run.predicted.as_secs_f64()) * scale;
+            let pred = l.x(start + r.run.predicted.as_secs_f64());
             let _ = write!(
                 svg,
                 r##"<line class="predicted-end" x1="{pred:.1}" y1="{y1:.1}" x2="{pred:.1}" y2="{y2:.1}" stroke="#000" stroke-width="2" stroke-dasharray="4 3"><title>shard {} predicted end {}</title></line>"##,
@@ -304,14 +379,23 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
             );
         }
     }
-    svg.push_str("</svg>");
+}
 
-    // Summary and the tests that hold the build back.
-    let mut summary = String::new();
-    let slowest = reports
+/// The report that took longest, with its index (ties: the first).
+fn slowest_report(reports: &[JsonReport]) -> Option<(usize, &JsonReport)> {
+    reports
         .iter()
         .enumerate()
-        .max_by(|a, b| a.1.elapsed.cmp(&b.1.elapsed).then(b.0.cmp(&a.0)));
+        .max_by(|a, b| a.1.elapsed.cmp(&b.1.elapsed).then(b.0.cmp(&a.0)))
+}
+
+/// The paragraph above the plot: report count, wall time and the slowest shard.
+fn summary(
+    reports: &[JsonReport],
+    t0: SystemTime,
+    slowest: Option<(usize, &JsonReport)>,
+) -> String {
+    let mut summary = String::new();
     let _ = write!(
         summary,
         "<p>{} report(s), wall time {} from the first start to the last end.",
@@ -332,6 +416,11 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
         );
     }
     summary.push_str("</p>\n");
+    summary
+}
+
+/// The colour key of the outcome classes and the shard-end lines.
+fn legend() -> String {
     let mut legend = String::from("<p class=\"legend\">");
     for (class, color, text) in CLASSES {
         let _ = write!(
@@ -340,27 +429,35 @@ pub fn html(reports: &[JsonReport], labels: &[String]) -> String {
         );
     }
     legend.push_str("<span>solid line: shard ended · dashed: predicted end</span></p>\n");
+    legend
+}
+
+/// The table of the tests holding the build back: the 10 longest attempts of report `slowest`.
+fn holding_back(all: &[Bar], slowest: usize) -> String {
     let mut table = String::new();
-    if let Some((i, _)) = slowest {
-        let mut mine: Vec<&Bar> = all.iter().filter(|b| b.report == i).collect();
-        mine.sort_by(|a, b| b.duration.total_cmp(&a.duration).then(a.id.cmp(&b.id)));
-        table.push_str(
-            "<h2>Tests holding the build back (longest in the slowest shard)</h2>\n<table><tr><th>test</th><th>attempt</th><th>outcome</th><th>duration</th><th>worker</th><th>started</th></tr>\n",
+    let mut mine: Vec<&Bar> = all.iter().filter(|b| b.report == slowest).collect();
+    mine.sort_by(|a, b| b.duration.total_cmp(&a.duration).then(a.id.cmp(&b.id)));
+    table.push_str(
+        "<h2>Tests holding the build back (longest in the slowest shard)</h2>\n<table><tr><th>test</th><th>attempt</th><th>outcome</th><th>duration</th><th>worker</th><th>started</th></tr>\n",
+    );
+    for b in mine.iter().take(10) {
+        let _ = writeln!(
+            table,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&b.id.to_string()),
+            b.attempt,
+            b.class,
+            fmt_secs(b.duration),
+            b.worker,
+            fmt_secs(b.start)
         );
-        for b in mine.iter().take(10) {
-            let _ = writeln!(
-                table,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&b.id.to_string()),
-                b.attempt,
-                b.class,
-                fmt_secs(b.duration),
-                b.worker,
-                fmt_secs(b.start)
-            );
-        }
-        table.push_str("</table>\n");
     }
+    table.push_str("</table>\n");
+    table
+}
+
+/// The whole page around its parts, with the health page's style.
+fn page(summary: &str, legend: &str, svg: &str, table: &str) -> String {
     let style = crate::report::health::page::STYLE;
     format!(
         r#"<!DOCTYPE html>
@@ -385,6 +482,7 @@ svg rect:hover {{ opacity: 0.8; }}
     )
 }
 
+/// Seconds from `t0` to the last report's end.
 fn total_actual(reports: &[JsonReport], t0: SystemTime) -> f64 {
     reports
         .iter()
@@ -392,6 +490,7 @@ fn total_actual(reports: &[JsonReport], t0: SystemTime) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// `s` cut to `max` characters, ending in `…` when cut.
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -401,6 +500,7 @@ fn truncate(s: &str, max: usize) -> String {
     t
 }
 
+/// Seconds as whole microseconds, the unit of trace events.
 fn micros(d: f64) -> u64 {
     (d * 1e6).round() as u64
 }

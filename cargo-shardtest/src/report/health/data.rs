@@ -23,8 +23,8 @@
 //!   bound `max(longest test, total work / (shards x workers))` from the reports' durations.
 
 use super::owners::TestOwners;
-use crate::history::flakiness::{Spike, flakiness_table, spike};
-use crate::history::{SampleStatus, TestStats, TimingStore};
+use crate::history::flakiness::{FlakyRow, Spike, flakiness_table, spike};
+use crate::history::{RunSample, SampleStatus, TestStats, TimingStore};
 use crate::id::TestId;
 use crate::report::json::JsonReport;
 use crate::report::merge::ShardSummary;
@@ -328,19 +328,97 @@ pub fn collect(
     owners: Option<&TestOwners>,
     options: &HealthOptions,
 ) -> HealthData {
-    let owner_of = |id: &TestId| owners.and_then(|o| o.owner_of(id));
-    let rows: Vec<TestRow> = store
+    let rows = test_rows(store, owners);
+    let total_work = rows.iter().map(|r| r.stats.mean).sum();
+    let row_of: BTreeMap<&TestId, &TestRow> = rows.iter().map(|r| (&r.id, r)).collect();
+    let table = flakiness_table(store);
+    let flakiest = flakiest(store, &row_of, &table, options.top);
+    let owner_groups = owner_groups(store, &row_of, &table);
+    HealthData {
+        runs: run_points(store, reports),
+        total_work,
+        balance: balance(reports),
+        slowest: slowest(store, &rows, options.top),
+        slower: got_slower(store, &rows, options),
+        flakiest,
+        owners: owner_groups,
+        has_owners: owners.is_some(),
+        rows,
+        options: options.clone(),
+    }
+}
+
+/// One row per test of the history, with its owners and statistics.
+fn test_rows(store: &TimingStore, owners: Option<&TestOwners>) -> Vec<TestRow> {
+    store
         .tests
         .iter()
         .map(|(id, h)| TestRow {
             id: id.clone(),
-            owner: owner_of(id),
+            owner: owners.and_then(|o| o.owner_of(id)),
             stats: h.stats(),
         })
-        .collect();
-    let total_work = rows.iter().map(|r| r.stats.mean).sum();
+        .collect()
+}
 
-    // Runs.
+/// A test's explicit runs, oldest first: duration in microseconds and status.
+fn explicit_runs(store: &TimingStore, id: &TestId) -> Vec<(u64, SampleStatus)> {
+    store.tests[id]
+        .runs
+        .iter()
+        .map(|(_, s)| (s.us, s.status))
+        .collect()
+}
+
+/// What one run's samples add up to, across the tests of the history.
+#[derive(Default)]
+struct RunTotals {
+    at: u64,
+    tests: u64,
+    work: u64,
+    longest: u64,
+    workers: u32,
+    passed: u64,
+    flaky: u64,
+    failed: u64,
+}
+
+impl RunTotals {
+    /// Counts one test's sample of the run.
+    fn add(&mut self, s: &RunSample) {
+        self.at = s.at;
+        self.tests += 1;
+        self.work += s.us;
+        self.longest = self.longest.max(s.us);
+        self.workers = self.workers.max(s.workers);
+        match s.status {
+            SampleStatus::Passed => self.passed += 1,
+            SampleStatus::Flaky => self.flaky += 1,
+            SampleStatus::Failed => self.failed += 1,
+        }
+    }
+
+    /// The run's point, with its measured wall time when a report gave one (else estimated).
+    fn point(self, run_id: &str, measured: Option<&Duration>) -> RunPoint {
+        RunPoint {
+            run_id: run_id.to_string(),
+            at_unix_ms: self.at,
+            tests: self.tests,
+            work_us: self.work,
+            wall_us: measured.map_or_else(
+                || (self.work / u64::from(self.workers.max(1))).max(self.longest),
+                |d| d.as_micros() as u64,
+            ),
+            wall_measured: measured.is_some(),
+            passed: self.passed,
+            flaky: self.flaky,
+            failed: self.failed,
+        }
+    }
+}
+
+/// The recorded runs of the history, oldest first, with the wall times the reports measured.
+fn run_points(store: &TimingStore, reports: &[ReportInput]) -> Vec<RunPoint> {
     let mut measured: HashMap<&str, Duration> = HashMap::new();
     for r in reports {
         measured.insert(r.report.run.run_id.as_str(), r.report.elapsed);
@@ -348,63 +426,22 @@ pub fn collect(
             measured.insert(s.run_id.as_str(), s.elapsed);
         }
     }
-    #[derive(Default)]
-    struct Acc {
-        at: u64,
-        tests: u64,
-        work: u64,
-        longest: u64,
-        workers: u32,
-        passed: u64,
-        flaky: u64,
-        failed: u64,
-    }
-    let mut acc: HashMap<&str, Acc> = HashMap::new();
+    let mut totals: HashMap<&str, RunTotals> = HashMap::new();
     for h in store.tests.values() {
         for (run, s) in h.runs.iter() {
-            let a = acc.entry(run.as_str()).or_default();
-            a.at = s.at;
-            a.tests += 1;
-            a.work += s.us;
-            a.longest = a.longest.max(s.us);
-            a.workers = a.workers.max(s.workers);
-            match s.status {
-                SampleStatus::Passed => a.passed += 1,
-                SampleStatus::Flaky => a.flaky += 1,
-                SampleStatus::Failed => a.failed += 1,
-            }
+            totals.entry(run.as_str()).or_default().add(s);
         }
     }
-    let mut runs: Vec<RunPoint> = acc
+    let mut runs: Vec<RunPoint> = totals
         .into_iter()
-        .map(|(id, a)| {
-            let m = measured.get(id);
-            RunPoint {
-                run_id: id.to_string(),
-                at_unix_ms: a.at,
-                tests: a.tests,
-                work_us: a.work,
-                wall_us: m.map_or_else(
-                    || (a.work / u64::from(a.workers.max(1))).max(a.longest),
-                    |d| d.as_micros() as u64,
-                ),
-                wall_measured: m.is_some(),
-                passed: a.passed,
-                flaky: a.flaky,
-                failed: a.failed,
-            }
-        })
+        .map(|(id, t)| t.point(id, measured.get(id)))
         .collect();
     runs.sort_by(|a, b| (a.at_unix_ms, &a.run_id).cmp(&(b.at_unix_ms, &b.run_id)));
+    runs
+}
 
-    // Slowest.
-    let explicit = |id: &TestId| -> Vec<(u64, SampleStatus)> {
-        store.tests[id]
-            .runs
-            .iter()
-            .map(|(_, s)| (s.us, s.status))
-            .collect()
-    };
+/// The `top` slowest tests by mean (ties by id).
+fn slowest(store: &TimingStore, rows: &[TestRow], top: usize) -> Vec<SlowRow> {
     let mut by_mean: Vec<&TestRow> = rows.iter().collect();
     by_mean.sort_by(|a, b| {
         b.stats
@@ -412,69 +449,122 @@ pub fn collect(
             .cmp(&a.stats.mean)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let slowest = by_mean
+    by_mean
         .iter()
-        .take(options.top)
+        .take(top)
         .map(|r| SlowRow {
             id: r.id.clone(),
             owner: r.owner.clone(),
             mean: r.stats.mean,
             last: r.stats.last,
-            recent: explicit(&r.id),
+            recent: explicit_runs(store, &r.id),
         })
-        .collect();
+        .collect()
+}
 
-    // Got slower.
-    let mut slower: Vec<SlowerRow> = Vec::new();
-    for r in &rows {
-        let h = &store.tests[&r.id];
-        let n = h.runs.len();
-        if n < RECENT_RUNS {
-            continue;
-        }
-        let samples: Vec<u64> = h.runs.iter().map(|(_, s)| s.us).collect();
-        let (older, recent) = samples.split_at(n - RECENT_RUNS);
-        let (base_n, base_sum) = h.base.as_ref().map_or((0u128, 0u128), |b| {
-            (
-                u128::from(b.samples),
-                u128::from(b.mean_us) * u128::from(b.samples),
-            )
-        });
-        let older_n = base_n + older.len() as u128;
-        if older_n < 3 {
-            continue;
-        }
-        let before = (base_sum + older.iter().map(|&u| u128::from(u)).sum::<u128>()) / older_n;
-        let now = recent.iter().map(|&u| u128::from(u)).sum::<u128>() / RECENT_RUNS as u128;
-        if before == 0 {
-            continue;
-        }
-        let ratio = now * 100 / before;
-        if ratio >= u128::from(options.slower_ratio_percent)
-            && now - before >= options.min_slowdown.as_micros()
-        {
-            slower.push(SlowerRow {
-                id: r.id.clone(),
-                owner: r.owner.clone(),
-                recent: Duration::from_micros(now as u64),
-                before: Duration::from_micros(before as u64),
-                ratio_percent: ratio as u64,
-                runs: explicit(&r.id),
-            });
-        }
-    }
+/// The tests that got slower, largest added time first (at most `options.top`).
+fn got_slower(store: &TimingStore, rows: &[TestRow], options: &HealthOptions) -> Vec<SlowerRow> {
+    let mut slower: Vec<SlowerRow> = rows
+        .iter()
+        .filter_map(|r| slowdown(store, r, options))
+        .collect();
     slower.sort_by(|a, b| {
         (b.recent - b.before)
             .cmp(&(a.recent - a.before))
             .then_with(|| a.id.cmp(&b.id))
     });
     slower.truncate(options.top);
+    slower
+}
 
-    // Flakiest and ownership.
-    let row_of: BTreeMap<&TestId, &TestRow> = rows.iter().map(|r| (&r.id, r)).collect();
-    let table = flakiness_table(store);
+/// A test's "got slower" row, when the mean of its newest samples passes both thresholds
+/// against the mean of its older history (which needs at least 3 samples).
+fn slowdown(store: &TimingStore, r: &TestRow, options: &HealthOptions) -> Option<SlowerRow> {
+    let h = &store.tests[&r.id];
+    let n = h.runs.len();
+    if n < RECENT_RUNS {
+        return None;
+    }
+    let samples: Vec<u64> = h.runs.iter().map(|(_, s)| s.us).collect();
+    let (older, recent) = samples.split_at(n - RECENT_RUNS);
+    let (base_n, base_sum) = h.base.as_ref().map_or((0u128, 0u128), |b| {
+        (
+            u128::from(b.samples),
+            u128::from(b.mean_us) * u128::from(b.samples),
+        )
+    });
+    let older_n = base_n + older.len() as u128;
+    if older_n < 3 {
+        return None;
+    }
+    let before = (base_sum + older.iter().map(|&u| u128::from(u)).sum::<u128>()) / older_n;
+    let now = recent.iter().map(|&u| u128::from(u)).sum::<u128>() / RECENT_RUNS as u128;
+    if before == 0 {
+        return None;
+    }
+    let ratio = now * 100 / before;
+    let slower = ratio >= u128::from(options.slower_ratio_percent)
+        && now - before >= options.min_slowdown.as_micros();
+    slower.then(|| SlowerRow {
+        id: r.id.clone(),
+        owner: r.owner.clone(),
+        recent: Duration::from_micros(now as u64),
+        before: Duration::from_micros(before as u64),
+        ratio_percent: ratio as u64,
+        runs: explicit_runs(store, &r.id),
+    })
+}
+
+/// The first `top` tests of the flakiness table, with their recent runs, trend and spike.
+fn flakiest(
+    store: &TimingStore,
+    row_of: &BTreeMap<&TestId, &TestRow>,
+    table: &[FlakyRow],
+    top: usize,
+) -> Vec<FlakyEntry> {
+    table
+        .iter()
+        .take(top)
+        .map(|f| flaky_entry(store, row_of[&f.id], f))
+        .collect()
+}
+
+/// The flakiest-list entry of the test of `row`, whose flakiness-table row is `f`.
+fn flaky_entry(store: &TimingStore, row: &TestRow, f: &FlakyRow) -> FlakyEntry {
+    let h = &store.tests[&f.id];
+    let stats = &row.stats;
+    let recent: Vec<SampleStatus> = h.runs.iter().map(|(_, s)| s.status).collect();
+    let mut last_failures: Vec<u64> = h
+        .runs
+        .iter()
+        .filter(|(_, s)| s.status != SampleStatus::Passed)
+        .map(|(_, s)| s.at)
+        .collect();
+    last_failures.reverse();
+    last_failures.truncate(3);
+    FlakyEntry {
+        id: f.id.clone(),
+        owner: row.owner.clone(),
+        rate_ppm: f.rate_ppm,
+        samples: f.samples,
+        flaky: f.flaky,
+        failed: f.failed,
+        last_failures,
+        trend: trend(stats, &recent),
+        spike: spike_now(stats, recent.last().copied()),
+        recent,
+    }
+}
+
+/// The tests of the flakiness table by owner, failing (latest sample failed) or flaky:
+/// named owners first (by name), the unowned last.
+fn owner_groups(
+    store: &TimingStore,
+    row_of: &BTreeMap<&TestId, &TestRow>,
+    table: &[FlakyRow],
+) -> Vec<OwnerGroup> {
     let mut groups: BTreeMap<Option<Arc<str>>, OwnerGroup> = BTreeMap::new();
-    for f in &table {
+    for f in table {
         let h = &store.tests[&f.id];
         let latest_failed = h
             .runs
@@ -493,51 +583,9 @@ pub fn collect(
             g.flaky.push(f.id.clone());
         }
     }
-    let flakiest = table
-        .iter()
-        .take(options.top)
-        .map(|f| {
-            let h = &store.tests[&f.id];
-            let stats = &row_of[&f.id].stats;
-            let recent: Vec<SampleStatus> = h.runs.iter().map(|(_, s)| s.status).collect();
-            let mut last_failures: Vec<u64> = h
-                .runs
-                .iter()
-                .filter(|(_, s)| s.status != SampleStatus::Passed)
-                .map(|(_, s)| s.at)
-                .collect();
-            last_failures.reverse();
-            last_failures.truncate(3);
-            FlakyEntry {
-                id: f.id.clone(),
-                owner: row_of[&f.id].owner.clone(),
-                rate_ppm: f.rate_ppm,
-                samples: f.samples,
-                flaky: f.flaky,
-                failed: f.failed,
-                last_failures,
-                trend: trend(stats, &recent),
-                spike: spike_now(stats, recent.last().copied()),
-                recent,
-            }
-        })
-        .collect();
-    // Named owners first (by name), the unowned last.
     let mut owner_groups: Vec<OwnerGroup> = groups.into_values().collect();
     owner_groups.sort_by(|a, b| (a.owner.is_none(), &a.owner).cmp(&(b.owner.is_none(), &b.owner)));
-
-    HealthData {
-        runs,
-        total_work,
-        balance: balance(reports),
-        slowest,
-        slower,
-        flakiest,
-        owners: owner_groups,
-        has_owners: owners.is_some(),
-        rows,
-        options: options.clone(),
-    }
+    owner_groups
 }
 
 /// The spike rule of the run summary, applied to the latest sample: it failed, and the
@@ -554,10 +602,12 @@ fn spike_now(stats: &TestStats, latest: Option<SampleStatus>) -> Option<Spike> {
     spike(&before)
 }
 
+/// `bad` of `n` in parts per million (`None` for no samples).
 fn rate(bad: u64, n: u64) -> Option<u64> {
     (bad * 1_000_000).checked_div(n)
 }
 
+/// Whether the test fails more or less often in its newest [`TREND_RUNS`] runs than before.
 fn trend(stats: &TestStats, recent: &[SampleStatus]) -> Trend {
     let k = recent.len().min(TREND_RUNS);
     let newest = &recent[recent.len() - k..];
@@ -581,6 +631,7 @@ fn trend(stats: &TestStats, recent: &[SampleStatus]) -> Trend {
     }
 }
 
+/// Predicted against actual time per shard of the latest matrix among `reports`.
 fn balance(reports: &[ReportInput]) -> Option<Balance> {
     let latest = reports
         .iter()

@@ -23,6 +23,7 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod discover;
 pub mod doctest;
 pub mod event;

@@ -1,5 +1,12 @@
 //! `cargo-shardtest`: thin entry point; the work is in the `shardtest` library.
 
+/// `eprintln!` that never panics (see `shardtest::console`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        shardtest::console::line(format_args!($($arg)*))
+    };
+}
+
 use shardtest::cli::{self, Command};
 use shardtest::run::Interrupter;
 use std::process::ExitCode;
@@ -20,11 +27,11 @@ fn main() -> ExitCode {
     let layers = match shardtest::settings::Layers::load(&raw, &env) {
         Ok(layers) => layers,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
-    layers.lines().iter().for_each(|l| eprintln!("{l}"));
+    layers.lines().iter().for_each(|l| say!("{l}"));
     layers.export_test_env();
     let cli = match layers.parse(cli::normalize_args(raw)) {
         Ok(c) => c,
@@ -43,7 +50,7 @@ fn main() -> ExitCode {
     if let Err(e) = ctrlc::set_handler(move || {
         let n = interrupts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if n == 0 {
-            eprintln!(
+            say!(
                 "\nshardtest: interrupted: stopping running tests and writing reports (press Ctrl-C again to quit at once)"
             );
             handler.interrupt();
@@ -51,7 +58,7 @@ fn main() -> ExitCode {
             std::process::exit(i32::from(cli::EXIT_INTERRUPTED));
         }
     }) {
-        eprintln!("warning: could not install the Ctrl-C handler: {e}");
+        say!("warning: could not install the Ctrl-C handler: {e}");
     }
     let result = match cli.command {
         Command::Run(args) => shardtest::commands::run::run_command(*args, &interrupter),
@@ -70,11 +77,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         // Ctrl-C during the build or listing: cargo was interrupted too; say so, not "failed".
         Err(_) if interrupter.is_interrupted() => {
-            eprintln!("shardtest: interrupted before any test ran");
+            say!("shardtest: interrupted before any test ran");
             ExitCode::from(cli::EXIT_INTERRUPTED)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             ExitCode::from(shardtest::exit::status_of(&e).code())
         }
     }

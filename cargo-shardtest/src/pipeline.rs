@@ -5,6 +5,7 @@
 
 use crate::attrs::TestAttributes;
 use crate::cli::{BuildArgs, FilterArgs};
+use crate::console::say;
 use crate::discover::{self, BuildOutput, DiscoverError};
 use crate::exit::{BuildError, UsageError};
 use crate::filter::{Selection, TestFilter};
@@ -125,7 +126,7 @@ pub fn discover_or_unpack(
     }
     crate::discover::doctests::add_to_list(&mut list, archived_docs.0, archived_docs.1);
     for w in &list.warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     Ok((out, list, unpacked))
 }
@@ -163,7 +164,7 @@ pub fn parse_shard(value: Option<&str>, shard_total: Option<u32>) -> Result<Shar
             let env = |k: &str| std::env::var(k).ok();
             let (spec, source) = crate::ci::detect_shard(&env, shard_total)
                 .map_err(|e| UsageError(e.to_string()))?;
-            eprintln!("    Shard {spec} from {source} (--shard auto)");
+            say!("    Shard {spec} from {source} (--shard auto)");
             Ok(spec)
         }
         Some(v) => v
@@ -287,7 +288,7 @@ pub fn plan_suite(
         _ => read_history(timings.clone()),
     };
     if let Some(w) = &loaded.warning {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     // A history that could not be read is planned from as empty, but that empty store must
     // never stand for the file when recording: no stamp, so the recorder reads it again (and
@@ -351,7 +352,7 @@ pub fn default_workers() -> u32 {
 pub fn fold_test_args(filter: &mut FilterArgs, test_args: &[String]) -> Result<Vec<String>> {
     let (rest, notes) = filter.absorb_test_args(test_args).map_err(UsageError)?;
     for n in notes {
-        eprintln!("note: {n}");
+        say!("note: {n}");
     }
     Ok(rest)
 }
@@ -386,7 +387,7 @@ pub fn announce_recording(
     spec: ShardSpec,
 ) {
     if spec.total > 1 {
-        eprintln!(
+        say!(
             "     Timings this shard's durations wait in {} until all {} shards of plan {fingerprint} have run; the history they plan from stays as it is",
             crate::rounds::pending_file(path, fingerprint, spec).display(),
             spec.total
@@ -407,8 +408,8 @@ pub fn record_timings(
         Ok(Recorded::Nothing | Recorded::Folded { .. }) => {}
         // Said before the run (`announce_recording`): the summary stays the last line.
         Ok(Recorded::Waiting { .. }) => {}
-        Ok(Recorded::KeptBeside { warning, .. }) => eprintln!("warning: {warning}"),
-        Err(e) => eprintln!(
+        Ok(Recorded::KeptBeside { warning, .. }) => say!("warning: {warning}"),
+        Err(e) => say!(
             "warning: this run's durations were not recorded: {e} (the tests' results and reports are not affected)"
         ),
     }

@@ -17,6 +17,7 @@
 //! A history that cannot be read (corrupt, or written by a newer version) is never replaced:
 //! the durations stay in the pending directory, and the warning names both paths.
 
+use crate::console::say;
 use crate::fsutil::write_atomic;
 use crate::history::{FileLock, FileStamp, TimingStore, TimingsError, measured_in, run_record};
 use crate::id::Fingerprint;
@@ -266,7 +267,7 @@ fn fold_files(history: &Path, files: &[&PendingFile]) -> Result<usize, TimingsEr
                 store.merge(&s);
                 done.push(&f.path);
             }
-            Err(e) => eprintln!("warning: left {} as it is: {e}", f.path.display()),
+            Err(e) => say!("warning: left {} as it is: {e}", f.path.display()),
         }
     }
     write_store(history, &store)?;

@@ -3,6 +3,7 @@
 use crate::archive::{self, ArchiveError};
 pub use crate::cli::archive::ArchiveArgs;
 use crate::cli::{self};
+use crate::console::say;
 use crate::exit::UsageError;
 use anyhow::Context;
 
@@ -23,7 +24,7 @@ pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
         let (docs, tests) = crate::discover::doctests::discover(&args.build)
             .map_err(|e| crate::exit::BuildError(e.to_string()))?;
         if !docs.is_empty() {
-            eprintln!(
+            say!(
                 "    Recorded {} doctests of {} packages (they run with `run --archive FILE --workspace-remap CHECKOUT` where cargo is installed)",
                 tests.len(),
                 docs.len()
@@ -39,7 +40,7 @@ pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
             other => anyhow::Error::new(other),
         })
         .with_context(|| format!("writing the archive {}", args.output.display()))?;
-    eprintln!(
+    say!(
         "    Archived {} test binaries, {} other binaries and {} workspace files into {} ({:.1} MiB)",
         summary.binaries,
         summary.bin_exes,
@@ -47,7 +48,7 @@ pub fn run(args: ArchiveArgs) -> anyhow::Result<u8> {
         args.output.display(),
         summary.bytes as f64 / (1024.0 * 1024.0)
     );
-    eprintln!(
+    say!(
         "    Run a shard anywhere with: cargo shardtest run --archive {} --shard K/N",
         args.output.display()
     );

@@ -9,6 +9,7 @@
 use crate::audit::{self, AuditOptions};
 pub use crate::cli::audit::{AuditArgs, AuditFormat};
 use crate::cli::{self, RunArgs};
+use crate::console::say;
 use crate::exit::UsageError;
 use crate::pipeline;
 use crate::run::Interrupter;
@@ -49,7 +50,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
         .get()
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     if max_workers < 2 {
-        eprintln!(
+        say!(
             "note: the parallel configuration uses -j 2 (-j {max_workers} would not run anything at once)"
         );
     }
@@ -82,7 +83,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
         budget: args.budget,
     };
     let to_run = prepared.tests.iter().filter(|t| !t.skip).count();
-    eprintln!(
+    say!(
         "    Auditing {to_run} tests (shuffle seed {seed}, repeat {}{})",
         args.repeat,
         args.budget
@@ -92,7 +93,7 @@ pub fn run(args: AuditArgs, interrupter: &Interrupter) -> anyhow::Result<u8> {
     if let Some(b) = args.budget
         && prepared.config.predicted > b
     {
-        eprintln!(
+        say!(
             "note: the timings history predicts {:.1}s for one full run, more than the budget of {:.1}s: only that run will fit",
             prepared.config.predicted.as_secs_f64(),
             b.as_secs_f64()

@@ -3,6 +3,7 @@
 
 use crate::cli;
 pub use crate::cli::clean::CleanArgs;
+use crate::console::say;
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<u8> {
     let runs = crate::runs_dir::runs_dir(&target);
     let freed =
         crate::runs_dir::clean(&runs).with_context(|| format!("removing {}", runs.display()))?;
-    eprintln!(
+    say!(
         "     Removed {} ({:.1} MB)",
         runs.display(),
         freed as f64 / 1e6
@@ -43,7 +44,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<u8> {
                 std::fs::remove_file(p)
             };
             match result {
-                Ok(()) => eprintln!("     Removed {}", p.display()),
+                Ok(()) => say!("     Removed {}", p.display()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
             }

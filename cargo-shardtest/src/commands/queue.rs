@@ -8,6 +8,7 @@
 
 use crate::cli;
 pub use crate::cli::queue::{QueueArgs, QueueCommand, QueueTarget};
+use crate::console::say;
 use crate::exit::{ExitStatus, Failure};
 use crate::id::TestId;
 use crate::queue::redis_store::{RedisOptions, RedisQueue};
@@ -28,7 +29,7 @@ impl QueueTarget {
             let env = |k: &str| std::env::var(k).ok();
             let (id, from) =
                 QueueRunId::from_ci(&env).map_err(|e| crate::exit::UsageError(e.to_string()))?;
-            eprintln!("    Queue run {id} from {from} (--queue-run auto)");
+            say!("    Queue run {id} from {from} (--queue-run auto)");
             id
         } else {
             QueueRunId::new(&self.queue_run).map_err(|e| crate::exit::UsageError(e.to_string()))?
@@ -116,7 +117,7 @@ fn report(
     print_counts(&run, &report, &status);
     if delete {
         let n = q.delete()?;
-        eprintln!("    Deleted the run's {n} keys");
+        say!("    Deleted the run's {n} keys");
     }
     if !missing.is_empty() {
         return Err(incomplete(
@@ -128,7 +129,7 @@ fn report(
         )
         .into());
     }
-    eprintln!(
+    say!(
         "    verified: each of the {} seeded tests has exactly one result (list {fingerprint})",
         seeded.len()
     );
@@ -172,7 +173,7 @@ fn write_reports(report: &JsonReport, files: &ReportFiles<'_>) -> anyhow::Result
 /// Prints the run's counts by status, with the duplicates and expired leases the queue saw.
 fn print_counts(run: &QueueRunId, report: &JsonReport, status: &QueueStatus) {
     let c = &report.counts;
-    eprintln!(
+    say!(
         "    Queue run {run}: {} tests ({} passed, {} flaky, {} failed, {} non-critical failed, {} skipped, {} not run); {} duplicate results counted once, {} expired leases re-queued",
         report.tests.len(),
         c.passed,

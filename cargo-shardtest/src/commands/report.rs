@@ -7,6 +7,7 @@
 
 use crate::cli;
 pub use crate::cli::report::{HtmlArgs, MergeArgs, ReportArgs, ReportCommand};
+use crate::console::say;
 use crate::exit::UsageError;
 use crate::report::{junit, merge};
 use anyhow::Context;
@@ -96,7 +97,7 @@ fn html_command(args: HtmlArgs) -> anyhow::Result<u8> {
     );
     crate::fsutil::write_atomic(&args.output, page.as_bytes())
         .with_context(|| format!("writing the health page to {}", args.output.display()))?;
-    eprintln!(
+    say!(
         "    Wrote the health page of {} tests to {} ({} KiB)",
         store.tests.len(),
         args.output.display(),
@@ -140,7 +141,7 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("writing the merged JSON report to {}", path.display()))?;
     }
     let c = &merged.report.counts;
-    eprintln!(
+    say!(
         "    Merged {} reports: {} tests ({} passed, {} flaky, {} failed, {} non-critical failed, {} skipped, {} not run)",
         reports.len(),
         merged.report.tests.len(),
@@ -153,11 +154,11 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<u8> {
     );
     match verified {
         Ok(summary) => {
-            eprintln!("    {summary}");
+            say!("    {summary}");
             Ok(cli::EXIT_OK)
         }
         Err(e) if args.no_verify => {
-            eprintln!("warning: {e}");
+            say!("warning: {e}");
             Ok(cli::EXIT_OK)
         }
         Err(e) => Err(UsageError(e.to_string()).into()),

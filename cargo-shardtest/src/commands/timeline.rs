@@ -2,6 +2,7 @@
 
 use crate::cli;
 pub use crate::cli::timeline::TimelineArgs;
+use crate::console::say;
 use crate::exit::UsageError;
 use crate::report::{merge, timeline};
 use anyhow::Context;
@@ -34,14 +35,14 @@ pub fn run(args: TimelineArgs) -> anyhow::Result<u8> {
         let page = timeline::html(&reports, &labels);
         crate::fsutil::write_atomic(out, page.as_bytes())
             .with_context(|| format!("writing the timeline to {}", out.display()))?;
-        eprintln!("    Wrote the timeline to {}", out.display());
+        say!("    Wrote the timeline to {}", out.display());
     }
     if let Some(out) = &args.trace {
         let trace = timeline::chrome_trace(&reports, &labels);
         let bytes = serde_json::to_vec(&trace).context("encoding the trace")?;
         crate::fsutil::write_atomic(out, &bytes)
             .with_context(|| format!("writing the trace to {}", out.display()))?;
-        eprintln!(
+        say!(
             "    Wrote the Chrome trace to {} (open it in Perfetto)",
             out.display()
         );

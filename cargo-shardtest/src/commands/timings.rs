@@ -7,6 +7,7 @@
 
 use crate::cli;
 pub use crate::cli::timings::{TimingsArgs, TimingsCommand};
+use crate::console::say;
 use crate::exit::UsageError;
 use crate::history::TimingStore;
 use crate::history::flakiness::{FlakyTable, flakiness_table};
@@ -54,7 +55,7 @@ fn fold_rounds(timings: Option<PathBuf>, incomplete: bool) -> anyhow::Result<()>
     let folded = crate::rounds::fold(&path, incomplete).map_err(|e| UsageError(e.to_string()))?;
     let pending = crate::rounds::pending_dir(&path);
     let left = std::fs::read_dir(&pending).map(|d| d.count()).unwrap_or(0);
-    eprintln!(
+    say!(
         "folded {folded} shard timings files into {}{}",
         path.display(),
         if left > 0 {
@@ -91,7 +92,7 @@ fn merge(files: &[PathBuf], output: &Path) -> anyhow::Result<()> {
             }
             match TimingStore::load(&p) {
                 Ok(s) => stores.push(s),
-                Err(e) => eprintln!("warning: skipping {}: {e}", p.display()),
+                Err(e) => say!("warning: skipping {}: {e}", p.display()),
             }
         }
     }
@@ -99,7 +100,7 @@ fn merge(files: &[PathBuf], output: &Path) -> anyhow::Result<()> {
     merged
         .save(output)
         .with_context(|| format!("writing the merged timings to {}", output.display()))?;
-    eprintln!(
+    say!(
         "merged {} of {} timings files into {} ({} tests)",
         stores.len(),
         files.len(),
@@ -123,13 +124,13 @@ fn import(files: &[PathBuf], timings: Option<PathBuf>) -> anyhow::Result<()> {
         let summary = fresh
             .import_junit(&xml, None, at)
             .map_err(|e| UsageError(format!("{}: {e}", f.display())))?;
-        eprintln!("{}: {summary}", f.display());
+        say!("{}: {summary}", f.display());
     }
     let (_, warning) = fresh
         .save_merged(&path)
         .with_context(|| format!("adding the imported durations to {}", path.display()))?;
     if let Some(w) = warning {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::cli;
 pub use crate::cli::verify::VerifyArgs;
+use crate::console::say;
 use anyhow::Context;
 
 /// Exit status of `verify` when the reports do not prove an exactly-once run.
@@ -33,7 +34,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<u8> {
             Ok(cli::EXIT_OK)
         }
         Err(e) => {
-            eprintln!("verify failed: {e}");
+            say!("verify failed: {e}");
             Ok(EXIT_VERIFY_FAILED)
         }
     }

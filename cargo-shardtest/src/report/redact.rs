@@ -6,6 +6,7 @@
 //! [`Redacting`] wraps the event consumers so every one of them (terminal, JSON, JUnit) sees the
 //! masked text, and it also masks the kept full logs on disk.
 
+use crate::console::say;
 use crate::event::{AttemptRecord, ConsumerError, EventConsumer, RunEvent};
 use std::path::Path;
 
@@ -196,7 +197,7 @@ impl Redactor {
         if let Some(log) = &a.log
             && let Err(e) = self.redact_file(log)
         {
-            eprintln!(
+            say!(
                 "warning: could not mask secrets in {}: {e}; removing it",
                 log.display()
             );

@@ -8,6 +8,7 @@
 //! databases and exits before any test runs. A run that is killed never gets here; the next
 //! run's sweep drops its databases, as before.
 
+use crate::console::say;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -63,7 +64,7 @@ pub(super) fn finish(run_id: &str) {
                 Ok(None) if start.elapsed() > LIMIT => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    eprintln!(
+                    say!(
                         "warning: {exe} took more than {}s to drop this run's PostgreSQL databases; the next run's sweep will",
                         LIMIT.as_secs()
                     );

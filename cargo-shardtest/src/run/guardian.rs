@@ -22,6 +22,7 @@
 //! groups of their own, so a CI system that kills the runner's process group does not reach
 //! them: the guardian does.
 
+use crate::console::say;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -69,7 +70,7 @@ pub(super) fn start(run_id: &str) -> Option<Guardian> {
             })
         }
         Err(e) => {
-            eprintln!(
+            say!(
                 "warning: could not start the run's guardian ({e}): if the runner is killed, its tests may survive it"
             );
             None

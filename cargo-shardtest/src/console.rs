@@ -14,14 +14,10 @@ use std::io::Write;
 /// ```
 pub fn line(args: std::fmt::Arguments<'_>) {
     let mut err = std::io::stderr().lock();
+    let written = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
     // Nothing useful can be done when stderr itself is gone; the exit status still tells.
-    if err
-        .write_fmt(args)
-        .and_then(|()| err.write_all(b"\n"))
-        .is_err()
-    {
-        return;
-    }
+    written.unwrap_or(());
+}
 }
 
 /// `eprintln!` that never panics: formats its arguments and hands them to [`line`].

@@ -18,7 +18,6 @@ pub fn line(args: std::fmt::Arguments<'_>) {
     // Nothing useful can be done when stderr itself is gone; the exit status still tells.
     written.unwrap_or(());
 }
-}
 
 /// `eprintln!` that never panics: formats its arguments and hands them to [`line`].
 macro_rules! say {

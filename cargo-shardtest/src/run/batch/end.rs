@@ -416,7 +416,7 @@ mod tests {
             let msgs = with_batch(vec![3], |b| b.report_passes(&mut st, &end, crashed));
             assert!(matches!(
                 msgs.as_slice(),
-                [WorkerMsg::Ended { test: 3, result, .. }] if result.leaked == !crashed
+                [WorkerMsg::Ended { test: 3, result, .. }] if result.leaked != crashed
             ));
         }
     }

@@ -195,153 +195,230 @@ pub fn create(
     let cwd =
         std::env::current_dir().map_err(io("reading the current directory", Path::new(".")))?;
     let ws = normalize(&build.workspace_root);
+    let includes = resolve_includes(includes, &cwd, &ws)?;
+    let contents = Contents::of(build, &ws, includes);
+    let tmp = temp_file_beside(dest)?;
+    let included_files = contents.write(&tmp, dest)?;
+    publish(tmp, dest)?;
+    let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    Ok(ArchiveSummary {
+        binaries: contents
+            .manifest
+            .binaries
+            .iter()
+            .filter(|b| b.doctest.is_none())
+            .count(),
+        bin_exes: contents.exes.len(),
+        files: contents.manifests.len() + included_files,
+        bytes,
+    })
+}
+
+/// Each `--include` path (relative ones taken from `cwd`) on disk and relative to the
+/// workspace `ws`; it must exist and lie inside the workspace.
+fn resolve_includes(
+    includes: &[PathBuf],
+    cwd: &Path,
+    ws: &Path,
+) -> Result<Vec<(PathBuf, PathBuf)>, ArchiveError> {
     let mut include_rel = Vec::new();
     for inc in includes {
         let abs = normalize(&cwd.join(inc));
         if !abs.exists() {
             return Err(ArchiveError::MissingInclude(inc.clone()));
         }
-        let rel = relative_to(&abs, &ws).ok_or_else(|| ArchiveError::OutsideWorkspace {
+        let rel = relative_to(&abs, ws).ok_or_else(|| ArchiveError::OutsideWorkspace {
             path: inc.clone(),
-            workspace: ws.clone(),
+            workspace: ws.to_path_buf(),
         })?;
         include_rel.push((abs, rel));
     }
+    Ok(include_rel)
+}
 
-    let mut manifest = ArchiveManifest {
-        version: ARCHIVE_VERSION,
-        created_by: format!("cargo-shardtest {}", env!("CARGO_PKG_VERSION")),
-        binaries: Vec::new(),
-        includes: include_rel.iter().map(|(_, r)| r.clone()).collect(),
-    };
-    // Archive path -> file on disk, deduplicated (several test binaries share bin exes).
-    let mut files: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
-    let mut exes = BTreeSet::new();
-    let mut manifests = BTreeSet::new();
-    let mut out_dirs = BTreeSet::new();
-    for b in &build.binaries {
+/// What an archive holds: its manifest and the files to pack, by their path in the archive.
+struct Contents {
+    /// The manifest, binaries sorted by id.
+    manifest: ArchiveManifest,
+    /// Archive path -> file on disk, deduplicated (several test binaries share bin exes).
+    files: BTreeMap<PathBuf, PathBuf>,
+    /// Archive paths of the `CARGO_BIN_EXE_*` binaries.
+    exes: BTreeSet<PathBuf>,
+    /// Package manifests: archive path, file on disk.
+    manifests: BTreeSet<(PathBuf, PathBuf)>,
+    /// Build-script output directories: archive path, directory on disk.
+    out_dirs: BTreeSet<(PathBuf, PathBuf)>,
+    /// `--include`d paths: on disk, relative to the workspace.
+    includes: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Contents {
+    /// The contents of an archive of `build` (workspace root `ws`) with `includes`.
+    fn of(build: &BuildOutput, ws: &Path, includes: Vec<(PathBuf, PathBuf)>) -> Self {
+        let mut contents = Contents {
+            manifest: ArchiveManifest {
+                version: ARCHIVE_VERSION,
+                created_by: format!("cargo-shardtest {}", env!("CARGO_PKG_VERSION")),
+                binaries: Vec::new(),
+                includes: includes.iter().map(|(_, r)| r.clone()).collect(),
+            },
+            files: BTreeMap::new(),
+            exes: BTreeSet::new(),
+            manifests: BTreeSet::new(),
+            out_dirs: BTreeSet::new(),
+            includes,
+        };
+        for b in &build.binaries {
+            contents.add_binary(b, build, ws);
+        }
+        contents.manifest.binaries.sort_by(|a, b| a.id.cmp(&b.id));
+        contents
+    }
+
+    /// Adds test binary `b` of `build`: the binary, its package manifest, its
+    /// `CARGO_BIN_EXE_*` binaries and its `OUT_DIR`; a doctest binary is only recorded.
+    fn add_binary(&mut self, b: &TestBinary, build: &BuildOutput, ws: &Path) {
+        let package_dir = archived_package_dir(b, ws);
         if let Some(doc) = &b.doctest {
             // Doctests are recorded, not packed: they run through cargo in a checkout.
-            let package_dir = relative_to(&normalize(&b.package_dir), &ws)
-                .unwrap_or_else(|| Path::new("external").join(&b.package_name));
-            manifest.binaries.push(TestBinary {
+            self.manifest.binaries.push(TestBinary {
                 path: PathBuf::new(),
                 package_dir,
                 doctest: Some(doc.portable()),
                 ..b.clone()
             });
-            continue;
+            return;
         }
         let entry = target_entry(&b.path, &build.target_dir);
-        files.insert(entry.clone(), b.path.clone());
-        let package_dir = match relative_to(&normalize(&b.package_dir), &ws) {
-            Some(rel) => rel,
-            None => Path::new("external").join(&b.package_name),
-        };
+        self.files.insert(entry.clone(), b.path.clone());
         let toml = b.package_dir.join("Cargo.toml");
         if toml.is_file() {
-            manifests.insert((
+            self.manifests.insert((
                 Path::new("workspace").join(&package_dir).join("Cargo.toml"),
                 toml,
             ));
         }
         for path in b.bin_exes.values() {
             let e = target_entry(path, &build.target_dir);
-            files.insert(e.clone(), path.clone());
-            exes.insert(e);
+            self.files.insert(e.clone(), path.clone());
+            self.exes.insert(e);
         }
         if let Some(out) = b.out_dir.as_ref().filter(|d| d.is_dir()) {
-            out_dirs.insert((target_entry(out, &build.target_dir), out.clone()));
+            self.out_dirs
+                .insert((target_entry(out, &build.target_dir), out.clone()));
         }
-        manifest
+        self.manifest
             .binaries
             .push(b.relocated(|p| target_entry(p, &build.target_dir), package_dir));
     }
-    manifest.binaries.sort_by(|a, b| a.id.cmp(&b.id));
 
+    /// Writes the archive (for `dest`) into `tmp`: a zstd-compressed tar, manifest first;
+    /// how many files the includes held.
+    fn write(&self, tmp: &tempfile::NamedTempFile, dest: &Path) -> Result<usize, ArchiveError> {
+        let writer = BufWriter::new(
+            tmp.reopen()
+                .map_err(io("opening the temporary archive", tmp.path()))?,
+        );
+        let encoder = zstd::Encoder::new(writer, ZSTD_LEVEL).map_err(io("compressing", dest))?;
+        let mut tar = tar::Builder::new(encoder);
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.follow_symlinks(true);
+        self.append_manifest(&mut tar, dest)?;
+        let included_files = self.append_files(&mut tar)?;
+        let encoder = tar.into_inner().map_err(io("finishing", dest))?;
+        let mut writer = encoder.finish().map_err(io("compressing", dest))?;
+        writer.flush().map_err(io("writing", dest))?;
+        Ok(included_files)
+    }
+
+    /// Appends the manifest as the archive's first entry ([`MANIFEST_NAME`]).
+    fn append_manifest<W: Write>(
+        &self,
+        tar: &mut tar::Builder<W>,
+        dest: &Path,
+    ) -> Result<(), ArchiveError> {
+        let json = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| io("encoding the manifest of", dest)(std::io::Error::other(e)))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(json.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, MANIFEST_NAME, json.as_slice())
+            .map_err(io("writing the manifest to", dest))
+    }
+
+    /// Appends the binaries, package manifests, `OUT_DIR`s and includes; how many files the
+    /// includes held.
+    fn append_files<W: Write>(&self, tar: &mut tar::Builder<W>) -> Result<usize, ArchiveError> {
+        for (entry, path) in self
+            .files
+            .iter()
+            .chain(self.manifests.iter().map(|(e, p)| (e, p)))
+        {
+            tar.append_path_with_name(path, entry)
+                .map_err(io("archiving", path))?;
+        }
+        // Build-script outputs: tests that read files from `OUT_DIR` at run time find them in
+        // the unpacked copy (the runner points `OUT_DIR` there).
+        for (entry, path) in &self.out_dirs {
+            tar.append_dir_all(entry, path)
+                .map_err(io("archiving", path))?;
+        }
+        let mut included_files = 0;
+        for (abs, rel) in &self.includes {
+            let name = Path::new("workspace").join(rel);
+            if abs.is_dir() {
+                tar.append_dir_all(&name, abs)
+                    .map_err(io("archiving", abs))?;
+                included_files += walk_count(abs);
+            } else {
+                tar.append_path_with_name(abs, &name)
+                    .map_err(io("archiving", abs))?;
+                included_files += 1;
+            }
+        }
+        Ok(included_files)
+    }
+}
+
+/// Where test binary `b`'s package lives in the archive's workspace: its directory relative
+/// to the workspace root `ws`, else `external/<package name>`.
+fn archived_package_dir(b: &TestBinary, ws: &Path) -> PathBuf {
+    relative_to(&normalize(&b.package_dir), ws)
+        .unwrap_or_else(|| Path::new("external").join(&b.package_name))
+}
+
+/// A new temporary file in `dest`'s directory (created if needed), to become `dest`.
+fn temp_file_beside(dest: &Path) -> Result<tempfile::NamedTempFile, ArchiveError> {
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(io("creating the directory", &dir))?;
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".shardtest-archive-")
         .tempfile_in(&dir)
-        .map_err(io("creating a temporary file in", &dir))?;
-    let writer = BufWriter::new(
-        tmp.reopen()
-            .map_err(io("opening the temporary archive", tmp.path()))?,
-    );
-    let encoder = zstd::Encoder::new(writer, ZSTD_LEVEL).map_err(io("compressing", dest))?;
-    let mut tar = tar::Builder::new(encoder);
-    tar.mode(tar::HeaderMode::Deterministic);
-    tar.follow_symlinks(true);
+        .map_err(io("creating a temporary file in", &dir))
+}
 
-    let json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| io("encoding the manifest of", dest)(std::io::Error::other(e)))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(json.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    tar.append_data(&mut header, MANIFEST_NAME, json.as_slice())
-        .map_err(io("writing the manifest to", dest))?;
-    for (entry, path) in &files {
-        tar.append_path_with_name(path, entry)
-            .map_err(io("archiving", path))?;
-    }
-    for (entry, path) in &manifests {
-        tar.append_path_with_name(path, entry)
-            .map_err(io("archiving", path))?;
-    }
-    // Build-script outputs: tests that read files from `OUT_DIR` at run time find them in
-    // the unpacked copy (the runner points `OUT_DIR` there).
-    for (entry, path) in &out_dirs {
-        tar.append_dir_all(entry, path)
-            .map_err(io("archiving", path))?;
-    }
-    let mut included_files = 0;
-    for (abs, rel) in &include_rel {
-        let name = Path::new("workspace").join(rel);
-        if abs.is_dir() {
-            tar.append_dir_all(&name, abs)
-                .map_err(io("archiving", abs))?;
-            included_files += walk_count(abs);
-        } else {
-            tar.append_path_with_name(abs, &name)
-                .map_err(io("archiving", abs))?;
-            included_files += 1;
-        }
-    }
-    let encoder = tar.into_inner().map_err(io("finishing", dest))?;
-    let mut writer = encoder.finish().map_err(io("compressing", dest))?;
-    writer.flush().map_err(io("writing", dest))?;
-    drop(writer);
+/// Flushes the written archive `tmp` to disk, makes it readable by all and moves it into
+/// place at `dest`.
+fn publish(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<(), ArchiveError> {
+    use std::os::unix::fs::PermissionsExt;
     tmp.as_file()
         .sync_all()
         .map_err(io("flushing", tmp.path()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Temporary files are private (0600); an archive is meant to be shared.
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io("setting permissions of", tmp.path()))?;
-    }
+    // Temporary files are private (0600); an archive is meant to be shared.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(io("setting permissions of", tmp.path()))?;
     tmp.persist(dest)
         .map_err(|e| io("moving the archive into place at", dest)(e.error))?;
-    let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-    Ok(ArchiveSummary {
-        binaries: manifest
-            .binaries
-            .iter()
-            .filter(|b| b.doctest.is_none())
-            .count(),
-        bin_exes: exes.len(),
-        files: manifests.len() + included_files,
-        bytes,
-    })
+    Ok(())
 }
 
+/// How many files `dir` holds, in all its subdirectories.
 fn walk_count(dir: &Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
@@ -510,6 +587,25 @@ mod tests {
         let root = u.root.clone();
         drop(u);
         assert!(!root.exists(), "the unpacked directory is removed");
+    }
+
+    #[test]
+    fn includes_must_exist_inside_the_workspace() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = d.path().join("ws");
+        std::fs::create_dir_all(ws.join("data")).unwrap();
+        let found = resolve_includes(&["ws/./data".into()], d.path(), &ws).unwrap();
+        assert_eq!(found, [(ws.join("data"), PathBuf::from("data"))]);
+        let missing = resolve_includes(&["ws/nope".into()], d.path(), &ws).unwrap_err();
+        assert!(
+            matches!(missing, ArchiveError::MissingInclude(_)),
+            "{missing}"
+        );
+        let outside = resolve_includes(&[".".into()], d.path(), &ws).unwrap_err();
+        assert!(
+            matches!(outside, ArchiveError::OutsideWorkspace { .. }),
+            "{outside}"
+        );
     }
 
     #[test]

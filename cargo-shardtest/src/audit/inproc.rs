@@ -13,6 +13,7 @@
 //! a shuffled order needs libtest's unstable `--shuffle-seed` ([`shuffle_supported`]).
 
 use crate::list::TestBinary;
+use crate::run::kill_group;
 use shardtest_protocol::env;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -291,13 +292,6 @@ pub fn run_in_process(
         stopped,
         elapsed: start.elapsed(),
     })
-}
-
-fn kill_group(pgid: i32) {
-    // SAFETY: killpg has no memory-safety preconditions; ESRCH when the group is gone.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
 }
 
 /// The test libtest was running when its output stopped: with one thread it prints

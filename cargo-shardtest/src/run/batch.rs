@@ -4,21 +4,29 @@
 //! every test; failures' captured output is taken from libtest's closing `failures:` section.
 //! When the process dies mid-batch, the test that was running is the one that crashed (or
 //! timed out), and the tests that had not begun go back to the scheduler as a new batch.
+//!
+//! This file starts the batch's process and follows its output (`BatchState`); `end` says
+//! what the process's end means for each test.
+
+mod end;
 
 use super::libtest_output::{
     LineResult, parse_failure_header, parse_test_line, parse_test_started, resolve_name,
 };
-use super::process::{TAIL_BYTES, kept_log_path, outcome_of, reap_group, test_command};
+use super::process::{TAIL_BYTES, test_command};
 use super::{Job, RunnerConfig, ShardTest, TestResult, WorkerMsg};
+use crate::doctest::DocArgs;
 use crate::event::AttemptOutcome;
-use nix::sys::signal::Signal;
+use end::Batch;
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Most tests in one batch (keeps command lines far below the OS limit).
 pub(super) const MAX_BATCH: usize = 512;
 
+/// The test running now, and when it began.
 struct Current {
     test: usize,
     began: Instant,
@@ -254,20 +262,6 @@ impl<'a> BatchState<'a> {
     }
 }
 
-fn tail_of(text: &str) -> String {
-    if text.len() <= TAIL_BYTES as usize {
-        return text.to_string();
-    }
-    let mut cut = text.len() - TAIL_BYTES as usize;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    format!(
-        "[... earlier output cut; see the full log ...]\n{}",
-        &text[cut..]
-    )
-}
-
 /// Runs one batch and reports every test of it (`Ended` or, for tests that never began,
 /// `Unrun`).
 ///
@@ -296,64 +290,93 @@ pub(super) fn run_batch(
     } else {
         (job, None)
     };
-    let start_at = SystemTime::now();
-    let start = Instant::now();
-    let spawned = std::io::pipe().and_then(|(reader, writer)| {
-        let mut cmd = match &doc_args {
-            Some(a) => super::doctest::command(&first.binary, a, config, slot, job.attempt),
-            None => {
-                let mut cmd = test_command(&first.binary, config, slot, job.attempt);
-                cmd.arg("--exact");
-                for &i in &job.tests {
-                    cmd.arg(tests[i].case.id.name.as_str());
-                }
-                cmd
-            }
-        };
-        cmd.args(["--test-threads", "1"]);
-        if job.tests.iter().any(|&i| tests[i].case.ignored) {
-            cmd.arg("--include-ignored");
-        }
-        cmd.args(&config.extra_args);
-        cmd.stdout(writer.try_clone()?).stderr(writer);
-        let child = cmd.spawn()?;
-        // `cmd` (and with it our copies of the pipe's write end) is dropped here, so the
-        // pipe ends when the test process and its children close it.
-        Ok((child, reader))
-    });
-    let (mut child, reader) = match spawned {
+    let batch = Batch {
+        slot,
+        job,
+        tests,
+        config,
+        tx,
+        doc: doc_args.is_some(),
+        start_at: SystemTime::now(),
+        start: Instant::now(),
+    };
+    let (mut child, reader) = match spawn(&batch, doc_args.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             let message = format!("{}: {e}", first.binary.path.display());
-            for &test in &job.tests {
-                let outcome = AttemptOutcome::SpawnFailed {
-                    message: message.clone(),
-                };
-                let result = TestResult::unstarted(outcome, start_at, String::new());
-                super::report_at_once(tx, slot, test, job.attempt, start, result);
-            }
+            let outcome = AttemptOutcome::SpawnFailed { message };
+            batch.report_unstarted(&job.tests, &outcome, "", None);
             return;
         }
     };
     let pgid = child.id() as i32;
     let _ = tx.send(WorkerMsg::Spawned { slot, pgid });
+    let mut st = follow(&batch, &mut child, reader, pgid);
+    let status = child.wait();
+    let exit = batch.exit(&mut st, status, pgid, stop);
+    batch.report(st, &exit);
+}
 
+/// Starts the batch's process (through cargo with `doc_args` for doctests), its stdout and
+/// stderr sharing one pipe; the child and the pipe's read end.
+fn spawn(
+    batch: &Batch<'_>,
+    doc_args: Option<&DocArgs>,
+) -> std::io::Result<(Child, std::io::PipeReader)> {
+    let (job, tests, config) = (batch.job, batch.tests, batch.config);
+    let first = &tests[job.tests[0]];
+    let (reader, writer) = std::io::pipe()?;
+    let mut cmd = match doc_args {
+        Some(a) => super::doctest::command(&first.binary, a, config, batch.slot, job.attempt),
+        None => {
+            let mut cmd = test_command(&first.binary, config, batch.slot, job.attempt);
+            cmd.arg("--exact");
+            for &i in &job.tests {
+                cmd.arg(tests[i].case.id.name.as_str());
+            }
+            cmd
+        }
+    };
+    cmd.args(["--test-threads", "1"]);
+    if job.tests.iter().any(|&i| tests[i].case.ignored) {
+        cmd.arg("--include-ignored");
+    }
+    cmd.args(&config.extra_args);
+    cmd.stdout(writer.try_clone()?).stderr(writer);
+    let child = cmd.spawn()?;
+    // `cmd` (and with it our copies of the pipe's write end) is dropped here, so the pipe
+    // ends when the test process and its children close it.
+    Ok((child, reader))
+}
+
+/// Reads the output of the batch's process `pgid` until it exits, telling the scheduler as
+/// each test begins and ends; the state it leaves for the batch's end.
+fn follow<'a>(
+    batch: &Batch<'a>,
+    child: &mut Child,
+    reader: std::io::PipeReader,
+    pgid: i32,
+) -> BatchState<'a> {
+    let tests = batch.tests;
     let mut st = BatchState::new(
-        slot,
-        job.attempt,
-        job.tests
+        batch.slot,
+        batch.job.attempt,
+        batch
+            .job
+            .tests
             .iter()
             .map(|&i| (tests[i].case.id.name.as_str(), i))
             .collect(),
     );
     st.pid = pgid;
-    st.run_id = config.run_id.as_str();
-    if doc_args.is_some() {
-        st.doc_started = Some(start);
+    st.run_id = batch.config.run_id.as_str();
+    if batch.doc {
+        st.doc_started = Some(batch.start);
     }
     // The batch process is the runner's child with this slot's environment: not an orphan.
     st.seen_children.insert(pgid);
-    super::capture::read_until_exit(reader, &mut child, |chunk, complete| {
+    let tx = batch.tx;
+    super::capture::read_until_exit(reader, child, |chunk, complete| {
         if complete {
             // Borrowed unless the line is not UTF-8: no allocation per line.
             let line = String::from_utf8_lossy(chunk);
@@ -363,192 +386,7 @@ pub(super) fn run_batch(
             st.partial(&partial, tx);
         }
     });
-    let status = child.wait();
-    if let Some(cur) = st.current.as_ref().map(|c| c.test) {
-        st.note_children(cur);
-    }
-    // Tests whose processes outlived the batch (checked before the leftovers are killed).
-    let blamed: BTreeSet<usize> = st
-        .blame
-        .iter()
-        .filter(|(_, pids)| pids.iter().any(|&p| super::leak::is_alive(p)))
-        .map(|(&t, _)| t)
-        .collect();
-    let leaked = reap_group(pgid, slot, config);
-    let status_outcome = match status {
-        Ok(s) => outcome_of(s),
-        Err(e) => AttemptOutcome::SpawnFailed {
-            message: format!("waiting for the test binary failed: {e}"),
-        },
-    };
-    let recent = std::mem::take(&mut st.recent);
-    let status_text = super::process::describe_status(&status_outcome);
-    let exited_ok = status_outcome.is_pass();
-
-    let killed_by_us = matches!(
-        status_outcome,
-        AttemptOutcome::Crashed { signal, .. } if signal == Signal::SIGKILL as i32
-    );
-    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
-    if st.done.is_empty()
-        && st.current.is_none()
-        && !interrupted
-        && config.timeout.is_some()
-        && let AttemptOutcome::Crashed { signal, name } = &status_outcome
-        && (*signal == Signal::SIGKILL as i32 || *signal == Signal::SIGTERM as i32)
-    {
-        // Stopped by the timeout before its first test began (a hang at start-up): the
-        // batch's tests time out rather than being handed back to hang again.
-        let tail = format!(
-            "the test process did not begin its first test within --timeout; it was ended by {name}:\n{recent}"
-        );
-        for &test in &job.tests {
-            let outcome = AttemptOutcome::TimedOut {
-                signal: name.clone(),
-            };
-            let mut result = TestResult::unstarted(outcome, start_at, tail.clone());
-            (result.duration, result.leaked) = (start.elapsed(), leaked);
-            super::report_at_once(tx, slot, test, job.attempt, start, result);
-        }
-        return;
-    }
-    if st.done.is_empty() && st.current.is_none() && killed_by_us {
-        // Killed (Ctrl-C) before its first test began: nothing of it ran.
-        let _ = tx.send(WorkerMsg::Unrun {
-            tests: job.tests.clone(),
-            attempt: job.attempt,
-            output: None,
-        });
-        return;
-    }
-    if st.done.is_empty()
-        && st.current.is_none()
-        && job.tests.len() > 1
-        && matches!(status_outcome, AttemptOutcome::Failed { .. })
-    {
-        // Nothing began and the binary exited with an error: it may not take several names
-        // (libtest-mimic takes one filter). Run its tests one per process instead.
-        let _ = tx.send(WorkerMsg::Split {
-            tests: job.tests.clone(),
-            attempt: job.attempt,
-        });
-        return;
-    }
-    if st.done.is_empty() && st.current.is_none() && !status_outcome.is_pass() {
-        // Nothing began: the binary itself failed (bad arguments, a crash at start-up).
-        // Report every test of the batch as failed with what it printed, rather than retry
-        // forever.
-        let tail = format!("the test binary failed before running any test:\n{recent}");
-        for &test in &job.tests {
-            let mut result = TestResult::unstarted(status_outcome.clone(), start_at, tail.clone());
-            (result.duration, result.leaked) = (start.elapsed(), leaked);
-            super::report_at_once(tx, slot, test, job.attempt, start, result);
-        }
-        return;
-    }
-
-    for (test, duration, started_at, raw) in std::mem::take(&mut st.failed) {
-        let mut output = String::from_utf8_lossy(&raw).into_owned();
-        if let Some(section) = st.failure_output.remove(&test) {
-            output.push_str(&section);
-        }
-        let dir = config.artifact_dir(&tests[test].case.id);
-        let log = super::artifacts::prepare(&dir, &tests[test].case.id).and_then(|_| {
-            let p = kept_log_path(&dir, job.attempt);
-            std::fs::write(&p, &output).ok().map(|_| p)
-        });
-        let result = TestResult {
-            outcome: AttemptOutcome::Failed { code: 101 },
-            duration,
-            started_at,
-            leaked: leaked && blamed.contains(&test),
-            log,
-            output_tail: tail_of(&output),
-        };
-        let _ = tx.send(WorkerMsg::Ended {
-            slot,
-            test,
-            attempt: job.attempt,
-            result,
-        });
-    }
-    // Leftover processes are blamed on the test that was running when the process died, else
-    // on the last test that passed.
-    let crashed = st.current.is_some();
-    if let Some(cur) = st.current.take() {
-        // The process ended while this test ran: it crashed (or we killed it).
-        st.done.insert(cur.test);
-        let outcome = match status_outcome {
-            AttemptOutcome::Passed => AttemptOutcome::Failed { code: 0 },
-            other => other,
-        };
-        let output = String::from_utf8_lossy(&st.raw).into_owned();
-        let dir = config.artifact_dir(&tests[cur.test].case.id);
-        let log = super::artifacts::prepare(&dir, &tests[cur.test].case.id).and_then(|_| {
-            let p = kept_log_path(&dir, job.attempt);
-            std::fs::write(&p, &output).ok().map(|_| p)
-        });
-        let result = TestResult {
-            outcome,
-            duration: cur.began.elapsed(),
-            started_at: cur.began_at,
-            leaked: leaked && (blamed.is_empty() || blamed.contains(&cur.test)),
-            log,
-            output_tail: tail_of(&output),
-        };
-        let _ = tx.send(WorkerMsg::Ended {
-            slot,
-            test: cur.test,
-            attempt: job.attempt,
-            result,
-        });
-    }
-    for (test, mut result) in std::mem::take(&mut st.suspects) {
-        result.leaked = leaked && blamed.contains(&test);
-        let _ = tx.send(WorkerMsg::Ended {
-            slot,
-            test,
-            attempt: job.attempt,
-            result,
-        });
-    }
-    if let Some((test, mut result)) = st.held_pass.take() {
-        result.leaked = leaked && !crashed && (blamed.is_empty() || blamed.contains(&test));
-        let _ = tx.send(WorkerMsg::Ended {
-            slot,
-            test,
-            attempt: job.attempt,
-            result,
-        });
-    }
-    let unrun: Vec<usize> = job
-        .tests
-        .iter()
-        .copied()
-        .filter(|t| !st.done.contains(t))
-        .collect();
-    if !unrun.is_empty() && doc_args.is_some() && exited_ok {
-        // cargo finished without running them: running them again would loop forever.
-        for test in unrun {
-            let tail = format!(
-                "`cargo test --doc` ended without running this doctest; the end of its output:\n{recent}"
-            );
-            let result = TestResult::unstarted(AttemptOutcome::Failed { code: 0 }, start_at, tail);
-            super::report_at_once(tx, slot, test, job.attempt, start, result);
-        }
-    } else if !unrun.is_empty() {
-        let _ = tx.send(WorkerMsg::Unrun {
-            tests: unrun,
-            attempt: job.attempt,
-            // After a crash or a kill of the running test the rest simply did not get their
-            // turn; a process that ended on its own without reporting them is suspect.
-            output: (!crashed).then(|| {
-                format!(
-                    "the test process ({status_text}) exited without reporting these tests; the end of its output:\n{recent}"
-                )
-            }),
-        });
-    }
+    st
 }
 
 #[cfg(test)]

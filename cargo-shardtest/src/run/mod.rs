@@ -35,6 +35,7 @@ mod test;
 pub use config::{Isolation, RunnerConfig, default_artifact_root, new_run_id};
 pub use driver::{RunOutcome, run_from, run_shard};
 pub use interrupt::Interrupter;
+pub(crate) use os::kill_group;
 pub use process::{read_tail, signal_name};
 pub use scheduler::MAX_UNRUN;
 pub use test::ShardTest;

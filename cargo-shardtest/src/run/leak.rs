@@ -14,17 +14,13 @@
 //! process group. Reading `/proc` makes this Linux-only; elsewhere only the process group is
 //! checked.
 
+use super::os::signal_group;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-/// Sends `signal` to every process of the group (a group already gone is fine).
-pub(super) fn signal_group(pgid: i32, signal: Signal) {
-    let _ = killpg(Pid::from_raw(pgid), signal);
-}
 
 fn group_alive(pgid: i32) -> bool {
     // Reap members that became our children (we are a subreaper) and have exited, so

@@ -13,9 +13,15 @@ pub(super) fn become_subreaper() {
     let _ = nix::sys::prctl::set_child_subreaper(true);
 }
 
+/// Sends `signal` to every process of the group `pgid`. A group already gone is fine (the
+/// processes ended by themselves), and nothing else can fail for a group this runner made.
+pub(crate) fn signal_group(pgid: i32, signal: Signal) {
+    killpg(Pid::from_raw(pgid), signal).unwrap_or(());
+}
+
 /// Kills every process of the group `pgid` with `SIGKILL`; a group already gone is fine.
 pub(crate) fn kill_group(pgid: i32) {
-    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    signal_group(pgid, Signal::SIGKILL);
 }
 
 #[cfg(test)]

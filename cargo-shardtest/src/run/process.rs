@@ -172,11 +172,6 @@ pub fn signal_name(signal: i32) -> String {
     }
 }
 
-/// Sends `signal` to every process of the group.
-pub(super) fn kill_group(pgid: i32, signal: Signal) {
-    super::leak::signal_group(pgid, signal);
-}
-
 /// After the test's main process exited: true when processes it started (in its group, or
 /// daemonised and handed back to the runner) were still alive after the leak grace (they
 /// are killed).

@@ -4,7 +4,7 @@
 use super::Scheduler;
 use crate::event::{AttemptOutcome, EventSink, RunEvent};
 use crate::run::config::RunnerConfig;
-use crate::run::process::{self, signal_name};
+use crate::run::process::signal_name;
 use crate::run::test::ShardTest;
 use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
@@ -67,7 +67,7 @@ impl Scheduler<'_, '_> {
                 // SIGTERM was not enough within the grace period.
                 if now >= term + self.config.timeout_grace {
                     if let Some(pgid) = r.pgid {
-                        process::kill_group(pgid, Signal::SIGKILL);
+                        crate::run::os::signal_group(pgid, Signal::SIGKILL);
                     }
                     r.killed = Some(AttemptOutcome::TimedOut {
                         signal: "SIGKILL".into(),
@@ -92,7 +92,7 @@ impl Scheduler<'_, '_> {
                     Signal::SIGTERM
                 };
                 if let Some(pgid) = r.pgid {
-                    process::kill_group(pgid, signal);
+                    crate::run::os::signal_group(pgid, signal);
                 }
                 r.killed = Some(AttemptOutcome::TimedOut {
                     signal: signal_name(signal as i32),

@@ -5,7 +5,6 @@ use super::{MAX_UNRUN, Scheduler};
 use crate::event::{AttemptOutcome, AttemptRecord, EventSink, RunEvent, TestStatus};
 use crate::id::TestId;
 use crate::run::messages::{Job, WorkerMsg};
-use crate::run::process;
 use crate::run::test::TestResult;
 use nix::sys::signal::Signal;
 use std::sync::Arc;
@@ -42,7 +41,7 @@ impl Scheduler<'_, '_> {
             r.pgid = Some(pgid);
             r.spawned_at = Some(Instant::now());
             if r.killed.is_some() {
-                process::kill_group(pgid, Signal::SIGKILL);
+                crate::run::os::signal_group(pgid, Signal::SIGKILL);
             }
         }
     }
@@ -210,7 +209,7 @@ impl Scheduler<'_, '_> {
         for r in self.slots.iter_mut().flatten() {
             r.killed = Some(AttemptOutcome::Interrupted);
             if let Some(pgid) = r.pgid {
-                process::kill_group(pgid, Signal::SIGKILL);
+                crate::run::os::signal_group(pgid, Signal::SIGKILL);
             }
         }
         self.cancel_pending(consumer);

@@ -187,3 +187,28 @@ fn a_bad_archive_is_a_usage_error() {
     let o = run(without_cargo(dir.path()).args(["run", "--archive", "missing.tar.zst"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// A stderr that cannot be written (a full disk) loses only the terminal output: every test
+/// still runs, the JSON report is complete, and the exit status says an output failed
+/// instead of claiming a clean run. (Run from an archive, so no cargo shares that stderr.)
+#[test]
+fn a_failing_terminal_does_not_stop_the_run_and_the_exit_status_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    make_archive(dir.path(), &[]);
+    let report = dir.path().join("report.json");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = without_cargo(dir.path())
+        .args(["run", "--archive", "tests.tar.zst", "-j", "2", "--json"])
+        .arg(&report)
+        .env("CI", "true")
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(110), "{}", text(&o));
+    let r = read_json(&report);
+    assert_eq!(r["counts"]["passed"], RUNNABLE, "{r}");
+    assert_eq!(r["complete"], true, "{r}");
+}

@@ -25,7 +25,7 @@
 use super::owners::TestOwners;
 use crate::history::flakiness::{FlakyRow, Spike, flakiness_table, spike};
 use crate::history::{RunSample, SampleStatus, TestStats, TimingStore};
-use crate::id::TestId;
+use crate::id::{Fingerprint, RunId, TestId};
 use crate::report::json::JsonReport;
 use crate::report::merge::ShardSummary;
 use std::collections::{BTreeMap, HashMap};
@@ -106,7 +106,7 @@ pub fn load_report(path: &Path) -> Result<ReportInput, crate::report::merge::Loa
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunPoint {
     /// Run id.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Start, milliseconds since the Unix epoch.
     pub at_unix_ms: u64,
     /// Tests it measured.
@@ -156,7 +156,7 @@ pub struct ShardBar {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Balance {
     /// The plan's fingerprint.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// Shards, by index.
     pub shards: Vec<ShardBar>,
     /// Shard count of the plan.
@@ -399,9 +399,9 @@ impl RunTotals {
     }
 
     /// The run's point, with its measured wall time when a report gave one (else estimated).
-    fn point(self, run_id: &str, measured: Option<&Duration>) -> RunPoint {
+    fn point(self, run_id: &RunId, measured: Option<&Duration>) -> RunPoint {
         RunPoint {
-            run_id: run_id.to_string(),
+            run_id: run_id.clone(),
             at_unix_ms: self.at,
             tests: self.tests,
             work_us: self.work,
@@ -426,15 +426,15 @@ fn run_points(store: &TimingStore, reports: &[ReportInput]) -> Vec<RunPoint> {
             measured.insert(s.run_id.as_str(), s.elapsed);
         }
     }
-    let mut totals: HashMap<&str, RunTotals> = HashMap::new();
+    let mut totals: HashMap<&RunId, RunTotals> = HashMap::new();
     for h in store.tests.values() {
         for (run, s) in h.runs.iter() {
-            totals.entry(run.as_str()).or_default().add(s);
+            totals.entry(run).or_default().add(s);
         }
     }
     let mut runs: Vec<RunPoint> = totals
         .into_iter()
-        .map(|(id, t)| t.point(id, measured.get(id)))
+        .map(|(id, t)| t.point(id, measured.get(id.as_str())))
         .collect();
     runs.sort_by(|a, b| (a.at_unix_ms, &a.run_id).cmp(&(b.at_unix_ms, &b.run_id)));
     runs
@@ -690,7 +690,7 @@ fn balance(reports: &[ReportInput]) -> Option<Balance> {
     let per_slot = total_work / (shard_total * workers).max(1);
     let lower_bound = longest.as_ref().map_or(per_slot, |l| l.1.max(per_slot));
     Some(Balance {
-        fingerprint: fp.to_string(),
+        fingerprint: fp.clone(),
         shards: shards.into_iter().map(|(_, s)| s).collect(),
         shard_total,
         workers,

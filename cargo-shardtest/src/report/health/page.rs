@@ -301,7 +301,7 @@ fn balance(b: Option<&Balance>, out: &mut String) {
         "<p>Latest matrix: {} shards × {} workers (plan <code>{}</code>). Lower bound <b class=\"bound-text\">{}</b> = max(longest test{}, total work {} ÷ {}). Slowest shard {} = <b>{ratio}</b> of the bound.</p>",
         b.shard_total,
         b.workers,
-        escape(&b.fingerprint.chars().take(12).collect::<String>()),
+        escape(&b.fingerprint.as_str().chars().take(12).collect::<String>()),
         human(b.lower_bound),
         b.longest
             .as_ref()

@@ -16,8 +16,8 @@ use std::process::{Command, Stdio};
 
 /// Makes an archive's doctest binaries runnable where it is unpacked: with a source
 /// checkout (`--workspace-remap`) and cargo, they run through cargo there; otherwise each
-/// is marked [`DocTarget::unavailable`] with the reason. Returns the binaries and their
-/// tests.
+/// is marked [`DocTarget::unavailable`](crate::list::DocTarget::unavailable) with the
+/// reason. Returns the binaries and their tests.
 pub fn from_archive(
     binaries: Vec<TestBinary>,
     workspace_remap: Option<&Path>,

@@ -4,7 +4,7 @@
 use super::{NextestConfig, Override, Threads};
 use crate::attrs::{FlakyPolicy, GroupLimit, TestAttributes, ThreadsRequired};
 use crate::filterset::{Filtersets, PackageGraphSource};
-use crate::list::TestList;
+use crate::list::{TestBinary, TestList};
 use nextest_filtering::FiltersetKind;
 
 /// What [`apply`] did, for the run header: one line per override that matched tests.
@@ -16,6 +16,7 @@ pub struct OverrideSummary {
     pub warnings: Vec<String>,
 }
 
+/// The worker slots a nextest thread count takes with `workers` workers.
 fn threads_of(t: Threads, workers: u32) -> ThreadsRequired {
     match t {
         Threads::NumCpus | Threads::NumTestThreads => ThreadsRequired::all(),
@@ -23,6 +24,8 @@ fn threads_of(t: Threads, workers: u32) -> ThreadsRequired {
     }
 }
 
+/// Whether the override's `platform` (none: any) matches the host and the build target
+/// (`target`, else the host).
 fn platform_matches(o: &Override, target: Option<&str>) -> Result<bool, String> {
     let Some(p) = &o.platform else {
         return Ok(true);
@@ -51,6 +54,7 @@ fn platform_matches(o: &Override, target: Option<&str>) -> Result<bool, String> 
     Ok(host_ok && target_ok)
 }
 
+/// What an override sets, for its summary line: `test-group = "db", retries = 2`.
 fn describe(o: &Override) -> String {
     let mut parts = Vec::new();
     if let Some(g) = &o.test_group {
@@ -86,41 +90,7 @@ pub fn apply(
     target: Option<&str>,
 ) -> OverrideSummary {
     let mut summary = OverrideSummary::default();
-    // Which overrides are usable here, and their compiled filters.
-    let mut usable: Vec<(usize, Option<Filtersets<'_>>)> = Vec::new();
-    for (i, o) in config.overrides.iter().enumerate() {
-        match platform_matches(o, target) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                summary.warnings.push(format!("{e} (override ignored)"));
-                continue;
-            }
-        }
-        let compiled = match (&o.filter, graph) {
-            (None, _) => None,
-            (Some(f), Some(g)) => {
-                match Filtersets::compile(g, std::slice::from_ref(f), FiltersetKind::OverrideFilter)
-                {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        summary
-                            .warnings
-                            .push(format!("`{}.filter`: {e} (override ignored)", o.source));
-                        continue;
-                    }
-                }
-            }
-            (Some(_), None) => {
-                summary.warnings.push(format!(
-                    "`{}.filter` needs the package graph, which is not available here (override ignored)",
-                    o.source
-                ));
-                continue;
-            }
-        };
-        usable.push((i, compiled));
-    }
+    let usable = usable_overrides(config, graph, target, &mut summary.warnings);
     let binaries: std::collections::BTreeMap<_, _> =
         list.binaries.iter().map(|b| (b.id.clone(), b)).collect();
     let mut counts = vec![0usize; config.overrides.len()];
@@ -128,78 +98,172 @@ pub fn apply(
         let Some(binary) = binaries.get(&test.id.binary) else {
             continue;
         };
-        let own = test.attributes.clone();
         let mut set = TestAttributes::default();
-        let (mut group, mut threads, mut retries, mut slow) = (false, false, false, false);
+        let mut taken = Taken::default();
         for (i, compiled) in &usable {
-            let o = &config.overrides[*i];
-            let hit = match compiled {
-                None => true,
-                Some(c) => {
-                    let q = c.query(binary);
-                    c.matches(q.as_ref(), test.id.name.as_str())
-                }
-            };
-            if !hit {
+            if !override_matches(compiled.as_ref(), binary, test.id.name.as_str()) {
                 continue;
             }
             counts[*i] += 1;
-            if !group && let Some(g) = &o.test_group {
-                group = true;
-                if g != nextest_metadata::GLOBAL_TEST_GROUP
-                    && let Some(max) = config.groups.get(g)
-                {
-                    set.group = Some(GroupLimit {
-                        name: format!("nextest:{g}"),
-                        max: max.resolve(workers),
-                    });
-                }
-            }
-            if !threads && let Some(t) = o.threads_required {
-                threads = true;
-                set.threads = Some(threads_of(t, workers));
-            }
-            if !retries && let Some(r) = &o.retries {
-                retries = true;
-                set.flaky = Some(FlakyPolicy {
-                    retries: r.count,
-                    backoff_ms: r.delay.as_millis().min(u128::from(u64::MAX)) as u64,
-                });
-            }
-            if !slow && let Some(s) = &o.slow_timeout {
-                slow = true;
-                set.slow_ms = Some(s.period.as_millis() as u64);
-                set.timeout_ms = s.terminate().map(|d| d.as_millis() as u64);
-            }
+            taken.take(&config.overrides[*i], config, workers, &mut set);
         }
-        if !threads && let Some(t) = config.settings.threads_required {
+        if !taken.threads
+            && let Some(t) = config.settings.threads_required
+        {
             set.threads = Some(threads_of(t, workers));
         }
         // A count of 1 is what a test takes anyway: keep the attributes plain.
         if set.threads == Some(ThreadsRequired::Count(1)) {
             set.threads = None;
         }
-        let a = &mut test.attributes;
-        if own.group.is_none() && own.serial.is_none() {
-            a.group = set.group;
+        keep_own(&mut test.attributes, set);
+    }
+    summary.lines = matched_lines(config, &counts);
+    summary
+}
+
+/// The overrides that apply on this platform, by index, with their compiled filters (none:
+/// every test); the ones that cannot be used become warnings.
+fn usable_overrides<'g>(
+    config: &NextestConfig,
+    graph: Option<&'g PackageGraphSource>,
+    target: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Vec<(usize, Option<Filtersets<'g>>)> {
+    let mut usable = Vec::new();
+    for (i, o) in config.overrides.iter().enumerate() {
+        match platform_matches(o, target) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                warnings.push(format!("{e} (override ignored)"));
+                continue;
+            }
         }
-        if own.threads.is_none() {
-            a.threads = set.threads;
-        }
-        if own.flaky.is_none() && set.flaky.as_ref().is_some_and(|f| f.retries > 0) {
-            a.flaky = set.flaky;
-        }
-        if own.slow_ms.is_none() {
-            a.slow_ms = set.slow_ms;
-        }
-        if own.timeout_ms.is_none() {
-            a.timeout_ms = set.timeout_ms;
+        match compile_filter(o, graph) {
+            Ok(compiled) => usable.push((i, compiled)),
+            Err(e) => warnings.push(e),
         }
     }
+    usable
+}
+
+/// The override's filter compiled against `graph` (none without a filter), or the warning
+/// saying why the override is ignored.
+fn compile_filter<'g>(
+    o: &Override,
+    graph: Option<&'g PackageGraphSource>,
+) -> Result<Option<Filtersets<'g>>, String> {
+    match (&o.filter, graph) {
+        (None, _) => Ok(None),
+        (Some(f), Some(g)) => {
+            Filtersets::compile(g, std::slice::from_ref(f), FiltersetKind::OverrideFilter)
+                .map(Some)
+                .map_err(|e| format!("`{}.filter`: {e} (override ignored)", o.source))
+        }
+        (Some(_), None) => Err(format!(
+            "`{}.filter` needs the package graph, which is not available here (override ignored)",
+            o.source
+        )),
+    }
+}
+
+/// Whether an override with this compiled filter (none: every test) selects the test `name`
+/// of `binary`.
+fn override_matches(compiled: Option<&Filtersets<'_>>, binary: &TestBinary, name: &str) -> bool {
+    match compiled {
+        None => true,
+        Some(c) => {
+            let q = c.query(binary);
+            c.matches(q.as_ref(), name)
+        }
+    }
+}
+
+/// Which settings an earlier matching override already decided for a test (first one wins,
+/// even when what it says leaves the attribute unset, as `test-group = "@global"` does).
+#[derive(Default)]
+struct Taken {
+    group: bool,
+    threads: bool,
+    retries: bool,
+    slow: bool,
+}
+
+impl Taken {
+    /// Sets in `set` what the matching override `o` says about the settings not yet taken.
+    fn take(
+        &mut self,
+        o: &Override,
+        config: &NextestConfig,
+        workers: u32,
+        set: &mut TestAttributes,
+    ) {
+        if !self.group
+            && let Some(g) = &o.test_group
+        {
+            self.group = true;
+            if g != nextest_metadata::GLOBAL_TEST_GROUP
+                && let Some(max) = config.groups.get(g)
+            {
+                set.group = Some(GroupLimit {
+                    name: format!("nextest:{g}"),
+                    max: max.resolve(workers),
+                });
+            }
+        }
+        if !self.threads
+            && let Some(t) = o.threads_required
+        {
+            self.threads = true;
+            set.threads = Some(threads_of(t, workers));
+        }
+        if !self.retries
+            && let Some(r) = &o.retries
+        {
+            self.retries = true;
+            set.flaky = Some(FlakyPolicy {
+                retries: r.count,
+                backoff_ms: r.delay.as_millis().min(u128::from(u64::MAX)) as u64,
+            });
+        }
+        if !self.slow
+            && let Some(s) = &o.slow_timeout
+        {
+            self.slow = true;
+            set.slow_ms = Some(s.period.as_millis() as u64);
+            set.timeout_ms = s.terminate().map(|d| d.as_millis() as u64);
+        }
+    }
+}
+
+/// Gives a test the config's attributes `set` where its own code declares nothing for the
+/// same setting (a serial key counts as a group; a flaky policy without retries is dropped).
+fn keep_own(a: &mut TestAttributes, set: TestAttributes) {
+    if a.group.is_none() && a.serial.is_none() {
+        a.group = set.group;
+    }
+    if a.threads.is_none() {
+        a.threads = set.threads;
+    }
+    if a.flaky.is_none() && set.flaky.as_ref().is_some_and(|f| f.retries > 0) {
+        a.flaky = set.flaky;
+    }
+    if a.slow_ms.is_none() {
+        a.slow_ms = set.slow_ms;
+    }
+    if a.timeout_ms.is_none() {
+        a.timeout_ms = set.timeout_ms;
+    }
+}
+
+/// One summary line per override that matched tests, given how many each matched.
+fn matched_lines(config: &NextestConfig, counts: &[usize]) -> Vec<String> {
+    let mut lines = Vec::new();
     for (i, n) in counts.iter().enumerate() {
         if *n > 0 {
             let o = &config.overrides[i];
-            summary.lines.push(format!(
+            lines.push(format!(
                 "{} ({}): {n} test{}",
                 o.source,
                 describe(o),
@@ -207,7 +271,7 @@ pub fn apply(
             ));
         }
     }
-    summary
+    lines
 }
 
 /// The package graph is needed when `-E` is given or an override has a filter.

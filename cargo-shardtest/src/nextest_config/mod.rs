@@ -35,6 +35,7 @@
 
 mod apply;
 mod parse;
+mod resolve;
 
 pub use apply::{OverrideSummary, apply};
 pub use parse::{

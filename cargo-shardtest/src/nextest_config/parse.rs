@@ -1,7 +1,7 @@
 //! The parts of `.config/nextest.toml` shardtest understands, read leniently: a value of the
 //! wrong shape or a key shardtest does not use becomes a warning, never an error.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -160,23 +160,29 @@ pub struct NextestConfig {
     pub warnings: Vec<String>,
 }
 
-struct Reader<'a> {
-    path: &'a Path,
-    warnings: Vec<String>,
+/// Reads values of one config file leniently, collecting a warning for each one it cannot use.
+pub(super) struct Reader<'a> {
+    /// The file, named in every warning.
+    pub(super) path: &'a Path,
+    /// The warnings so far.
+    pub(super) warnings: Vec<String>,
 }
 
 impl Reader<'_> {
-    fn warn(&mut self, what: String) {
+    /// Records a warning about the file.
+    pub(super) fn warn(&mut self, what: String) {
         self.warnings
             .push(format!("{}: {what}", self.path.display()));
     }
 
-    fn unused(&mut self, key: &str, why: &str) {
+    /// Warns that `key` is not used (`why`, when given, says why).
+    pub(super) fn unused(&mut self, key: &str, why: &str) {
         self.warn(format!(
             "`{key}` is not used by cargo shardtest{why} (ignored)"
         ));
     }
 
+    /// A duration such as `"60s"`.
     fn duration(&mut self, key: &str, v: &toml::Value) -> Option<Duration> {
         match v.as_str().map(shardtest_protocol::duration::parse) {
             Some(Ok(d)) => Some(d),
@@ -189,7 +195,13 @@ impl Reader<'_> {
         }
     }
 
-    fn threads(&mut self, key: &str, v: &toml::Value, negative_ok: bool) -> Option<Threads> {
+    /// A thread count (a negative one only when `negative_ok`).
+    pub(super) fn threads(
+        &mut self,
+        key: &str,
+        v: &toml::Value,
+        negative_ok: bool,
+    ) -> Option<Threads> {
         match v {
             toml::Value::Integer(n) if *n > 0 => {
                 Some(Threads::Count((*n).min(u32::MAX as i64) as u32))
@@ -208,7 +220,8 @@ impl Reader<'_> {
         }
     }
 
-    fn retries(&mut self, key: &str, v: &toml::Value) -> Option<RetryPolicy> {
+    /// `retries`: a count or a table with `count`, `backoff` and `delay`.
+    pub(super) fn retries(&mut self, key: &str, v: &toml::Value) -> Option<RetryPolicy> {
         match v {
             toml::Value::Integer(n) if *n >= 0 => Some(RetryPolicy {
                 count: (*n).min(u32::MAX as i64) as u32,
@@ -258,7 +271,8 @@ impl Reader<'_> {
         }
     }
 
-    fn slow_timeout(&mut self, key: &str, v: &toml::Value) -> Option<SlowTimeout> {
+    /// `slow-timeout`: a period or a table with `period` and `terminate-after`.
+    pub(super) fn slow_timeout(&mut self, key: &str, v: &toml::Value) -> Option<SlowTimeout> {
         match v {
             toml::Value::String(_) => self.duration(key, v).map(|period| SlowTimeout {
                 period,
@@ -306,7 +320,8 @@ impl Reader<'_> {
         }
     }
 
-    fn leak_timeout(&mut self, key: &str, v: &toml::Value) -> Option<Duration> {
+    /// `leak-timeout`: a period or a table with `period`.
+    pub(super) fn leak_timeout(&mut self, key: &str, v: &toml::Value) -> Option<Duration> {
         match v {
             toml::Value::Table(t) => {
                 let mut period = None;
@@ -323,7 +338,8 @@ impl Reader<'_> {
         }
     }
 
-    fn fail_fast(&mut self, key: &str, v: &toml::Value) -> Option<FailFast> {
+    /// `fail-fast`: a bool or `{ max-fail = N }`.
+    pub(super) fn fail_fast(&mut self, key: &str, v: &toml::Value) -> Option<FailFast> {
         if let toml::Value::Table(t) = v {
             for k in t.keys().filter(|k| *k != "max-fail") {
                 let why = if k == "terminate" {
@@ -358,6 +374,7 @@ impl Reader<'_> {
         }
     }
 
+    /// An override's `platform`: a target spec or `{ host = .., target = .. }`.
     fn platform(&mut self, key: &str, v: &toml::Value) -> Option<PlatformFilter> {
         match v {
             toml::Value::String(s) => Some(PlatformFilter {
@@ -384,7 +401,8 @@ impl Reader<'_> {
         }
     }
 
-    fn overrides(&mut self, profile: &str, v: &toml::Value) -> Vec<Override> {
+    /// The `overrides` array of the profile `profile`; entries that cannot be used are warnings.
+    pub(super) fn overrides(&mut self, profile: &str, v: &toml::Value) -> Vec<Override> {
         let Some(list) = v.as_array() else {
             self.warn(format!(
                 "`profile.{profile}.overrides` must be an array of tables (ignored)"
@@ -433,199 +451,6 @@ impl Reader<'_> {
             out.push(o);
         }
         out
-    }
-}
-
-impl NextestConfig {
-    /// Reads `text` (the contents of `path`) for `profile`. Only TOML that does not parse and a
-    /// profile that does not exist are errors.
-    ///
-    /// ```
-    /// # use shardtest::nextest_config::NextestConfig;
-    /// let toml = r#"
-    /// [profile.default]
-    /// slow-timeout = "30s"
-    /// status-level = "all"
-    /// [profile.ci]
-    /// retries = { backoff = "exponential", count = 2, delay = "1s" }
-    /// "#;
-    /// let c = NextestConfig::parse(toml, "nextest.toml".as_ref(), "ci").unwrap();
-    /// assert_eq!(c.settings.retries.as_ref().unwrap().count, 2);
-    /// assert_eq!(c.settings.slow_timeout.as_ref().unwrap().period.as_secs(), 30); // from default
-    /// assert_eq!(c.warnings.len(), 1); // status-level
-    /// assert!(NextestConfig::parse(toml, "nextest.toml".as_ref(), "nope").is_err());
-    /// ```
-    pub fn parse(text: &str, path: &Path, profile: &str) -> Result<NextestConfig, String> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| format!("{} is not valid TOML: {e}", path.display()))?;
-        let mut r = Reader {
-            path,
-            warnings: Vec::new(),
-        };
-        let empty = toml::Table::new();
-        let profiles = match table.get("profile") {
-            Some(toml::Value::Table(t)) => t.clone(),
-            Some(_) => {
-                r.warn("`profile` must be a table (ignored)".into());
-                toml::Table::new()
-            }
-            None => toml::Table::new(),
-        };
-        let profile_table = |name: &str| profiles.get(name).and_then(toml::Value::as_table);
-        if profile != super::DEFAULT_PROFILE && profile_table(profile).is_none() {
-            let known: Vec<&str> = profiles.keys().map(String::as_str).collect();
-            return Err(format!(
-                "{}: nextest profile `{profile}` not found (profiles: default{}{})",
-                path.display(),
-                if known.is_empty() { "" } else { ", " },
-                known
-                    .iter()
-                    .filter(|k| **k != super::DEFAULT_PROFILE)
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        for (k, _) in &table {
-            match k.as_str() {
-                "profile" | "test-groups" => {}
-                // A version requirement on nextest itself: nothing for shardtest to do.
-                "nextest-version" => {}
-                other => r.unused(other, ""),
-            }
-        }
-        // The chain: the profile, what it inherits from (nearest first), then `default`.
-        let mut chain: Vec<String> = vec![profile.to_string()];
-        let mut seen: BTreeSet<String> = chain.iter().cloned().collect();
-        let mut current = profile.to_string();
-        while current != super::DEFAULT_PROFILE {
-            let parent = profile_table(&current)
-                .and_then(|t| t.get("inherits"))
-                .and_then(toml::Value::as_str)
-                .map(str::to_string);
-            match parent {
-                Some(p) if seen.insert(p.clone()) && profile_table(&p).is_some() => {
-                    chain.push(p.clone());
-                    current = p;
-                }
-                Some(p) if p != super::DEFAULT_PROFILE => {
-                    r.warn(format!(
-                        "profile `{current}` inherits from `{p}`, which does not exist or forms a cycle (ignored)"
-                    ));
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if chain.last().map(String::as_str) != Some(super::DEFAULT_PROFILE) {
-            chain.push(super::DEFAULT_PROFILE.to_string());
-        }
-        let mut settings = ProfileSettings::default();
-        let mut overrides_of: BTreeMap<String, Vec<Override>> = BTreeMap::new();
-        for name in &chain {
-            let t = profile_table(name).unwrap_or(&empty);
-            for (k, v) in t {
-                let full = format!("profile.{name}.{k}");
-                match k.as_str() {
-                    "retries" => {
-                        let p = r.retries(&full, v);
-                        settings.retries = settings.retries.take().or(p);
-                    }
-                    "slow-timeout" => {
-                        let p = r.slow_timeout(&full, v);
-                        settings.slow_timeout = settings.slow_timeout.take().or(p);
-                    }
-                    "leak-timeout" => {
-                        let p = r.leak_timeout(&full, v);
-                        settings.leak_timeout = settings.leak_timeout.or(p);
-                    }
-                    "fail-fast" => {
-                        let p = r.fail_fast(&full, v);
-                        settings.fail_fast = settings.fail_fast.or(p);
-                    }
-                    "test-threads" => {
-                        let p = r.threads(&full, v, true);
-                        settings.test_threads = settings.test_threads.or(p);
-                    }
-                    "threads-required" => {
-                        let p = r.threads(&full, v, false);
-                        settings.threads_required = settings.threads_required.or(p);
-                    }
-                    "overrides" => {
-                        let o = r.overrides(name, v);
-                        overrides_of.insert(name.clone(), o);
-                    }
-                    "default-filter" => match v.as_str() {
-                        Some(f) => {
-                            settings.default_filter = settings
-                                .default_filter
-                                .take()
-                                .or_else(|| Some(f.to_string()))
-                        }
-                        None => r.warn(format!("`{full}` must be a string (ignored)")),
-                    },
-                    "inherits" => {}
-                    _ => r.unused(&full, ""),
-                }
-            }
-        }
-        // nextest applies the chosen profile's overrides, then the default profile's.
-        let mut overrides = overrides_of.remove(profile).unwrap_or_default();
-        if profile != super::DEFAULT_PROFILE {
-            overrides.extend(
-                overrides_of
-                    .remove(super::DEFAULT_PROFILE)
-                    .unwrap_or_default(),
-            );
-        }
-        let mut groups = BTreeMap::new();
-        match table.get("test-groups") {
-            None => {}
-            Some(toml::Value::Table(t)) => {
-                for (name, v) in t {
-                    let key = format!("test-groups.{name}");
-                    let Some(g) = v.as_table() else {
-                        r.warn(format!("`{key}` must be a table (ignored)"));
-                        continue;
-                    };
-                    for (k, v) in g {
-                        match k.as_str() {
-                            "max-threads" => {
-                                if let Some(n) = r.threads(&format!("{key}.{k}"), v, true) {
-                                    groups.insert(name.clone(), n);
-                                }
-                            }
-                            _ => r.unused(&format!("{key}.{k}"), ""),
-                        }
-                    }
-                    if !groups.contains_key(name) {
-                        r.warn(format!("`{key}` has no `max-threads` (ignored)"));
-                    }
-                }
-            }
-            Some(_) => r.warn("`test-groups` must be a table (ignored)".into()),
-        }
-        for o in &mut overrides {
-            if let Some(g) = &o.test_group
-                && g != "@global"
-                && !groups.contains_key(g)
-            {
-                r.warn(format!(
-                    "`{}.test-group` names `{g}`, which is not in [test-groups] (ignored)",
-                    o.source
-                ));
-                o.test_group = None;
-            }
-        }
-        Ok(NextestConfig {
-            path: path.to_path_buf(),
-            profile: profile.to_string(),
-            settings,
-            groups,
-            overrides,
-            warnings: r.warnings,
-        })
     }
 }
 

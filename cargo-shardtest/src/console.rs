@@ -1,5 +1,5 @@
 //! Messages to the user on stderr outside the event stream: what the build and the history
-//! are doing, warnings, errors. [`say!`](crate::console::say) writes one line like
+//! are doing, warnings, errors. `say!` (crate-internal) writes one line like
 //! `eprintln!`, except that a line that cannot be written (stderr closed, or on a full disk)
 //! does not panic: the run goes on, the tests' processes are still cleaned up, and the
 //! outputs that matter (the terminal report, JSON, JUnit) report their own failures through

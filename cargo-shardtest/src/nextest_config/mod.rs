@@ -37,6 +37,7 @@ mod apply;
 mod parse;
 mod resolve;
 
+use crate::console::say;
 pub use apply::{OverrideSummary, apply};
 pub use parse::{
     FailFast, NextestConfig, Override, PlatformFilter, ProfileSettings, RetryPolicy, SlowTimeout,
@@ -421,10 +422,10 @@ pub fn configure_list(
 
 fn report(summary: &OverrideSummary) {
     for w in &summary.warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     for l in &summary.lines {
-        eprintln!("    Nextest override {l}");
+        say!("    Nextest override {l}");
     }
 }
 

@@ -5,6 +5,7 @@
 mod cache;
 mod listing;
 
+use crate::console::say;
 pub use listing::{DocError, discover};
 
 use crate::cli::BuildArgs;
@@ -83,7 +84,7 @@ pub fn split_unavailable(
         }
     }
     if let Some(r) = reason {
-        eprintln!(
+        say!(
             "    Not running {} doctests of this shard (reported as not run): {r}",
             not_run.len()
         );

@@ -61,10 +61,8 @@ impl ArchiveManifest {
     /// let m = ArchiveManifest {
     ///     version: ARCHIVE_VERSION, created_by: "t".into(), includes: vec![],
     ///     binaries: vec![ArchivedBinary {
-    ///         id: shardtest::id::BinaryId::new("p"), path: "target/debug/deps/p-1".into(),
-    ///         package_name: "p".into(), package_version: "1.0.0".into(), package_dir: "crates/p".into(),
-    ///         kind: "lib".into(), target_name: "p".into(), bin_exes: Default::default(),
-    ///         out_dir: None, custom_harness: false, doctest: None,
+    ///         package_dir: "crates/p".into(),
+    ///         ..ArchivedBinary::new("p", "lib", "p", "target/debug/deps/p-1")
     ///     }],
     /// };
     /// let b = m.test_binaries("/x".as_ref(), "/x/workspace".as_ref());

@@ -247,17 +247,8 @@ mod tests {
         )
         .unwrap();
         let binary = TestBinary {
-            id: crate::id::BinaryId::new("demo"),
-            path: "/x".into(),
-            package_name: "demo".into(),
-            package_version: "0.1.0".into(),
             package_dir: "/w".into(),
-            kind: "lib".into(),
-            target_name: "demo".into(),
-            bin_exes: Default::default(),
-            out_dir: None,
-            custom_harness: false,
-            doctest: None,
+            ..TestBinary::new("demo", "lib", "demo", "/x")
         };
         let q = ok.query(&binary);
         assert!(ok.matches(q.as_ref(), "b"));

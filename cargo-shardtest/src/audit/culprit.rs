@@ -224,13 +224,7 @@ pub fn bisect(before: &[TestId], trial: &mut dyn FnMut(&[TestId]) -> Trial) -> B
 ///
 /// ```
 /// use shardtest::audit::culprit::cargo_selector;
-/// let b = shardtest::list::TestBinary {
-///     id: shardtest::id::BinaryId::new("billing::api"), path: "/t/api".into(),
-///     package_name: "billing".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
-///     kind: "test".into(), target_name: "api".into(), bin_exes: Default::default(), out_dir: None,
-///     custom_harness: false,
-///     doctest: None,
-/// };
+/// let b = shardtest::list::TestBinary::new("billing", "test", "api", "/t/api");
 /// assert_eq!(cargo_selector(&b), "-p billing --test api");
 /// ```
 pub fn cargo_selector(binary: &TestBinary) -> String {
@@ -268,13 +262,7 @@ pub fn shell_word(s: &str) -> String {
 ///
 /// ```
 /// use shardtest::audit::culprit::Replay;
-/// let b = shardtest::list::TestBinary {
-///     id: shardtest::id::BinaryId::new("demo"), path: "/t/demo".into(),
-///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
-///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
-///     custom_harness: false,
-///     doctest: None,
-/// };
+/// let b = shardtest::list::TestBinary::new("demo", "lib", "demo", "/t/demo");
 /// let (a, v): (shardtest::id::TestId, shardtest::id::TestId) = ("demo t::a".parse().unwrap(), "demo t::v".parse().unwrap());
 /// let r = Replay { other: (&a, &b), suspect: (&v, &b) };
 /// assert_eq!(r.in_process(true), "cargo test -p demo --lib -- --exact t::a t::v --test-threads 1");
@@ -381,17 +369,9 @@ mod tests {
     #[test]
     fn replay_commands_quote_odd_names_and_name_both_packages() {
         let bin = |pkg: &str, kind: &str, target: &str| TestBinary {
-            id: crate::id::BinaryId::from_target(pkg, kind, target),
-            path: "/t/x".into(),
-            package_name: pkg.into(),
             package_version: "1.0.0".into(),
             package_dir: "/w".into(),
-            kind: kind.into(),
-            target_name: target.into(),
-            bin_exes: Default::default(),
-            out_dir: None,
-            custom_harness: false,
-            doctest: None,
+            ..TestBinary::new(pkg, kind, target, "/t/x")
         };
         let (a, b) = (bin("api", "test", "it"), bin("db", "lib", "db"));
         let other: TestId = "api::it case with space".parse().unwrap();

@@ -84,13 +84,7 @@ pub fn libtest_args(names: &[&str], spec: &InProcessSpec) -> Vec<String> {
 /// which runs its tests in one process when asked. Other units (doctests) are not.
 ///
 /// ```
-/// let mut b = shardtest::list::TestBinary {
-///     id: shardtest::id::BinaryId::new("demo"), path: "/t/demo".into(),
-///     package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: "/w".into(),
-///     kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(), out_dir: None,
-///     custom_harness: false,
-///     doctest: None,
-/// };
+/// let mut b = shardtest::list::TestBinary::new("demo", "lib", "demo", "/t/demo");
 /// assert!(shardtest::audit::inproc::runs_in_process(&b));
 /// b.kind = "doctest".into();
 /// assert!(!shardtest::audit::inproc::runs_in_process(&b));
@@ -147,12 +141,7 @@ fn command(binary: &TestBinary, args: &[String]) -> Command {
 ///
 /// ```no_run
 /// # fn binary() -> shardtest::list::TestBinary {
-/// #     shardtest::list::TestBinary {
-/// #         id: shardtest::id::BinaryId::new("demo"), path: "target/debug/deps/demo-1".into(),
-/// #         package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: ".".into(),
-/// #         kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(),
-/// #         out_dir: None, custom_harness: false, doctest: None,
-/// #     }
+/// #     shardtest::list::TestBinary::new("demo", "lib", "demo", "target/debug/deps/demo-1")
 /// # }
 /// if !shardtest::audit::inproc::shuffle_supported(&binary()) {
 ///     println!("stable libtest: no in-process shuffle");
@@ -184,12 +173,7 @@ pub fn shuffle_supported(binary: &TestBinary) -> bool {
 /// ```no_run
 /// use shardtest::audit::inproc::{run_in_process, InProcessSpec};
 /// # fn binary() -> shardtest::list::TestBinary {
-/// #     shardtest::list::TestBinary {
-/// #         id: shardtest::id::BinaryId::new("demo"), path: "target/debug/deps/demo-1".into(),
-/// #         package_name: "demo".into(), package_version: "1.0.0".into(), package_dir: ".".into(),
-/// #         kind: "lib".into(), target_name: "demo".into(), bin_exes: Default::default(),
-/// #         out_dir: None, custom_harness: false, doctest: None,
-/// #     }
+/// #     shardtest::list::TestBinary::new("demo", "lib", "demo", "target/debug/deps/demo-1")
 /// # }
 /// let spec = InProcessSpec { threads: Some(1), ..Default::default() };
 /// let run = run_in_process(&binary(), &["tests::a", "tests::b"], &spec, &|| None)?;

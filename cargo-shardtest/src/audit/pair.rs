@@ -252,17 +252,9 @@ mod tests {
 
     fn in_process() -> PairPlace {
         PairPlace::InProcess(Arc::new(TestBinary {
-            id: crate::id::BinaryId::new("demo"),
-            path: "/t/demo".into(),
-            package_name: "demo".into(),
             package_version: "1.0.0".into(),
             package_dir: "/w".into(),
-            kind: "lib".into(),
-            target_name: "demo".into(),
-            bin_exes: Default::default(),
-            out_dir: None,
-            custom_harness: false,
-            doctest: None,
+            ..TestBinary::new("demo", "lib", "demo", "/t/demo")
         }))
     }
 

@@ -64,18 +64,42 @@ pub fn is_whole_binary(name: &str) -> bool {
 }
 
 impl TestBinary {
+    /// A binary of cargo target `kind`/`target` of `package` (version 0.1.0, in the current
+    /// directory) at `path`, with libtest's harness, no `CARGO_BIN_EXE_*`, no build-script
+    /// output and no doctests; set other fields with struct update syntax.
+    ///
+    /// ```
+    /// # use shardtest::list::TestBinary;
+    /// let b = TestBinary::new("billing", "test", "api", "/t/api-1f2e");
+    /// assert_eq!(b.id.as_str(), "billing::api");
+    /// let v = TestBinary { package_version: "1.2.3".into(), ..TestBinary::new("p", "lib", "p", "/t/p") };
+    /// assert_eq!(v.id.as_str(), "p");
+    /// ```
+    pub fn new(package: &str, kind: &str, target: &str, path: impl Into<PathBuf>) -> Self {
+        TestBinary {
+            id: BinaryId::from_target(package, kind, target),
+            path: path.into(),
+            package_name: package.into(),
+            package_version: "0.1.0".into(),
+            package_dir: ".".into(),
+            kind: kind.into(),
+            target_name: target.into(),
+            bin_exes: BTreeMap::new(),
+            out_dir: None,
+            custom_harness: false,
+            doctest: None,
+        }
+    }
+
     /// The same binary with every file path (executable, `CARGO_BIN_EXE_*`, `OUT_DIR`) passed
     /// through `map` and a new package directory: archives store paths relative to their root
     /// and resolve them where they are unpacked.
     ///
     /// ```
     /// # use shardtest::list::TestBinary;
-    /// # use shardtest::id::BinaryId;
     /// let b = TestBinary {
-    ///     id: BinaryId::new("pkg"), path: "/t/pkg-1".into(), package_name: "pkg".into(),
-    ///     package_version: "1.0.0".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
-    ///     target_name: "pkg".into(), bin_exes: Default::default(), out_dir: Some("/t/out".into()),
-    ///     custom_harness: false, doctest: None,
+    ///     package_dir: "/src/pkg".into(), out_dir: Some("/t/out".into()),
+    ///     ..TestBinary::new("pkg", "lib", "pkg", "/t/pkg-1")
     /// };
     /// let moved = b.relocated(|p| std::path::Path::new("/x").join(p.strip_prefix("/t").unwrap()), "pkg".into());
     /// assert_eq!(moved.path, std::path::Path::new("/x/pkg-1"));
@@ -100,12 +124,9 @@ impl TestBinary {
     ///
     /// ```
     /// # use shardtest::list::TestBinary;
-    /// # use shardtest::id::BinaryId;
     /// let b = TestBinary {
-    ///     id: BinaryId::new("pkg"), path: "/t/pkg-123".into(), package_name: "pkg".into(),
-    ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(), kind: "lib".into(),
-    ///     target_name: "my-pkg".into(), bin_exes: Default::default(), out_dir: None,
-    ///     custom_harness: false, doctest: None,
+    ///     package_version: "1.2.3".into(), package_dir: "/src/pkg".into(),
+    ///     ..TestBinary::new("pkg", "lib", "my-pkg", "/t/pkg-123")
     /// };
     /// let env = b.cargo_env();
     /// assert!(env.contains(&("CARGO_CRATE_NAME".to_string(), "my_pkg".into())));

@@ -287,17 +287,8 @@ mod tests {
 
     fn list() -> TestList {
         let binary = TestBinary {
-            id: crate::id::BinaryId::new("p"),
-            path: "/x".into(),
-            package_name: "p".into(),
-            package_version: "0.1.0".into(),
             package_dir: "/w".into(),
-            kind: "lib".into(),
-            target_name: "p".into(),
-            bin_exes: Default::default(),
-            out_dir: None,
-            custom_harness: false,
-            doctest: None,
+            ..TestBinary::new("p", "lib", "p", "/x")
         };
         let case = |name: &str, attributes: TestAttributes| TestCase {
             id: format!("p {name}").parse().unwrap(),

@@ -59,19 +59,7 @@ pub(crate) fn fake_tests(
     name: impl Fn(usize) -> String,
     estimate: impl Fn(usize) -> Duration,
 ) -> Vec<ShardTest> {
-    let bin = Arc::new(TestBinary {
-        id: crate::id::BinaryId::new("b"),
-        path: path.into(),
-        package_name: "b".into(),
-        package_version: "0.1.0".into(),
-        package_dir: ".".into(),
-        kind: "lib".into(),
-        target_name: "b".into(),
-        bin_exes: Default::default(),
-        out_dir: None,
-        custom_harness: false,
-        doctest: None,
-    });
+    let bin = Arc::new(TestBinary::new("b", "lib", "b", path));
     (0..n)
         .map(|i| ShardTest {
             case: TestCase {

@@ -2,7 +2,8 @@
 //! libraries, the cargo arguments each is listed (and later run) with, and the listing itself,
 //! from `cargo test --doc -- --list` or the listing cache (see `cache`).
 
-use super::{cache, features_for, spec_matches};
+use super::cache;
+use super::selection::{features_for, spec_matches};
 use crate::cli::BuildArgs;
 use crate::id::{BinaryId, BinaryKind, TestId, TestName};
 use crate::list::DocTarget;
@@ -347,4 +348,19 @@ fn list_package(
         .filter_map(|l| l.strip_suffix(": test"))
         .map(str::to_string)
         .collect())
+}
+
+/// Adds doctest binaries and tests to a listing, keeping both sorted by id.
+pub fn add_to_list(
+    list: &mut crate::list::TestList,
+    binaries: Vec<TestBinary>,
+    tests: Vec<TestCase>,
+) {
+    if binaries.is_empty() {
+        return;
+    }
+    list.binaries.extend(binaries);
+    list.binaries.sort_by(|a, b| a.id.cmp(&b.id));
+    list.tests.extend(tests);
+    list.tests.sort_by(|a, b| a.id.cmp(&b.id));
 }

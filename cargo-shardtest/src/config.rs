@@ -357,12 +357,15 @@ pub fn manifest_arg(args: &[String]) -> Option<PathBuf> {
     None
 }
 
-/// The settings to apply for a run with these raw arguments: the configuration file's values
-/// for every variable the environment (`env`) does not set.
-pub fn settings_for(
-    args: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<FileConfig, ConfigError> {
+/// The workspace these raw arguments name: the one of `--manifest-path` when given, else the
+/// one of the current directory (see [`workspace_root`]); `None` outside a cargo project.
+///
+/// ```
+/// let args: Vec<String> = ["cargo-shardtest", "shardtest", "--manifest-path", "/no/such/Cargo.toml"]
+///     .iter().map(|s| s.to_string()).collect();
+/// assert_eq!(shardtest::config::workspace_of_args(&args), None);
+/// ```
+pub fn workspace_of_args(args: &[String]) -> Option<PathBuf> {
     // Relative to the current directory, where the arguments were given.
     let manifest = manifest_arg(args);
     let located = locate_workspace(Path::new("."), manifest.as_deref());
@@ -371,10 +374,27 @@ pub fn settings_for(
         .and_then(Path::parent)
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let Some(root) = root_or_fallback(located, start) else {
+    root_or_fallback(located, start)
+}
+
+/// The settings to apply for a run with these raw arguments: the configuration file's values
+/// for every variable the environment (`env`) does not set.
+pub fn settings_for(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<FileConfig, ConfigError> {
+    settings_in(workspace_of_args(args).as_deref(), env)
+}
+
+/// [`settings_for`] in the workspace `root` (already located; `None`: no workspace).
+pub fn settings_in(
+    root: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<FileConfig, ConfigError> {
+    let Some(root) = root else {
         return Ok(FileConfig::default());
     };
-    let mut config = load(&root)?;
+    let mut config = load(root)?;
     config.settings.retain(|var, _| env(var).is_none());
     Ok(config)
 }

@@ -53,7 +53,9 @@ impl Layers {
     /// nextest profile's where neither the environment nor the file sets the variable (and no
     /// flag overrides it, for the header).
     pub fn load(raw: &[String], env: Env<'_>) -> Result<Self, LayerError> {
-        let file = crate::config::settings_for(raw, env)?;
+        // One question to cargo for the workspace serves both layers.
+        let root = crate::config::workspace_of_args(raw);
+        let file = crate::config::settings_in(root.as_deref(), env)?;
         let mut values: BTreeMap<String, String> = file
             .settings
             .into_iter()
@@ -63,9 +65,12 @@ impl Layers {
         // (and the file's `nextest-config` decides whether it is read at all).
         let above = |k: &str| env(k).or_else(|| values.get(k).cloned());
         let mut nextest = Vec::new();
-        let lines = crate::nextest_config::apply_profile_env(raw, &above, &mut |k, v| {
-            nextest.push((k.to_string(), v.to_string()))
-        })
+        let lines = crate::nextest_config::apply_profile_env_in(
+            raw,
+            root.as_deref(),
+            &above,
+            &mut |k, v| nextest.push((k.to_string(), v.to_string())),
+        )
         .map_err(LayerError::Nextest)?;
         for (var, value) in nextest {
             values.entry(var).or_insert(value);

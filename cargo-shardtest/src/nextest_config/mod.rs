@@ -233,6 +233,19 @@ pub fn apply_profile_env(
     env: &dyn Fn(&str) -> Option<String>,
     set: &mut dyn FnMut(&str, &str),
 ) -> Result<Vec<String>, String> {
+    let root = crate::config::workspace_of_args(args);
+    apply_profile_env_in(args, root.as_deref(), env, set)
+}
+
+/// [`apply_profile_env`] in the workspace `root` the arguments name (already located, so one
+/// question to cargo serves both the config file and the nextest profile; `None`: no
+/// workspace, nothing to read).
+pub fn apply_profile_env_in(
+    args: &[String],
+    root: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    set: &mut dyn FnMut(&str, &str),
+) -> Result<Vec<String>, String> {
     // Only the commands that run or select tests read it.
     let normalized = crate::cli::normalize_args(args.to_vec());
     if !normalized
@@ -241,20 +254,11 @@ pub fn apply_profile_env(
     {
         return Ok(Vec::new());
     }
-    let start = match crate::config::manifest_arg(args) {
-        Some(m) => m
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
-        None => PathBuf::from("."),
-    };
-    let start = std::fs::canonicalize(&start).unwrap_or(start);
-    let Some(root) = crate::config::workspace_root(&start) else {
+    let Some(root) = root else {
         return Ok(Vec::new());
     };
     let profile = profile_arg(args, env);
-    let Some(config) = load(&root, &profile, env)? else {
+    let Some(config) = load(root, &profile, env)? else {
         return Ok(Vec::new());
     };
     let mut lines = Vec::new();
